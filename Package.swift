@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "chand",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "ChanCore", targets: ["ChanCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // libuv, from the system (Debian: libuv1-dev). Only ChanServer imports it.
+        .systemLibrary(
+            name: "CLibUV",
+            pkgConfig: "libuv",
+            providers: [.apt(["libuv1-dev"])]
+        ),
+        // The channel engine: tasklets, channels, chanops, select, scheduler. No I/O.
+        .target(
+            name: "ChanCore",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            // The engine is loop-confined and its hot path is all class field
+            // updates; run-time exclusivity checks there cost more than the
+            // work itself (measured with ChanBench). Debug builds keep them.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+        ),
+        // The wire protocol: incremental command parser and reply encoder. No I/O.
+        .target(name: "ChanProtocol"),
+        // ChanCore micro-benchmark (ping-pong, select fan-in, buffered throughput).
+        .executableTarget(name: "ChanBench", dependencies: ["ChanCore"]),
+        .testTarget(name: "ChanCoreTests", dependencies: ["ChanCore"]),
+        .testTarget(name: "ChanProtocolTests", dependencies: ["ChanProtocol"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,46 @@
+import DequeModule
+
+/// A named channel: two wait queues, an optional ring buffer, close state and
+/// preference (semantics.md rules 1-7, 15-16).
+public final class Channel {
+    public enum State: String, Sendable {
+        case open, closing, closed
+    }
+
+    public let name: String
+    public internal(set) var capacity: Int
+    public internal(set) var preference: Preference
+    public internal(set) var state = State.open
+    /// Made by MAKE: kept when idle. Channels created by use are dropped once
+    /// idle (empty, nobody waiting, open).
+    public internal(set) var isPersistent = false
+
+    var buffer = Deque<Message>()
+    var sendq = WaitQueue()
+    var recvq = WaitQueue()
+    /// Queued on the engine's idle list, awaiting the next sweep.
+    var isIdleCandidate = false
+
+    init(name: String, capacity: Int, preference: Preference) {
+        self.name = name
+        self.capacity = capacity
+        self.preference = preference
+    }
+
+    /// Values held in the buffer.
+    public var count: Int { buffer.count }
+    /// Rule 2: senders waiting minus receivers waiting.
+    public var balance: Int { sendq.count - recvq.count }
+    /// Rule 21: waiting chanops per direction.
+    public var waitingSenders: Int { sendq.count }
+    public var waitingReceivers: Int { recvq.count }
+
+    /// Holds nothing, nobody waits, and open: an implicit channel in this
+    /// state can be forgotten without anyone noticing.
+    var isIdle: Bool {
+        state == .open && buffer.isEmpty && sendq.isEmpty && recvq.isEmpty
+    }
+
+    /// The values in the buffer, head first (for inspection and tests).
+    public var bufferedMessages: [Message] { Array(buffer) }
+}
