@@ -23,7 +23,7 @@ public final class Engine {
     private var random: any RandomNumberGenerator
     private var channels: [String: Channel] = [:]
     private var idleCandidates: [Channel] = []
-    private var runnable = Deque<Tasklet>()
+    private(set) var runnable = Deque<Tasklet>()
     private var deadlines = DeadlineHeap()
     private var nextTaskletID = 1
 
