@@ -5,6 +5,7 @@ let package = Package(
     name: "chand",
     platforms: [.macOS(.v13)],
     products: [
+        .executable(name: "chand", targets: ["chand"]),
         .library(name: "ChanCore", targets: ["ChanCore"]),
     ],
     dependencies: [
@@ -30,6 +31,22 @@ let package = Package(
         ),
         // The wire protocol: incremental command parser and reply encoder. No I/O.
         .target(name: "ChanProtocol"),
+        // The daemon's machinery: libuv loop, listener, connections, timers.
+        .target(
+            name: "ChanServer",
+            dependencies: [
+                "CLibUV", "ChanCore", "ChanProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "chand",
+            dependencies: [
+                "ChanServer", "ChanProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // ChanCore micro-benchmark (ping-pong, select fan-in, buffered throughput).
         .executableTarget(name: "ChanBench", dependencies: ["ChanCore"]),
         .testTarget(name: "ChanCoreTests", dependencies: ["ChanCore"]),

@@ -1,0 +1,63 @@
+/// Limits a server enforces on requests (HELLO reports them to clients).
+public struct ProtocolLimits: Sendable {
+    /// Longest command line in bytes, line end not counted. A longer line is discarded and answered `ERR TOOLONG`.
+    public var maxLine: Int
+    /// Largest SEND/THROW payload in bytes. A larger counted payload is answered `ERR TOOBIG` and skipped.
+    public var maxPayload: Int
+    /// Most cases one SELECT may have; more is answered `ERR LIMIT`.
+    public var maxSelectCases: Int
+    /// Largest `MAKE ... CAP <n>`: how many messages one channel may buffer; more is answered `ERR LIMIT`.
+    /// The default, one million, is far above any sane queue depth yet keeps one client from asking a
+    /// channel to promise unbounded buffering.
+    public var maxCapacity: Int
+
+    public init(maxLine: Int = 65536, maxPayload: Int = 1 << 20, maxSelectCases: Int = 256, maxCapacity: Int = 1_000_000) {
+        self.maxLine = maxLine
+        self.maxPayload = maxPayload
+        self.maxSelectCases = maxSelectCases
+        self.maxCapacity = maxCapacity
+    }
+}
+
+/// How long a RECV or SELECT may block.
+public enum WaitLimit: Equatable, Sendable {
+    /// No TIMEOUT given.
+    case forever
+    /// `NOWAIT` or `TIMEOUT 0`.
+    case nowait
+    /// `TIMEOUT <ms>`, 1...2^31-1.
+    case milliseconds(Int)
+}
+
+/// `MAKE ... PREFER RECEIVER|SENDER|NONE`: which side keeps running when a rendezvous happens.
+public enum Preference: Int, Equatable, Sendable {
+    case receiver = -1, none = 0, sender = 1
+}
+
+/// The code of an `ERR <CODE> <text>` reply.
+public enum ErrorCode: String, Sendable {
+    case unknown = "UNKNOWN", syntax = "SYNTAX", badName = "BADNAME", tooBig = "TOOBIG", tooLong = "TOOLONG"
+    case closed = "CLOSED", exists = "EXISTS", limit = "LIMIT"
+}
+
+/// One case of a SELECT.
+public enum CaseRequest: Equatable, Sendable {
+    case send(channel: String, payload: [UInt8], isException: Bool)
+    case receive(channel: String)
+}
+
+/// One parsed request.
+public enum Command: Equatable, Sendable {
+    case ping, quit, info, hello
+    case channels(prefix: String?)
+    /// SEND (isException false) or THROW (true).
+    case send(channel: String, payload: [UInt8], isException: Bool)
+    case receive(channel: String, wait: WaitLimit)
+    case select(cases: [CaseRequest], wait: WaitLimit)
+    case make(channel: String, capacity: Int?, preference: Preference?)
+    case close(channel: String)
+    case stat(channel: String)
+    /// A request that could not be parsed; the server replies with it in order.
+    /// closeAfter: the connection must be closed after this reply.
+    case invalid(code: ErrorCode, text: String, closeAfter: Bool)
+}

@@ -1,0 +1,195 @@
+/// Incremental parser for protocol v1 requests; one per connection.
+///
+/// Bytes go in with `append`, commands come out of `next()`; the parser never touches a socket. It holds only
+/// what was appended and not yet consumed, and needs at most `maxLine` + 2 bytes to finish a command line and
+/// `maxPayload` + 2 to finish a counted payload. Overlong lines and refused payloads are dropped, not kept.
+/// The result never depends on how the input was split into appends.
+public struct CommandParser {
+    let limits: ProtocolLimits
+    /// Received bytes; `buffer[start...]` is not consumed yet.
+    private var buffer: [UInt8] = []
+    private var start = 0
+    /// How many bytes from `start` are known to hold no LF, so the search for a line end resumes there.
+    private var scanned = 0
+    var state = State.line
+    /// The SELECT whose case lines are being read.
+    var select: SelectInProgress?
+
+    /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed.
+    private static let keptCapacity = 1 << 16
+
+    enum State {
+        /// Reading a command line, or a case line while `select` is set.
+        case line
+        /// Dropping the rest of an overlong line through its LF.
+        case discardLine
+        /// Waiting for `count` payload bytes and the line end after them. `send` is nil after a skipped payload
+        /// (count 0 then: only the line end is left).
+        case payload(count: Int, send: PendingSend?)
+        /// Dropping `remaining` bytes of a refused counted payload; its line end follows.
+        case skipPayload(remaining: Int)
+        /// After a fatal error: nothing more is parsed.
+        case closed
+    }
+
+    /// A SEND/THROW (or SELECT case) whose counted payload is being read.
+    struct PendingSend {
+        let channel: String
+        let isException: Bool
+    }
+
+    /// A SELECT whose case lines are still being read.
+    struct SelectInProgress {
+        /// Case lines still to finish, the current one included.
+        var remaining: Int
+        var wait = WaitLimit.forever
+        var cases: [CaseRequest] = []
+        /// The first error in the header or a case line; replaces the SELECT after its last case line.
+        var error: LineError?
+    }
+
+    public init(limits: ProtocolLimits = .init()) {
+        self.limits = limits
+    }
+
+    /// Bytes received but not yet consumed by `next()`.
+    public var bufferedByteCount: Int { buffer.count - start }
+
+    /// Appends received bytes (copies them into the internal buffer).
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        append(contentsOf: bytes)
+    }
+
+    /// Appends received bytes (copies them into the internal buffer).
+    public mutating func append<C: Collection>(contentsOf bytes: C) where C.Element == UInt8 {
+        if case .closed = state { return }
+        compact()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete command, or nil when more bytes are needed. Call it only when ready to run a command:
+    /// unconsumed bytes stay buffered.
+    public mutating func next() -> Command? {
+        while true {
+            switch state {
+            case .closed:
+                return nil
+
+            case .line:
+                if let lf = findLineFeed() {
+                    if let command = takeLine(through: lf) { return command }
+                } else if bufferedByteCount > limits.maxLine + 1 {  // + 1: room for the CR of a CRLF
+                    consume(to: buffer.count)
+                    state = .discardLine
+                    if let command = fail(.lineTooLong) { return command }
+                } else {
+                    return nil
+                }
+
+            case .discardLine:
+                guard let lf = buffer[start...].firstIndex(of: Wire.lf) else {
+                    consume(to: buffer.count)
+                    return nil
+                }
+                consume(to: lf + 1)
+                state = .line
+                if let command = finishCaseLine() { return command }
+
+            case .payload(let count, let send):
+                let end = start + count
+                guard end < buffer.count else { return nil }
+                let lineEndLength = buffer[end] == Wire.cr ? 2 : 1
+                guard end + lineEndLength <= buffer.count else { return nil }
+                guard buffer[end + lineEndLength - 1] == Wire.lf else { return fail(.unterminatedPayload) }
+                let payload = send == nil ? [] : Array(buffer[start..<end])
+                consume(to: end + lineEndLength)
+                state = .line
+                if let command = finishPayload(payload, for: send) { return command }
+
+            case .skipPayload(let remaining):
+                let skipped = min(remaining, bufferedByteCount)
+                consume(to: start + skipped)
+                guard skipped == remaining else {
+                    state = .skipPayload(remaining: remaining - skipped)
+                    return nil
+                }
+                state = .payload(count: 0, send: nil)
+            }
+        }
+    }
+
+    /// Consumes the line ending at `lf` and parses it as a command or a SELECT case line; blank lines are ignored.
+    private mutating func takeLine(through lf: Int) -> Command? {
+        let end = lf > start && buffer[lf - 1] == Wire.cr ? lf - 1 : lf
+        let line = buffer[start..<end]
+        consume(to: lf + 1)
+        if line.count > limits.maxLine {
+            return fail(.lineTooLong) ?? finishCaseLine()
+        }
+        var tokens = Tokens(line)
+        guard let verb = tokens.next() else { return nil }
+        return select == nil ? parseRequest(verb, &tokens) : parseCase(verb, &tokens)
+    }
+
+    /// The command (or, inside a SELECT, the case) a counted payload completes.
+    private mutating func finishPayload(_ payload: [UInt8], for send: PendingSend?) -> Command? {
+        guard select != nil else {
+            guard let send else { return nil }  // a skipped payload was answered before
+            return .send(channel: send.channel, payload: payload, isException: send.isException)
+        }
+        if let send {
+            select!.cases.append(.send(channel: send.channel, payload: payload, isException: send.isException))
+        }
+        return finishCaseLine()
+    }
+
+    /// Counts a finished SELECT case line; after the last one, returns the SELECT or its error.
+    mutating func finishCaseLine() -> Command? {
+        guard let current = select else { return nil }
+        guard current.remaining == 1 else {
+            select!.remaining -= 1
+            return nil
+        }
+        select = nil
+        return current.error?.command ?? .select(cases: current.cases, wait: current.wait)
+    }
+
+    /// Reports a request error: at once, or for a SELECT after its last case line (the first error wins).
+    /// A fatal error is reported at once and closes the parser.
+    mutating func fail(_ error: LineError) -> Command? {
+        if error.closeAfter {
+            state = .closed
+            select = nil
+            buffer = []
+            consume(to: 0)
+        } else if select != nil {
+            if select!.error == nil { select!.error = error }
+            return nil
+        }
+        return error.command
+    }
+
+    /// Index of the next LF in the unconsumed bytes, resuming where the last search stopped.
+    private mutating func findLineFeed() -> Int? {
+        if let lf = buffer[(start + scanned)...].firstIndex(of: Wire.lf) { return lf }
+        scanned = bufferedByteCount
+        return nil
+    }
+
+    private mutating func consume(to index: Int) {
+        start = index
+        scanned = 0
+    }
+
+    /// Drops consumed bytes: all of them once everything is consumed, else once they are at least half the
+    /// buffer, so each byte is moved O(1) times.
+    private mutating func compact() {
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= Self.keptCapacity)
+            start = 0
+        } else if start >= buffer.count - start {
+            buffer.removeSubrange(..<start)
+            start = 0
+        }
+    }
+}

@@ -1,0 +1,250 @@
+// The request grammar of protocol v1, one parse function per command. Tokens are separated by runs of spaces;
+// verbs and keywords ignore ASCII case, channel names do not.
+//
+// <chan>    := 1-255 bytes, each 0x21-0x7E (else BADNAME)
+// <number>  := decimal digits that fit an Int (else SYNTAX); above the command's limit: LIMIT
+
+extension CommandParser {
+    /// Parses a command line outside a SELECT. Returns nil when the command goes on past this line
+    /// (a counted payload, or SELECT case lines).
+    mutating func parseRequest(_ verb: ArraySlice<UInt8>, _ tokens: inout Tokens) -> Command? {
+        do throws(LineError) {
+            if verb.isKeyword(Wire.send) || verb.isKeyword(Wire.throw) {
+                let isException = verb.isKeyword(Wire.throw)
+                guard let inline = try parseSend(&tokens, isException: isException) else { return nil }
+                return .send(channel: inline.channel, payload: inline.payload, isException: isException)
+            }
+            if verb.isKeyword(Wire.recv) { return try parseRecv(&tokens) }
+            if verb.isKeyword(Wire.select) {
+                try parseSelect(&tokens)
+                return nil
+            }
+            if verb.isKeyword(Wire.make) { return try parseMake(&tokens) }
+            if verb.isKeyword(Wire.close) { return .close(channel: try parseChannelOnly(&tokens)) }
+            if verb.isKeyword(Wire.stat) { return .stat(channel: try parseChannelOnly(&tokens)) }
+            if verb.isKeyword(Wire.channels) { return try parseChannels(&tokens) }
+            for (keyword, command) in Self.bareCommands where verb.isKeyword(keyword) {
+                try tokens.end()
+                return command
+            }
+            throw .unknownCommand
+        } catch {
+            return fail(error)
+        }
+    }
+
+    // PING | QUIT | INFO | HELLO          (no arguments)
+    private static let bareCommands: [([UInt8], Command)] = [
+        (Wire.ping, .ping), (Wire.quit, .quit), (Wire.info, .info), (Wire.hello, .hello),
+    ]
+
+    // CLOSE <chan> | STAT <chan>
+    private func parseChannelOnly(_ tokens: inout Tokens) throws(LineError) -> String {
+        let channel = try channelName(tokens.next())
+        try tokens.end()
+        return channel
+    }
+
+    // CHANNELS [<prefix>]                 (<prefix> obeys the <chan> rules)
+    private func parseChannels(_ tokens: inout Tokens) throws(LineError) -> Command {
+        guard let token = tokens.next() else { return .channels(prefix: nil) }
+        let prefix = try channelName(token)
+        try tokens.end()
+        return .channels(prefix: prefix)
+    }
+
+    // SEND <chan> <payload> | THROW <chan> <payload>       (standalone or as a SELECT case line)
+    // <payload> := <inline> | "{" <digits> "}"
+    //   inline:  every byte after the single space that follows <chan>, up to the line end;
+    //            non-empty, may hold spaces
+    //   counted: the rest of the line is exactly {<n>}; n raw bytes and a line end (CRLF or LF) follow the line.
+    //            n above maxPayload: TOOBIG (the bytes are skipped); n beyond Int: TOOBIG and close
+    /// Returns channel and payload of an inline payload. For a counted one, switches to reading the payload
+    /// (or to skipping it when the request fails) and returns nil.
+    private mutating func parseSend(
+        _ tokens: inout Tokens, isException: Bool
+    ) throws(LineError) -> (channel: String, payload: [UInt8])? {
+        guard let nameToken = tokens.next() else { throw .missingArgument }
+        let rest = tokens.rest()
+        guard !rest.isEmpty else { throw .missingPayload }
+        guard let count = try payloadCount(rest) else {
+            return (try channelName(nameToken), Array(rest))
+        }
+        // The client sends the payload whatever the answer: from here on, failing skips it.
+        state = .skipPayload(remaining: count)
+        let channel = try channelName(nameToken)
+        guard count <= limits.maxPayload else { throw .payloadTooBig }
+        if select?.error == nil {  // a failed SELECT only skips its payloads
+            state = .payload(count: count, send: PendingSend(channel: channel, isException: isException))
+        }
+        return nil
+    }
+
+    // RECV <chan> [TIMEOUT <ms> | NOWAIT]
+    private func parseRecv(_ tokens: inout Tokens) throws(LineError) -> Command {
+        let channel = try channelName(tokens.next())
+        return .receive(channel: channel, wait: try tokens.waitLimit())
+    }
+
+    // SELECT <n> [TIMEOUT <ms> | NOWAIT]
+    // then n case lines (see parseCase), 1 <= n <= maxSelectCases. Blank lines between them are ignored.
+    // Without a readable n the case lines cannot be told from commands: SYNTAX and close.
+    // With n known, any other error is reported after the n case lines (which are consumed).
+    private mutating func parseSelect(_ tokens: inout Tokens) throws(LineError) {
+        guard let token = tokens.next(), let count = decimal(token) else { throw .badCaseCount }
+        guard count > 0 else { throw .noCases }
+        var header = SelectInProgress(remaining: count)
+        do throws(LineError) {
+            guard count <= limits.maxSelectCases else { throw .tooManyCases }
+            header.wait = try tokens.waitLimit()
+        } catch {
+            header.error = error
+        }
+        select = header
+    }
+
+    // <case line> := SEND <chan> <payload> | THROW <chan> <payload> | RECV <chan>
+    // Any error fails the whole SELECT; the first one is reported after its last case line.
+    /// Parses a line while a SELECT is open; returns the SELECT (or its error) after the last case line.
+    mutating func parseCase(_ verb: ArraySlice<UInt8>, _ tokens: inout Tokens) -> Command? {
+        do throws(LineError) {
+            if verb.isKeyword(Wire.send) || verb.isKeyword(Wire.throw) {
+                let isException = verb.isKeyword(Wire.throw)
+                if let inline = try parseSend(&tokens, isException: isException) {
+                    select!.cases.append(.send(channel: inline.channel, payload: inline.payload, isException: isException))
+                }
+            } else if verb.isKeyword(Wire.recv) {
+                let channel = try parseChannelOnly(&tokens)
+                select!.cases.append(.receive(channel: channel))
+            } else {
+                throw .badCaseLine
+            }
+        } catch {
+            if let fatal = fail(error) { return fatal }
+        }
+        // The case line is finished unless its counted payload is still to be read or skipped.
+        guard case .line = state else { return nil }
+        return finishCaseLine()
+    }
+
+    // MAKE <chan> [CAP <n>] [PREFER RECEIVER|SENDER|NONE]   (options in any order, each at most once)
+    // CAP n: 0...maxCapacity
+    private func parseMake(_ tokens: inout Tokens) throws(LineError) -> Command {
+        let channel = try channelName(tokens.next())
+        var capacity: Int?
+        var preference: Preference?
+        while let option = tokens.next() {
+            if option.isKeyword(Wire.cap), capacity == nil {
+                capacity = try boundedNumber(tokens.next(), max: limits.maxCapacity)
+            } else if option.isKeyword(Wire.prefer), preference == nil {
+                guard let value = tokens.next() else { throw .missingArgument }
+                if value.isKeyword(Wire.receiver) {
+                    preference = .receiver
+                } else if value.isKeyword(Wire.sender) {
+                    preference = .sender
+                } else if value.isKeyword(Wire.none) {
+                    preference = Preference.none  // not nil: PREFER NONE was given
+                } else {
+                    throw .badOption
+                }
+            } else {
+                throw .badOption
+            }
+        }
+        return .make(channel: channel, capacity: capacity, preference: preference)
+    }
+}
+
+/// The space-separated tokens of one command line (its line end already removed).
+struct Tokens {
+    private let line: ArraySlice<UInt8>
+    private var position: Int
+
+    init(_ line: ArraySlice<UInt8>) {
+        self.line = line
+        position = line.startIndex
+    }
+
+    /// The next token after a run of spaces, or nil at the end of the line.
+    mutating func next() -> ArraySlice<UInt8>? {
+        while position < line.endIndex, line[position] == Wire.space { position += 1 }
+        guard position < line.endIndex else { return nil }
+        let tokenStart = position
+        while position < line.endIndex, line[position] != Wire.space { position += 1 }
+        return line[tokenStart..<position]
+    }
+
+    /// Everything after the single space that ends the last token (an inline payload).
+    mutating func rest() -> ArraySlice<UInt8> {
+        let restStart = Swift.min(position + 1, line.endIndex)
+        position = line.endIndex
+        return line[restStart...]
+    }
+
+    /// Fails unless no token is left.
+    mutating func end() throws(LineError) {
+        if next() != nil { throw .extraArgument }
+    }
+
+    // [TIMEOUT <ms> | NOWAIT]   (last on the line; ms: 0...2^31-1, TIMEOUT 0 means NOWAIT)
+    mutating func waitLimit() throws(LineError) -> WaitLimit {
+        guard let keyword = next() else { return .forever }
+        let wait: WaitLimit
+        if keyword.isKeyword(Wire.nowait) {
+            wait = .nowait
+        } else if keyword.isKeyword(Wire.timeout) {
+            let milliseconds = try boundedNumber(next(), max: Wire.maxTimeoutMilliseconds)
+            wait = milliseconds == 0 ? .nowait : .milliseconds(milliseconds)
+        } else {
+            throw .badOption
+        }
+        try end()
+        return wait
+    }
+}
+
+extension ArraySlice<UInt8> {
+    /// Whether this token is `keyword` (uppercase ASCII letters) in any ASCII case.
+    /// Clearing bit 0x20 uppercases a letter; no other byte becomes an uppercase letter that way.
+    fileprivate func isKeyword(_ keyword: [UInt8]) -> Bool {
+        count == keyword.count && zip(self, keyword).allSatisfy { $0 & 0xDF == $1 }
+    }
+}
+
+/// A channel name (or CHANNELS prefix): SYNTAX if missing, BADNAME unless 1-255 bytes, each 0x21-0x7E.
+private func channelName(_ token: ArraySlice<UInt8>?) throws(LineError) -> String {
+    guard let token else { throw .missingArgument }
+    guard token.count <= Wire.maxNameLength, token.allSatisfy(Wire.nameBytes.contains) else { throw .badName }
+    return String(decoding: token, as: UTF8.self)
+}
+
+/// The value of a token of decimal digits, or nil if it has other bytes or does not fit an Int.
+private func decimal(_ token: ArraySlice<UInt8>) -> Int? {
+    guard !token.isEmpty else { return nil }
+    var value = 0
+    for byte in token {
+        guard Wire.digits.contains(byte) else { return nil }
+        let (shifted, overflow1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, overflow2) = shifted.addingReportingOverflow(Int(byte - Wire.digits.lowerBound))
+        guard !overflow1, !overflow2 else { return nil }
+        value = sum
+    }
+    return value
+}
+
+/// A <number> argument: SYNTAX if missing or not a number, LIMIT above `max`.
+private func boundedNumber(_ token: ArraySlice<UInt8>?, max: Int) throws(LineError) -> Int {
+    guard let token else { throw .missingArgument }
+    guard let value = decimal(token) else { throw .badNumber }
+    guard value <= max else { throw .numberOverLimit }
+    return value
+}
+
+/// n if `payload` is exactly `{<n>}` (a counted payload), nil if it is an inline payload.
+private func payloadCount(_ payload: ArraySlice<UInt8>) throws(LineError) -> Int? {
+    guard payload.count > 2, payload.first == Wire.countOpen, payload.last == Wire.countClose else { return nil }
+    let digits = payload.dropFirst().dropLast()
+    guard digits.allSatisfy(Wire.digits.contains) else { return nil }
+    guard let count = decimal(digits) else { throw .payloadCountOverflow }
+    return count
+}

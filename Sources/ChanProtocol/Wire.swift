@@ -1,0 +1,81 @@
+/// Every token of wire protocol v1, as bytes. Request verbs and keywords are matched ignoring ASCII case;
+/// replies are written exactly as spelled here.
+enum Wire {
+    // Framing.
+    static let lf = UInt8(ascii: "\n")
+    static let cr = UInt8(ascii: "\r")
+    static let space = UInt8(ascii: " ")
+    static let crlf: [UInt8] = [cr, lf]
+    /// A counted payload is announced as `{<n>}`.
+    static let countOpen = UInt8(ascii: "{")
+    static let countClose = UInt8(ascii: "}")
+    static let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
+    static let equals = UInt8(ascii: "=")
+
+    /// A channel name is 1-255 bytes, each printable ASCII except space.
+    static let nameBytes: ClosedRange<UInt8> = 0x21...0x7E
+    static let maxNameLength = 255
+
+    /// `TIMEOUT <ms>` takes 0...2^31-1 milliseconds (about 24.8 days); 0 means NOWAIT.
+    static let maxTimeoutMilliseconds = Int(Int32.max)
+
+    // Request verbs.
+    static let ping = Array("PING".utf8)
+    static let quit = Array("QUIT".utf8)
+    static let info = Array("INFO".utf8)
+    static let hello = Array("HELLO".utf8)
+    static let channels = Array("CHANNELS".utf8)
+    static let send = Array("SEND".utf8)
+    static let `throw` = Array("THROW".utf8)
+    static let recv = Array("RECV".utf8)
+    static let select = Array("SELECT".utf8)
+    static let make = Array("MAKE".utf8)
+    static let close = Array("CLOSE".utf8)
+    static let stat = Array("STAT".utf8)  // also the STAT reply
+
+    // Request keywords.
+    static let timeout = Array("TIMEOUT".utf8)  // also the TIMEOUT reply
+    static let nowait = Array("NOWAIT".utf8)
+    static let cap = Array("CAP".utf8)
+    static let prefer = Array("PREFER".utf8)
+    static let receiver = Array("RECEIVER".utf8)
+    static let sender = Array("SENDER".utf8)
+    static let none = Array("NONE".utf8)
+
+    // Replies.
+    static let ok = Array("OK".utf8)
+    static let pong = Array("PONG".utf8)
+    static let bye = Array("BYE".utf8)
+    static let msg = Array("MSG".utf8)
+    static let exc = Array("EXC".utf8)
+    static let closed = Array("CLOSED".utf8)
+    static let selected = Array("SELECTED".utf8)
+    static let err = Array("ERR".utf8)
+}
+
+/// A request error found by the parser, with its reply text.
+struct LineError: Error {
+    let code: ErrorCode
+    let text: String
+    /// The connection cannot be kept in sync: it must be closed after the reply.
+    var closeAfter = false
+
+    var command: Command { .invalid(code: code, text: text, closeAfter: closeAfter) }
+
+    static let unknownCommand = LineError(code: .unknown, text: "unknown command")
+    static let missingArgument = LineError(code: .syntax, text: "missing argument")
+    static let extraArgument = LineError(code: .syntax, text: "unexpected argument")
+    static let badOption = LineError(code: .syntax, text: "bad option")
+    static let badNumber = LineError(code: .syntax, text: "bad number")
+    static let missingPayload = LineError(code: .syntax, text: "missing payload")
+    static let badCaseLine = LineError(code: .syntax, text: "a case line is SEND, THROW or RECV <chan>")
+    static let noCases = LineError(code: .syntax, text: "SELECT needs at least one case")
+    static let badCaseCount = LineError(code: .syntax, text: "bad SELECT case count", closeAfter: true)
+    static let unterminatedPayload = LineError(code: .syntax, text: "payload not followed by a line end", closeAfter: true)
+    static let badName = LineError(code: .badName, text: "a channel name is 1-255 bytes 0x21-0x7E")
+    static let lineTooLong = LineError(code: .tooLong, text: "line too long")
+    static let payloadTooBig = LineError(code: .tooBig, text: "payload too big")
+    static let payloadCountOverflow = LineError(code: .tooBig, text: "payload too big", closeAfter: true)
+    static let numberOverLimit = LineError(code: .limit, text: "number above limit")
+    static let tooManyCases = LineError(code: .limit, text: "too many SELECT cases")
+}

@@ -1,0 +1,68 @@
+import ChanCore
+import ChanProtocol
+
+/// HELLO, INFO, CHANNELS and STAT replies.
+extension Server {
+    static let protocolVersion = 1
+    static let version = "0.1.0"
+    /// CHANNELS lists at most this many channels; `total=` tells how many match.
+    static let channelListLimit = 1000
+
+    func helloLine() -> String {
+        let l = config.limits
+        return "HELLO proto=\(Server.protocolVersion) server=chand/\(Server.version) max_line=\(l.maxLine)"
+            + " max_payload=\(l.maxPayload) max_select_cases=\(l.maxSelectCases) max_capacity=\(l.maxCapacity)"
+            + " max_channels=\(config.maxChannels) max_connections=\(config.maxConnections)"
+    }
+
+    func infoLine() -> String {
+        let c = engine.counters
+        var fields: [(String, Int)] = [
+            ("connections", stats.connectionsOpen),
+            ("connections_total", stats.connectionsTotal),
+            ("connections_refused", stats.connectionsRefused),
+            ("tasklets_blocked", engine.blockedCount),
+            ("tasklets_runnable", engine.runnableCount),
+            ("channels", engine.channelCount),
+            ("commands", stats.commands),
+            ("sends", c.sends), ("throws", c.throws_), ("receives", c.receives), ("selects", c.selects),
+            ("rendezvous", c.rendezvous), ("buffered", c.buffered), ("timeouts", c.timeouts), ("closes", c.closes),
+            ("values_lost", stats.valuesLost),
+        ]
+        for code in ServerStats.errorCodes {
+            fields.append(("errors_" + code.rawValue.lowercased(), stats.errors[code, default: 0]))
+        }
+        fields.append(("uptime_ms", Int(now - startedAt)))
+        return "INFO " + fields.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+    }
+
+    /// `STAT <chan> cap= len= balance= state= preference= senders= receivers= persistent=`.
+    /// An unknown name describes an empty, open, unbuffered channel.
+    func stat(_ name: String, into out: inout [UInt8]) {
+        ReplyEncoder.stat(channel: name, fields: statFields(engine.existingChannel(named: name)), into: &out)
+    }
+
+    private func statFields(_ ch: Channel?) -> [(key: String, value: String)] {
+        [
+            ("cap", "\(ch?.capacity ?? 0)"),
+            ("len", "\(ch?.count ?? 0)"),
+            ("balance", "\(ch?.balance ?? 0)"),
+            ("state", ch?.state.rawValue ?? "open"),
+            ("preference", "\(ch?.preference.rawValue ?? ChanCore.Preference.receiver.rawValue)"),
+            ("senders", "\(ch?.waitingSenders ?? 0)"),
+            ("receivers", "\(ch?.waitingReceivers ?? 0)"),
+            ("persistent", ch?.isPersistent == true ? "1" : "0"),
+        ]
+    }
+
+    /// `CHANNELS <n> total=<m>`, then n lines `CHANNEL <name> <the STAT fields>`, sorted by name.
+    func listChannels(prefix: String, into out: inout [UInt8]) {
+        let matching = engine.channels(withPrefix: prefix)
+        let listed = matching.prefix(Server.channelListLimit)
+        ReplyEncoder.line("CHANNELS \(listed.count) total=\(matching.count)", into: &out)
+        for ch in listed {
+            let fields = statFields(ch).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            ReplyEncoder.line("CHANNEL \(ch.name) \(fields)", into: &out)
+        }
+    }
+}

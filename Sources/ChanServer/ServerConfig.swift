@@ -1,0 +1,23 @@
+import ChanProtocol
+
+/// Everything the daemon's flags can set.
+public struct ServerConfig: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 binds any free port; `Server.start()` returns the real one.
+    public var port = 7400
+    public var limits = ProtocolLimits()
+    public var maxConnections = 10_000
+    public var maxChannels = 1_000_000
+    /// Seeds the select generator, for reproducible runs; nil seeds from the system.
+    public var seed: UInt64?
+    /// A connection whose replies waiting to be written pass this many bytes
+    /// stops having its commands run (and its socket read) until they drain.
+    public var outputHighWater = 1 << 20
+    /// A blocked connection stops being read once this many bytes of later
+    /// commands are waiting.
+    public var inputHighWater = 64 << 10
+    /// Idle seconds before TCP keepalive probes start on a client socket.
+    public var keepaliveSeconds = 60
+
+    public init() {}
+}
