@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "chand", targets: ["chand"]),
         .library(name: "ChanCore", targets: ["ChanCore"]),
+        .library(name: "ChanClient", targets: ["ChanClient"]),
+        .executable(name: "chan", targets: ["chan"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
@@ -47,6 +49,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // A blocking-socket client of the wire protocol, shared by the CLI, benchmarks and tests.
+        .target(name: "ChanClient"),
+        // The command-line client: send, recv, select, make, close, stat, info, channels, ping, bench.
+        .executableTarget(
+            name: "chan",
+            dependencies: ["ChanClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // The client library and the chan binary against the real daemon (the dependencies build both binaries).
+        .testTarget(name: "ChanClientTests", dependencies: ["ChanClient", "chan", "chand"]),
         // ChanCore micro-benchmark (ping-pong, select fan-in, buffered throughput).
         .executableTarget(name: "ChanBench", dependencies: ["ChanCore"]),
         .testTarget(name: "ChanCoreTests", dependencies: ["ChanCore"]),

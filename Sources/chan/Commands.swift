@@ -1,0 +1,378 @@
+import ArgumentParser
+import ChanClient
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `--timeout MS` as the client's Wait: absent waits for ever, 0 is NOWAIT.
+func wait(_ milliseconds: Int?) -> Wait {
+    milliseconds.map { $0 == 0 ? .nowait : .milliseconds($0) } ?? .forever
+}
+
+func validateTimeout(_ milliseconds: Int?) throws {
+    if let ms = milliseconds, !(0...ChanClient.maxTimeoutMilliseconds).contains(ms) {
+        throw ValidationError("--timeout is 0-\(ChanClient.maxTimeoutMilliseconds) ms")
+    }
+}
+
+/// What `chan send` and `chan throw` share.
+struct SendOptions: ParsableArguments {
+    @Argument(help: "The channel.")
+    var channel: String
+
+    @Argument(help: "The value. When absent, standard input: one message per line, or all of it with --binary.")
+    var value: String?
+
+    @Flag(help: "Send the whole of standard input as one message, byte for byte.")
+    var binary = false
+
+    @Option(help: ArgumentHelp("Give up (exit 2) when a value finds no receiver or buffer room within this many milliseconds.", valueName: "ms"))
+    var timeout: Int?
+
+    func validate() throws {
+        try validateTimeout(timeout)
+        if binary && value != nil { throw ValidationError("--binary reads standard input; give no value") }
+    }
+
+    func run(_ server: ServerOptions, operation: SelectCase.Operation) throws {
+        try reporting {
+            let client = try server.connect()
+            func put(_ payload: [UInt8]) throws {
+                if operation == .throw {
+                    try client.throw(channel, payload, timeout: wait(timeout))
+                } else {
+                    try client.send(channel, payload, timeout: wait(timeout))
+                }
+            }
+            if let value {
+                try put(Array(value.utf8))
+            } else if binary {
+                var input = StandardInput()
+                try put(input.readAll())
+            } else {
+                var input = StandardInput()
+                while let line = input.nextLine() { try put(line) }
+            }
+            try? client.quit()
+        }
+    }
+}
+
+struct Send: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send a value on a channel; returns once a receiver took it (or it was buffered).",
+        discussion: """
+            Without a value, each line of standard input (without its line end, empty \
+            lines included) is one message, sent as it arrives; --binary sends the whole \
+            input as one message. Every value goes in the binary-safe counted form.
+
+            \(exitCodesHelp)
+            """)
+
+    @OptionGroup var server: ServerOptions
+    @OptionGroup var options: SendOptions
+
+    func run() throws { try options.run(server, operation: .send) }
+}
+
+struct Throw: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send a value as an exception (THROW): the receiver gets EXC instead of MSG.",
+        discussion: exitCodesHelp)
+
+    @OptionGroup var server: ServerOptions
+    @OptionGroup var options: SendOptions
+
+    func run() throws { try options.run(server, operation: .throw) }
+}
+
+struct Recv: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Receive values from a channel, one per line.",
+        discussion: """
+            Receives one value (or --count N, or with --follow every value until the channel \
+            is closed, then exits 0) and writes each followed by a newline, or with --raw \
+            exactly its bytes.
+
+            \(exitCodesHelp)
+            """)
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "The channel.")
+    var channel: String
+
+    @Option(help: ArgumentHelp("Give up (exit 2) when no value comes within this many milliseconds (per value); 0 takes only a value that is there now.", valueName: "ms"))
+    var timeout: Int?
+
+    @Option(help: ArgumentHelp("Receive this many values.", valueName: "n"))
+    var count = 1
+
+    @Flag(help: "Keep receiving until the channel is closed.")
+    var follow = false
+
+    @Flag(help: "Write the values' bytes only, with no newline after each.")
+    var raw = false
+
+    func validate() throws {
+        try validateTimeout(timeout)
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        if follow && count != 1 { throw ValidationError("--follow and --count do not go together") }
+    }
+
+    func run() throws {
+        try reporting {
+            let client = try server.connect()
+            var received = 0
+            while follow || received < count {
+                let message: Message
+                do {
+                    message = try client.recv(channel, timeout: wait(timeout))
+                } catch ChanError.closed where follow {
+                    break
+                }
+                if message.isException { throw ReceivedException(message: message) }
+                Output.standardOutput(raw ? message.payload : message.payload + [10])
+                received += 1
+            }
+            try? client.quit()
+        }
+    }
+}
+
+struct SelectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "select",
+        abstract: "Wait on several channels at once; perform the first case that can go.",
+        discussion: """
+            Cases are recv:<chan>, send:<chan>=<value> or throw:<chan>=<value>. Prints the \
+            case that fired as "<index> <recv|send|throw> <chan>" (cases count from 0), and for \
+            a received value the value on the next line. A case on a closed channel fires too: \
+            its line is printed, then chan exits 3.
+
+            \(exitCodesHelp)
+            """)
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "The cases: recv:<chan>, send:<chan>=<value>, throw:<chan>=<value>.")
+    var cases: [String]
+
+    @Option(help: ArgumentHelp("Give up (exit 2) when no case fires within this many milliseconds; 0 takes only a case that is ready now.", valueName: "ms"))
+    var timeout: Int?
+
+    @Flag(help: "Write a received value's bytes only, with no newline.")
+    var raw = false
+
+    static func parse(_ text: String) throws -> SelectCase {
+        guard let colon = text.firstIndex(of: ":") else {
+            throw ValidationError("a case is recv:<chan>, send:<chan>=<value> or throw:<chan>=<value>, not \"\(text)\"")
+        }
+        let op = text[..<colon].lowercased(), rest = text[text.index(after: colon)...]
+        switch op {
+        case "recv", "receive":
+            return .receive(String(rest))
+        case "send", "throw":
+            guard let eq = rest.firstIndex(of: "=") else { throw ValidationError("a \(op) case is \(op):<chan>=<value>, not \"\(text)\"") }
+            let channel = String(rest[..<eq]), value = Array(rest[rest.index(after: eq)...].utf8)
+            return op == "send" ? .send(channel, value) : .throw(channel, value)
+        default:
+            throw ValidationError("a case is recv:<chan>, send:<chan>=<value> or throw:<chan>=<value>, not \"\(text)\"")
+        }
+    }
+
+    func validate() throws {
+        try validateTimeout(timeout)
+        guard !cases.isEmpty else { throw ValidationError("give at least one case") }
+        for c in cases { _ = try SelectCommand.parse(c) }
+    }
+
+    func run() throws {
+        let parsed = try cases.map(SelectCommand.parse)
+        try reporting {
+            let client = try server.connect()
+            let fired = try client.select(parsed, timeout: wait(timeout))
+            let op = fired.operation == .receive ? "recv" : fired.operation.rawValue
+            Output.standardOutput("\(fired.index) \(op) \(fired.channel)\n")
+            switch fired.outcome {
+            case .sent: break
+            case .closed: throw ChanError.closed(channel: fired.channel)
+            case .received(let message):
+                if message.isException { throw ReceivedException(message: message) }
+                Output.standardOutput(raw ? message.payload : message.payload + [10])
+            }
+            try? client.quit()
+        }
+    }
+}
+
+struct Make: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a persistent channel (buffered with --cap).",
+        discussion: "Making it again with the same settings succeeds; other settings are a server error (EXISTS).\n\n" + exitCodesHelp)
+
+    enum PreferArgument: String, ExpressibleByArgument, CaseIterable {
+        case receiver, sender, none
+
+        var preference: Preference {
+            switch self {
+            case .receiver: return .receiver
+            case .sender: return .sender
+            case .none: return .none
+            }
+        }
+    }
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "The channel.")
+    var channel: String
+
+    @Option(help: ArgumentHelp("Buffer capacity; 0 is a rendezvous channel.", valueName: "n"))
+    var cap = 0
+
+    @Option(help: "Who runs first after a rendezvous: receiver, sender or none.")
+    var prefer: PreferArgument = .receiver
+
+    func validate() throws {
+        guard cap >= 0 else { throw ValidationError("--cap must be at least 0") }
+    }
+
+    func run() throws {
+        try reporting {
+            let client = try server.connect()
+            try client.make(channel, capacity: cap, preference: prefer.preference)
+            try? client.quit()
+        }
+    }
+}
+
+struct Close: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Close a channel: no new sends; receivers drain what is there, then see it closed.",
+        discussion: exitCodesHelp)
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "The channel.")
+    var channel: String
+
+    func run() throws {
+        try reporting {
+            let client = try server.connect()
+            try client.close(channel)
+            try? client.quit()
+        }
+    }
+}
+
+struct Stat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a channel's state: capacity, values buffered, waiting senders and receivers.",
+        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=.. senders=.. receivers=.. persistent=..\".\n\n"
+            + exitCodesHelp)
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "The channel.")
+    var channel: String
+
+    func run() throws {
+        try reporting {
+            let client = try server.connect()
+            let stat = try client.stat(channel)
+            Output.standardOutput("\(stat.name) \(stat.fieldsDescription)\n")
+            try? client.quit()
+        }
+    }
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the server's counters, one key=value per line.",
+        discussion: "With keys, prints only their values, one per line (an unknown key is a usage error).\n\n" + exitCodesHelp)
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "Only these keys.")
+    var keys: [String] = []
+
+    func run() throws {
+        var missing: String?
+        try reporting {
+            let client = try server.connect()
+            let info = try client.info()
+            try? client.quit()
+            if keys.isEmpty {
+                Output.standardOutput(info.pairs.map { "\($0.key)=\($0.value)\n" }.joined())
+                return
+            }
+            var lines = ""
+            for key in keys {
+                guard let value = info[key] else {
+                    missing = key
+                    return
+                }
+                lines += value + "\n"
+            }
+            Output.standardOutput(lines)
+        }
+        if let missing {
+            complain("the server has no INFO key \"\(missing)\"")
+            throw ExitCode(ExitStatus.usage)
+        }
+    }
+}
+
+struct Channels: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the channels (whose name starts with a prefix), with their state.",
+        discussion: "One line per channel, as chan stat prints it. The server lists at most 1000; when more match, a note on stderr says how many.\n\n"
+            + exitCodesHelp)
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "Only channels whose name starts with this.")
+    var prefix: String?
+
+    func run() throws {
+        try reporting {
+            let client = try server.connect()
+            let list = try client.channels(prefix: prefix ?? "")
+            try? client.quit()
+            Output.standardOutput(list.channels.map { "\($0.name) \($0.fieldsDescription)\n" }.joined())
+            if list.total > list.channels.count {
+                Output.standardError("chan: listed \(list.channels.count) of \(list.total) channels\n")
+            }
+        }
+    }
+}
+
+struct Ping: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check that the server answers; prints PONG and the round trip time.",
+        discussion: exitCodesHelp)
+
+    @OptionGroup var server: ServerOptions
+
+    func run() throws {
+        try reporting {
+            let client = try server.connect()
+            let start = ContinuousClock.now
+            try client.ping()
+            let elapsed = ContinuousClock.now - start
+            try? client.quit()
+            Output.standardOutput("PONG from \(client.host):\(client.port) in \(formatMilliseconds(elapsed)) ms\n")
+        }
+    }
+}
+
+func formatMilliseconds(_ d: Duration) -> String {
+    let (s, atto) = d.components
+    let micros = Int(s) * 1_000_000 + Int(atto / 1_000_000_000_000)
+    let ms = micros / 1000, frac = micros % 1000
+    return "\(ms)." + String(repeating: "0", count: 3 - String(frac).count) + String(frac)
+}

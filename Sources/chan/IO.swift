@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes straight to file descriptors 1 and 2, unbuffered, so that a pipe
+/// sees every message as it arrives.
+enum Output {
+    static func standardOutput(_ bytes: [UInt8]) { write(1, bytes) }
+
+    static func standardOutput(_ text: String) { write(1, Array(text.utf8)) }
+
+    static func standardError(_ text: String) { write(2, Array(text.utf8)) }
+
+    private static func write(_ fd: Int32, _ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in
+                systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }
+            offset += n
+        }
+    }
+}
+
+private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+    Glibc.write(fd, bytes, count)
+    #else
+    Darwin.write(fd, bytes, count)
+    #endif
+}
+
+/// Reads standard input as raw bytes: all of it, or line by line as lines arrive.
+struct StandardInput {
+    private var buffer: [UInt8] = []
+    private var ended = false
+
+    /// Reads more; false at end of input.
+    private mutating func fill() -> Bool {
+        guard !ended else { return false }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n > 0 {
+                buffer.append(contentsOf: chunk[..<n])
+                return true
+            }
+            if n < 0 && errno == EINTR { continue }
+            ended = true
+            return false
+        }
+    }
+
+    /// The next line without its LF (and a CR just before it); the last line
+    /// may lack its LF. nil at end of input.
+    mutating func nextLine() -> [UInt8]? {
+        var scanned = 0
+        while true {
+            if let lf = buffer[scanned...].firstIndex(of: 10) {
+                var line = Array(buffer[..<lf])
+                buffer.removeFirst(lf + 1)
+                if line.last == 13 { line.removeLast() }
+                return line
+            }
+            scanned = buffer.count
+            if !fill() {
+                guard !buffer.isEmpty else { return nil }
+                defer { buffer.removeAll() }
+                return buffer
+            }
+        }
+    }
+
+    /// Everything up to end of input.
+    mutating func readAll() -> [UInt8] {
+        while fill() {}
+        defer { buffer.removeAll() }
+        return buffer
+    }
+}

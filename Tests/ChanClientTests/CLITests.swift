@@ -1,0 +1,285 @@
+import ChanClient
+import XCTest
+
+/// The built `chan` binary, end to end, against the real daemon.
+final class ChanCLITests: XCTestCase {
+    var daemon: Daemon!
+    var client: ChanClient!
+
+    override func setUpWithError() throws {
+        daemon = try Daemon()
+        client = try daemon.client()
+    }
+
+    override func tearDown() {
+        client = nil
+        daemon?.stop()
+        daemon = nil
+    }
+
+    /// CHAND_ADDR pointing at the test's daemon.
+    var env: [String: String?] { ["CHAND_ADDR": daemon.address] }
+
+    func run(_ arguments: String..., stdin: [UInt8]? = nil, file: StaticString = #filePath, line: UInt = #line) -> ChanRun {
+        chan(arguments, stdin: stdin, environment: env, file: file, line: line)
+    }
+
+    func start(_ arguments: String..., pipeStdin: Bool = false) -> ChanProcess {
+        ChanProcess(arguments, environment: env, pipeStdin: pipeStdin)
+    }
+
+    /// A port where nothing listens.
+    func deadPort() throws -> Int {
+        let fake = try FakeServer(reply: [])
+        fake.stop()
+        return fake.port
+    }
+
+    func assertSuccess(_ r: ChanRun, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 0, "stderr: \(r.stderr)", file: file, line: line)
+        XCTAssertEqual(r.stderr, "", file: file, line: line)
+    }
+
+    // MARK: Sending and receiving
+
+    func testSendAndRecvAcrossTwoProcesses() throws {
+        let receiver = start("recv", "jobs")
+        let sent = run("send", "jobs", "hello")
+        assertSuccess(sent)
+        XCTAssertEqual(sent.out, "")
+        let got = receiver.finish()
+        assertSuccess(got)
+        XCTAssertEqual(got.out, "hello\n")
+    }
+
+    func testSendReadsStdinOneMessagePerLine() throws {
+        let receiver = start("recv", "lines", "--count", "4")
+        assertSuccess(run("send", "lines", stdin: bytes("one\ntwo words\r\n\nlast without newline")))
+        let got = receiver.finish()
+        assertSuccess(got)
+        XCTAssertEqual(got.out, "one\ntwo words\n\nlast without newline\n")
+    }
+
+    func testSendStreamsLinesAsTheyArrive() throws {
+        let sender = start("send", "stream", pipeStdin: true)
+        sender.write(bytes("first\n"))
+        // Read while chan's stdin is still open: the line went out before end of input.
+        XCTAssertEqual(try client.recv("stream").string, "first")
+        XCTAssertTrue(sender.isRunning)
+        sender.write(bytes("second\n"))
+        XCTAssertEqual(try client.recv("stream").string, "second")
+        sender.closeStdin()
+        assertSuccess(sender.finish())
+    }
+
+    func testBinaryStdinIsOneMessageByteForByte() throws {
+        let payload: [UInt8] = [0, 1, 2, 13, 10, 255, 10, 123, 53, 125, 13] + Array("SEND x y\r\n".utf8) + [10, 10]
+        let receiver = start("recv", "bin", "--raw")
+        assertSuccess(run("send", "bin", "--binary", stdin: payload))
+        let got = receiver.finish()
+        assertSuccess(got)
+        XCTAssertEqual(got.stdout, payload)
+    }
+
+    func testFollowReceivesUntilClose() throws {
+        let follower = start("recv", "feed", "--follow")
+        try client.send("feed", "a")  // rendezvous: returns once the follower took it
+        try client.send("feed", "b c")
+        try client.close("feed")
+        let got = follower.finish()
+        assertSuccess(got)
+        XCTAssertEqual(got.out, "a\nb c\n")
+    }
+
+    func testRecvCountAndTimeoutPerValue() throws {
+        try client.make("few", capacity: 3)
+        try client.send("few", "1")
+        try client.send("few", "2")
+        let got = run("recv", "few", "--count", "3", "--timeout", "20")
+        XCTAssertEqual(got.status, 2)
+        XCTAssertEqual(got.out, "1\n2\n")  // what came before the timeout is printed
+        XCTAssertEqual(got.stderr, "chan: timed out\n")
+    }
+
+    func testThrowAndTimedSend() throws {
+        let timedOut = run("send", "nobody", "x", "--timeout", "0")
+        XCTAssertEqual(timedOut.status, 2)
+        XCTAssertEqual(timedOut.stderr, "chan: timed out\n")
+        XCTAssertEqual(try client.stat("nobody").senders, 0)
+        try client.make("exc", capacity: 1)
+        assertSuccess(run("throw", "exc", "boom"))
+        let m = try client.recv("exc")
+        XCTAssertTrue(m.isException)
+        XCTAssertEqual(m.string, "boom")
+    }
+
+    // MARK: Select
+
+    func testSelectPrintsTheCaseAndValue() throws {
+        let selector = start("select", "recv:a", "recv:b")
+        try eventually("the select waiting on b") { try client.stat("b").receivers == 1 }
+        try client.send("b", "hello")
+        let got = selector.finish()
+        assertSuccess(got)
+        XCTAssertEqual(got.out, "1 recv b\nhello\n")
+        XCTAssertEqual(try client.stat("a").receivers, 0)
+    }
+
+    func testSelectSendCase() throws {
+        let port = daemon.port
+        let receiver = Background { () throws -> Message in try ChanClient(port: port).recv("c") }
+        try waitForReceivers(client, "c")
+        let got = run("select", "recv:a", "send:c=hello there", "--timeout", "60000")
+        assertSuccess(got)
+        XCTAssertEqual(got.out, "1 send c\n")
+        XCTAssertEqual(try receiver.value().string, "hello there")
+    }
+
+    func testSelectOnClosedAndTimedOutCases() throws {
+        try client.close("gone")
+        let closed = run("select", "recv:empty", "recv:gone")
+        XCTAssertEqual(closed.status, 3)
+        XCTAssertEqual(closed.out, "1 recv gone\n")
+        XCTAssertEqual(closed.stderr, "chan: channel gone is closed\n")
+        let timedOut = run("select", "recv:empty", "send:other=v", "--timeout", "10")
+        XCTAssertEqual(timedOut.status, 2)
+        XCTAssertEqual(timedOut.out, "")
+        XCTAssertEqual(try client.stat("other").senders, 0)
+    }
+
+    // MARK: Management
+
+    func testMakeStatChannelsInfoPingClose() throws {
+        assertSuccess(run("make", "q.one", "--cap", "2", "--prefer", "none"))
+        assertSuccess(run("make", "q.two"))
+        assertSuccess(run("send", "q.one", "v"))
+        let stat = run("stat", "q.one")
+        assertSuccess(stat)
+        XCTAssertEqual(stat.out, "q.one cap=2 len=1 balance=0 state=open preference=0 senders=0 receivers=0 persistent=1\n")
+        let list = run("channels", "q.")
+        assertSuccess(list)
+        XCTAssertEqual(list.out, """
+            q.one cap=2 len=1 balance=0 state=open preference=0 senders=0 receivers=0 persistent=1
+            q.two cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1
+
+            """)
+        XCTAssertEqual(run("channels", "none.").out, "")
+        let info = run("info")
+        assertSuccess(info)
+        XCTAssertTrue(info.out.hasPrefix("connections=2\n"), info.out)  // this test's client and chan
+        XCTAssertTrue(info.out.contains("\nchannels=2\n"), info.out)
+        let one = run("info", "channels", "errors_syntax")
+        assertSuccess(one)
+        XCTAssertEqual(one.out, "2\n0\n")
+        let ping = run("ping")
+        assertSuccess(ping)
+        XCTAssertTrue(ping.out.hasPrefix("PONG from 127.0.0.1:\(daemon.port) in "), ping.out)
+        assertSuccess(run("close", "q.one"))
+        XCTAssertEqual(try client.stat("q.one").state, .closing)
+        XCTAssertEqual(try client.recv("q.one").string, "v")
+        XCTAssertThrowsError(try client.recv("q.one")) { XCTAssertEqual($0 as? ChanError, .closed(channel: "q.one")) }
+    }
+
+    // MARK: Exit codes and addresses
+
+    func testExitCodes() throws {
+        // 2: timed out.
+        let timeout = run("recv", "empty", "--timeout", "0")
+        XCTAssertEqual(timeout.status, 2)
+        XCTAssertEqual(timeout.stderr, "chan: timed out\n")
+        XCTAssertEqual(timeout.out, "")
+
+        // 3: closed, for receiving and for sending.
+        try client.close("shut")
+        let recvClosed = run("recv", "shut")
+        XCTAssertEqual(recvClosed.status, 3)
+        XCTAssertEqual(recvClosed.stderr, "chan: channel shut is closed\n")
+        let sendClosed = run("send", "shut", "late")
+        XCTAssertEqual(sendClosed.status, 3)
+        XCTAssertEqual(sendClosed.stderr, "chan: channel shut is closed\n")
+
+        // 4: connection failure.
+        let port = try deadPort()
+        let refused = chan(["ping", "--port", "\(port)"])
+        XCTAssertEqual(refused.status, 4)
+        XCTAssertTrue(refused.stderr.hasPrefix("chan: cannot connect to 127.0.0.1:\(port): "), refused.stderr)
+        XCTAssertEqual(refused.stderr.filter { $0 == "\n" }.count, 1)
+
+        // 5: server error.
+        let limit = run("make", "huge", "--cap", "2000000")
+        XCTAssertEqual(limit.status, 5)
+        XCTAssertTrue(limit.stderr.hasPrefix("chan: server error: ERR LIMIT "), limit.stderr)
+        assertSuccess(run("make", "fixed", "--cap", "1"))
+        let exists = run("make", "fixed", "--cap", "2")
+        XCTAssertEqual(exists.status, 5)
+        XCTAssertEqual(exists.stderr, "chan: server error: ERR EXISTS channel fixed exists with cap=1 preference=-1\n")
+
+        // 6: an exception arrived.
+        try client.throw("fixed", "bad\nthing")
+        let exception = run("recv", "fixed")
+        XCTAssertEqual(exception.status, 6)
+        XCTAssertEqual(exception.stderr, "chan: exception on fixed: bad\\nthing\n")
+        XCTAssertEqual(exception.out, "")
+
+        // 64: usage.
+        for arguments in [["recv"], ["frob"], ["recv", "a b"], ["select", "bogus"], ["select", "send:x"],
+                          ["recv", "x", "--timeout", "-1"], ["recv", "x", "--follow", "--count", "2"],
+                          ["make", "x", "--prefer", "maybe"], ["send", "x", "v", "--binary"], ["info", "no_such_key"],
+                          ["bench", "--pairs", "2", "--pingpong"]] {
+            let usage = chan(arguments, environment: env)
+            XCTAssertEqual(usage.status, 64, "\(arguments): \(usage.stderr)")
+            XCTAssertFalse(usage.stderr.isEmpty, "\(arguments)")
+        }
+
+        // 0.
+        assertSuccess(run("ping"))
+    }
+
+    func testAddressFromEnvironmentAndFlagsWin() throws {
+        let dead = try deadPort()
+        XCTAssertEqual(chan(["ping"], environment: ["CHAND_ADDR": "127.0.0.1:\(daemon.port)"]).status, 0)
+        XCTAssertEqual(chan(["ping"], environment: ["CHAND_ADDR": "[::1]:\(dead)"]).status, 4)
+        // Flags win over the environment, each on its own.
+        XCTAssertEqual(chan(["ping", "--port", "\(daemon.port)"], environment: ["CHAND_ADDR": "127.0.0.1:\(dead)"]).status, 0)
+        XCTAssertEqual(chan(["ping", "--host", "127.0.0.1"], environment: ["CHAND_ADDR": "localhost:\(daemon.port)"]).status, 0)
+        XCTAssertEqual(chan(["ping", "--port", "\(dead)"], environment: ["CHAND_ADDR": "127.0.0.1:\(daemon.port)"]).status, 4)
+        XCTAssertEqual(chan(["ping", "--host", "localhost", "--port", "\(daemon.port)"], environment: ["CHAND_ADDR": "nonsense"]).status, 0)
+        let bad = chan(["ping"], environment: ["CHAND_ADDR": "nonsense"])
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.stderr.contains("CHAND_ADDR must be host:port"), bad.stderr)
+    }
+
+    func testHelpStatesTheExitCodes() throws {
+        for arguments in [["--help"], ["recv", "--help"], ["select", "--help"]] {
+            let help = chan(arguments)
+            XCTAssertEqual(help.status, 0)
+            for code in ["0   success", "2   timed out", "3   the channel is closed", "4   connection failure",
+                         "5   server error", "6   received an exception", "64  usage error"] {
+                XCTAssertTrue(help.out.contains(code), "\(arguments) lacks \(code)")
+            }
+        }
+    }
+
+    // MARK: Bench
+
+    func testBenchModes() throws {
+        for (arguments, handoffs) in [(["--pairs", "2", "--messages", "30", "--size", "8"], 60),
+                                      (["--fanin", "3", "--messages", "20"], 60),
+                                      (["--pingpong", "--messages", "25"], 50)] {
+            let r = run(["bench"] + arguments)
+            assertSuccess(r)
+            XCTAssertTrue(r.out.contains("\nhandoffs:    \(handoffs) in "), r.out)
+            for line in ["handoffs/s: ", "latency p50: ", "latency p99: "] {
+                XCTAssertTrue(r.out.contains("\n" + line), "\(arguments) lacks \(line): \(r.out)")
+            }
+        }
+        // Every value was handed over: the server counted them.
+        let info = try client.info()
+        XCTAssertEqual(info.integer("rendezvous"), 60 + 60 + 50)
+        XCTAssertEqual(try client.channels(prefix: "bench.").channels.filter { $0.balance != 0 }, [])
+    }
+
+    func run(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) -> ChanRun {
+        chan(arguments, environment: env, file: file, line: line)
+    }
+}
