@@ -51,6 +51,8 @@ let package = Package(
         .executableTarget(name: "ChanBench", dependencies: ["ChanCore"]),
         .testTarget(name: "ChanCoreTests", dependencies: ["ChanCore"]),
         .testTarget(name: "ChanProtocolTests", dependencies: ["ChanProtocol"]),
+        // Talks to the real chand binary over loopback (the dependency builds it).
+        .testTarget(name: "ChanServerTests", dependencies: ["chand"]),
     ],
     swiftLanguageModes: [.v6]
 )
