@@ -44,6 +44,9 @@ public struct CommandParser {
         var remaining: Int
         var wait = WaitLimit.forever
         var cases: [CaseRequest] = []
+        /// Payload bytes of its SEND/THROW cases so far: together at most maxPayload, so one SELECT
+        /// holds no more memory than one SEND.
+        var payloadBytes = 0
         /// The first error in the header or a case line; replaces the SELECT after its last case line.
         var error: LineError?
     }
