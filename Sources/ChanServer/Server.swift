@@ -166,8 +166,9 @@ public final class Server {
         while let t = engine.nextRunnable() {
             (t.context as! Connection).resume(t.takeCompletion()!)
         }
-        for conn in needFlush { conn.flush() }
+        let batch = needFlush
         needFlush.removeAll(keepingCapacity: true)
+        for conn in batch { conn.flush() }
         armDeadlineTimer()
     }
 
