@@ -1,5 +1,6 @@
 import ChanCore
 import ChanProtocol
+import CLibUV
 
 /// Turns parsed commands into engine calls and engine outcomes into replies.
 extension Connection {
@@ -92,8 +93,11 @@ extension Connection {
         switch outcome {
         case .completed(let completion):
             reply(completion, waiting)
-        case .yielded, .blocked:
+        case .yielded:
             self.waiting = waiting
+        case .blocked:
+            self.waiting = waiting
+            blockedSince = uv_hrtime()
         }
     }
 
@@ -123,8 +127,11 @@ extension Connection {
         }
     }
 
+    /// An ERR reply. Logged at debug: bad requests are the client's
+    /// business, and never with payload bytes.
     func error(_ code: ErrorCode, _ text: String) {
         server.stats.errors[code, default: 0] += 1
+        server.logger.debug("connection \(tasklet.id): ERR \(code.rawValue) \(text)")
         ReplyEncoder.error(code, text, into: &output)
     }
 }

@@ -9,6 +9,8 @@ import Glibc
 final class Daemon {
     let process = Process()
     let port: Int
+    /// The metrics port, when started with --metrics-port.
+    private(set) var metricsPort: Int?
     private let stderrPipe = Pipe()
 
     /// The built `chand` next to the test bundle (`CHAND_BIN` overrides).
@@ -23,27 +25,34 @@ final class Daemon {
         return URL(fileURLWithPath: ".build/debug/chand")
     }
 
-    init(_ arguments: [String] = []) throws {
+    init(_ arguments: [String] = [], environment: [String: String] = [:]) throws {
         signal(SIGPIPE, SIG_IGN)
         let stdout = Pipe()
         process.executableURL = Daemon.binary
         process.arguments = ["--port", "0", "--seed", "1"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = stdout
         process.standardError = stderrPipe
         try process.run()
-        // First line: "chand listening on 127.0.0.1:<port>".
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
+        // "chand listening on 127.0.0.1:<port>", then "chand metrics on http://127.0.0.1:<port>/metrics" if asked.
+        let wantLines = arguments.contains("--metrics-port") ? 2 : 1
+        var output = Data()
+        while output.filter({ $0 == UInt8(ascii: "\n") }).count < wantLines {
             let chunk = stdout.fileHandleForReading.availableData
             if chunk.isEmpty { break }
-            line.append(chunk)
+            output.append(chunk)
         }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("chand listening on "), let port = Int(text.split(separator: ":").last!.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        let lines = String(decoding: output, as: UTF8.self).split(separator: "\n")
+        func portNumber(after prefix: String) -> Int? {
+            guard let line = lines.first(where: { $0.hasPrefix(prefix) }) else { return nil }
+            return Int(line.split(separator: ":").last!.prefix { $0.isNumber })
+        }
+        guard let port = portNumber(after: "chand listening on ") else {
             process.terminate()
-            throw NSError(domain: "Daemon", code: 1, userInfo: [NSLocalizedDescriptionKey: "chand said: \(text)"])
+            throw NSError(domain: "Daemon", code: 1, userInfo: [NSLocalizedDescriptionKey: "chand said: \(lines)"])
         }
         self.port = port
+        metricsPort = portNumber(after: "chand metrics on ")
     }
 
     /// SIGTERM; returns the exit status (0 expected) and what it logged.
