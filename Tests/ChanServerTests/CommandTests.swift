@@ -1,15 +1,7 @@
 import XCTest
 
 /// Every row of the protocol table, over loopback against the real daemon.
-final class CommandTests: XCTestCase {
-    var daemon: Daemon!
-
-    override func setUpWithError() throws { daemon = try Daemon() }
-
-    override func tearDown() {
-        XCTAssertEqual(daemon.stop().status, 0, "chand exits 0 on SIGTERM")
-    }
-
+final class CommandTests: DaemonTestCase {
     func testPingAndQuit() throws {
         let c = try daemon.connect()
         c.say("PING", "ping")
@@ -116,7 +108,7 @@ final class CommandTests: XCTestCase {
     func testMakeOfAChannelInUseWithOtherSettings() throws {
         let a = try daemon.connect(), b = try daemon.connect()
         a.say("RECV busy")
-        XCTAssertTrue(a.silent())
+        waitForStat("busy", "receivers=1")
         b.say("MAKE busy CAP 1", "MAKE busy")
         XCTAssertEqual(b.reply(), "ERR EXISTS channel busy exists with cap=0 preference=-1")
         XCTAssertEqual(b.reply(), "OK")
@@ -125,9 +117,10 @@ final class CommandTests: XCTestCase {
     func testCloseDrainsThenAnswersClosed() throws {
         let s1 = try daemon.connect(), s2 = try daemon.connect(), r = try daemon.connect()
         s1.say("SEND c first")
-        XCTAssertTrue(s1.silent())
+        waitForStat("c", "senders=1")
         s2.say("SEND c second")
-        XCTAssertTrue(s2.silent())
+        waitForStat("c", "senders=2")
+        XCTAssertTrue(s1.silent(for: 0.05))
         r.say("CLOSE c", "CLOSE c", "STAT c", "SEND c late", "RECV c", "RECV c", "RECV c", "STAT c")
         XCTAssertEqual(r.reply(), "OK")
         XCTAssertEqual(r.reply(), "OK")
@@ -145,8 +138,8 @@ final class CommandTests: XCTestCase {
         let r = try daemon.connect(), sel = try daemon.connect(), closer = try daemon.connect()
         r.say("RECV c")
         sel.say("SELECT 2", "RECV other", "RECV c")
-        XCTAssertTrue(r.silent())
-        XCTAssertTrue(sel.silent(for: 0.05))
+        waitForStat("c", "receivers=2")
+        XCTAssertTrue(r.silent(for: 0.05))
         closer.say("CLOSE c", "SELECT 2", "RECV other", "SEND c x")
         XCTAssertEqual(closer.reply(), "OK")
         XCTAssertEqual(closer.reply(), "SELECTED 1 ERR CLOSED channel c is closed")
@@ -177,7 +170,7 @@ final class CommandTests: XCTestCase {
     func testInfoAndHello() throws {
         let a = try daemon.connect(), b = try daemon.connect()
         a.say("RECV w")
-        XCTAssertTrue(a.silent())
+        waitForStat("w", "receivers=1")
         b.say("BOGUS", "INFO", "HELLO")
         XCTAssertEqual(b.reply(), "ERR UNKNOWN unknown command")
         let info = fields(b.reply()!, "INFO")
@@ -199,6 +192,7 @@ final class CommandTests: XCTestCase {
         let a = try daemon.connect(), b = try daemon.connect()
         a.send("PING\r\nRECV p\r\nPING\r\nSEND q {3}\r\nabc\r\nPING\r\n")
         XCTAssertEqual(a.reply(), "PONG")
+        waitForStat("p", "receivers=1")
         XCTAssertTrue(a.silent(), "PING after the blocked RECV waits")
         b.say("SEND p v", "RECV q")
         XCTAssertEqual(a.reply(), "MSG p 1|v")

@@ -92,8 +92,14 @@ final class ConfigAndMetricsTests: XCTestCase {
         let r = try daemon.connect(), s = try daemon.connect()
         r.say("RECV m")
         XCTAssertTrue(r.silent(for: 0.1))
+        let probe = try daemon.connect()
+        for _ in 0..<500 {
+            probe.say("STAT m")
+            if probe.reply()?.contains("receivers=1") == true { break }
+            usleep(10_000)
+        }
         var m = samples(try httpGet(metricsPort, "/metrics").1)
-        XCTAssertEqual(m["chand_connections"], 2)
+        XCTAssertEqual(m["chand_connections"], 3)  // receiver, sender, probe
         XCTAssertEqual(m["chand_tasklets{state=\"blocked\"}"], 1)
         XCTAssertEqual(m["chand_blocked_seconds_count"], 0)
         s.say("SEND m v", "NOPE", "SEND m")

@@ -71,6 +71,40 @@ final class Daemon {
     }
 }
 
+/// A test case with a fresh daemon per test, stopped (and checked to exit 0)
+/// after it.
+class DaemonTestCase: XCTestCase {
+    var daemon: Daemon!
+
+    /// Extra flags for the daemon of every test in the class.
+    var daemonArguments: [String] { [] }
+
+    override func setUpWithError() throws { daemon = try Daemon(daemonArguments) }
+
+    override func tearDown() {
+        XCTAssertEqual(daemon.stop().status, 0, "chand exits 0 on SIGTERM")
+    }
+
+    /// Waits until `STAT <channel>` shows `expected` (say "receivers=2"):
+    /// the daemon has run what other connections sent. Replies alone cannot
+    /// show that a request has blocked.
+    func waitForStat(_ channel: String, _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let probe = try? daemon.connect() else { return XCTFail("no connection", file: file, line: line) }
+        defer {
+            // Leave no extra connection behind for INFO counts.
+            probe.say("QUIT")
+            _ = probe.reply()
+            _ = probe.closedByServer()
+        }
+        for _ in 0..<500 {
+            probe.say("STAT \(channel)")
+            if probe.reply()?.contains(" \(expected)") == true { return }
+            usleep(10_000)
+        }
+        XCTFail("STAT \(channel) never showed \(expected)", file: file, line: line)
+    }
+}
+
 /// A blocking loopback client that speaks raw bytes, for transcript tests.
 final class Wire {
     let fd: Int32

@@ -3,16 +3,10 @@ import XCTest
 /// Every error code, and bad input that must neither crash nor wedge the
 /// server: each gets its ERR and the connection (or at least the server)
 /// keeps serving.
-final class ErrorTests: XCTestCase {
-    var daemon: Daemon!
-
-    override func setUpWithError() throws {
-        daemon = try Daemon(["--max-line", "100", "--max-payload", "16", "--max-select-cases", "3",
-                             "--max-channels", "20", "--max-capacity", "10", "--max-connections", "4"])
-    }
-
-    override func tearDown() {
-        XCTAssertEqual(daemon.stop().status, 0)
+final class ErrorTests: DaemonTestCase {
+    override var daemonArguments: [String] {
+        ["--max-line", "100", "--max-payload", "16", "--max-select-cases", "3",
+         "--max-channels", "20", "--max-capacity", "10", "--max-connections", "4"]
     }
 
     func testUnknownAndSyntaxErrorsKeepTheConnectionUsable() throws {

@@ -2,33 +2,15 @@ import Foundation
 import XCTest
 
 /// Disconnects, end of input, shutdown, many connections, flow control.
-final class LifecycleTests: XCTestCase {
-    var daemon: Daemon!
-
-    override func setUpWithError() throws { daemon = try Daemon() }
-
-    override func tearDown() {
-        XCTAssertEqual(daemon.stop().status, 0)
-    }
-
-    /// Waits until STAT shows the expected waiters (the server has seen them).
-    private func waitFor(_ c: Wire, _ channel: String, _ expected: String) {
-        for _ in 0..<200 {
-            c.say("STAT \(channel)")
-            if c.reply()?.contains(expected) == true { return }
-            usleep(10_000)
-        }
-        XCTFail("STAT \(channel) never showed \(expected)")
-    }
-
+final class LifecycleTests: DaemonTestCase {
     /// Rule 20: a client reset while blocked in SELECT is withdrawn from
     /// every channel; no later sender pairs with it.
     func testResetWhileBlockedInSelectIsPurged() throws {
         let dead = try daemon.connect(), s = try daemon.connect()
         dead.say("SELECT 3", "RECV a", "RECV b", "SEND c v")
-        waitFor(s, "a", "receivers=1")
+        waitForStat("a", "receivers=1")
         dead.reset()
-        waitFor(s, "a", "receivers=0")
+        waitForStat("a", "receivers=0")
         s.say("STAT b", "STAT c", "SELECT 1 NOWAIT", "SEND a x")
         XCTAssertEqual(s.reply()?.contains("receivers=0"), true)
         XCTAssertEqual(s.reply()?.contains("senders=0"), true)
@@ -79,7 +61,7 @@ final class LifecycleTests: XCTestCase {
         for i in 0..<3 {
             let r = try daemon.connect()
             r.say("RECV fifo")
-            waitFor(s, "fifo", "receivers=\(i + 1)")
+            waitForStat("fifo", "receivers=\(i + 1)")
             receivers.append(r)
         }
         s.say("SEND fifo a", "SEND fifo b", "SEND fifo c")
@@ -109,7 +91,7 @@ final class LifecycleTests: XCTestCase {
             return c
         }
         let s = try daemon.connect()
-        waitFor(s, "crowd", "receivers=\(n)")
+        waitForStat("crowd", "receivers=\(n)")
         s.say("INFO")
         XCTAssertEqual(fields(s.reply()!, "INFO")["tasklets_blocked"], "\(n)")
         s.send((0..<n).map { "SEND crowd v\($0)\r\n" }.joined())

@@ -2,15 +2,7 @@ import XCTest
 
 /// semantics.md rules as seen over the wire (the engine's own suite covers
 /// each rule in depth; these show the server keeps them across processes).
-final class SemanticsTests: XCTestCase {
-    var daemon: Daemon!
-
-    override func setUpWithError() throws { daemon = try Daemon() }
-
-    override func tearDown() {
-        XCTAssertEqual(daemon.stop().status, 0)
-    }
-
+final class SemanticsTests: DaemonTestCase {
     /// Rule 17, observed through a buffered log channel: after a rendezvous,
     /// whichever side runs first appends to the log first.
     private func logOrder(prefer: String, receiverFirst: Bool) throws -> [String] {
@@ -24,7 +16,7 @@ final class SemanticsTests: XCTestCase {
         let firstScript = receiverFirst ? "RECV x\r\nSEND log receiver\r\n" : "SEND x v\r\nSEND log sender\r\n"
         let secondScript = receiverFirst ? "SEND x v\r\nSEND log sender\r\n" : "RECV x\r\nSEND log receiver\r\n"
         first.send(firstScript)
-        XCTAssertTrue(first.silent())
+        waitForStat("x", receiverFirst ? "receivers=1" : "senders=1")
         second.send(secondScript)
         _ = first.reply(); _ = first.reply(); _ = second.reply(); _ = second.reply()
         setup.say("RECV log", "RECV log")
@@ -53,7 +45,7 @@ final class SemanticsTests: XCTestCase {
         s.say("MAKE b CAP 3", "SEND b 1", "SEND b 2", "SEND b 3")
         for _ in 0..<4 { XCTAssertEqual(s.reply(), "OK") }
         late.say("SEND b 4")
-        XCTAssertTrue(late.silent())
+        waitForStat("b", "senders=1")
         r.say("RECV b", "STAT b", "RECV b", "RECV b", "RECV b", "RECV b NOWAIT")
         XCTAssertEqual(r.reply(), "MSG b 1|1")
         XCTAssertEqual(r.reply(), "STAT b cap=3 len=3 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1")
@@ -68,7 +60,7 @@ final class SemanticsTests: XCTestCase {
     func testRule21SendersAndReceiversApart() throws {
         let a = try daemon.connect(), b = try daemon.connect()
         a.say("SELECT 2", "SEND both v", "RECV both")
-        XCTAssertTrue(a.silent())
+        waitForStat("both", "receivers=1")
         b.say("STAT both")
         XCTAssertEqual(b.reply(), "STAT both cap=0 len=0 balance=0 state=open preference=-1 senders=1 receivers=1 persistent=0")
     }
