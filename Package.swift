@@ -1,6 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The engine, the parser and the server run on one event-loop thread and
+/// their hot paths are mostly class and struct field updates; run-time
+/// exclusivity checks there cost more than the work itself (measured with
+/// ChanBench and callgrind on the daemon). Debug builds keep the checks.
+let loopConfined: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "chand",
     platforms: [.macOS(.v13)],
@@ -24,20 +30,18 @@ let package = Package(
         .target(
             name: "ChanCore",
             dependencies: [.product(name: "DequeModule", package: "swift-collections")],
-            // The engine is loop-confined and its hot path is all class field
-            // updates; run-time exclusivity checks there cost more than the
-            // work itself (measured with ChanBench). Debug builds keep them.
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+            swiftSettings: loopConfined
         ),
         // The wire protocol: incremental command parser and reply encoder. No I/O.
-        .target(name: "ChanProtocol"),
+        .target(name: "ChanProtocol", swiftSettings: loopConfined),
         // The daemon's machinery: libuv loop, listener, connections, timers.
         .target(
             name: "ChanServer",
             dependencies: [
                 "CLibUV", "ChanCore", "ChanProtocol",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: loopConfined
         ),
         .executableTarget(
             name: "chand",

@@ -7,7 +7,8 @@ import CLibUV
 /// runnable queue) the later ones wait in the parser, and once enough of
 /// them wait the socket is no longer read.
 final class Connection {
-    unowned let server: Server
+    /// Unowned(unsafe): the server outlives every connection (it closes them all before it goes).
+    unowned(unsafe) let server: Server
     let handle: UnsafeMutablePointer<uv_tcp_t>
     let tasklet: Tasklet
     var parser: CommandParser

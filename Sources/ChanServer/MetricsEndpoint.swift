@@ -4,7 +4,8 @@ import CLibUV
 /// from the server's own loop. Minimal HTTP/1.1: one request per connection,
 /// answered and closed; requests are capped in size and number.
 final class MetricsEndpoint {
-    unowned let server: Server
+    /// Unowned(unsafe): the server outlives every connection (it closes them all before it goes).
+    unowned(unsafe) let server: Server
     private let listener: UnsafeMutablePointer<uv_tcp_t>
     let port: Int
     private var open: [ObjectIdentifier: Scrape] = [:]
@@ -63,7 +64,7 @@ final class MetricsEndpoint {
 
 /// One HTTP request/response on the metrics port.
 private final class Scrape {
-    unowned let endpoint: MetricsEndpoint
+    unowned(unsafe) let endpoint: MetricsEndpoint
     let handle: UnsafeMutablePointer<uv_tcp_t>
     var request: [UInt8] = []
     var closed = false
