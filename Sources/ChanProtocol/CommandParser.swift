@@ -15,8 +15,9 @@ public struct CommandParser {
     /// The SELECT whose case lines are being read.
     var select: SelectInProgress?
 
-    /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed.
-    private static let keptCapacity = 1 << 16
+    /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed,
+    /// so that thousands of idle connections do not each hold the high-water mark of their past.
+    private static let keptCapacity = 4096
 
     enum State {
         /// Reading a command line, or a case line while `select` is set.

@@ -54,7 +54,11 @@ extension Connection {
         switch wait {
         case .forever: return .forever
         case .nowait: return .nowait
-        case .milliseconds(let ms): return .deadline(server.now + UInt64(ms))
+        case .milliseconds(let ms):
+            // The loop's cached time may be behind by this iteration's work; a
+            // timeout counts from now.
+            uv_update_time(server.loop)
+            return .deadline(server.now + UInt64(ms))
         }
     }
 

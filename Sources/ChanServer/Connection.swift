@@ -191,7 +191,8 @@ final class Connection {
             } else {
                 messagesInOutput = 0
             }
-            output.removeAll(keepingCapacity: output.capacity <= 64 << 10)
+            // Keep a small buffer for the next replies; free a big one (idle connections stay small).
+            output.removeAll(keepingCapacity: output.capacity <= 4096)
         }
         if closeWhenFlushed && writesInFlight == 0 && output.isEmpty {
             close()
