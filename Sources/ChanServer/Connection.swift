@@ -175,6 +175,7 @@ final class Connection {
     func flush() {
         queuedForFlush = false
         guard !isClosed else { return }
+        let wasFull = pendingOutput >= server.config.outputHighWater
         if !output.isEmpty && writesInFlight == 0 {
             let written = output.withUnsafeBytes { bytes -> Int32 in
                 var buf = uv_buf_init(UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: CChar.self)),
@@ -196,6 +197,10 @@ final class Connection {
         }
         if closeWhenFlushed && writesInFlight == 0 && output.isEmpty {
             close()
+        } else if wasFull && pendingOutput < server.config.outputHighWater {
+            // The socket took it all at once, so no write callback will
+            // come to say there is room again: carry on from here.
+            if tasklet.state == .running { runCommands() } else { afterCommands() }
         }
     }
 

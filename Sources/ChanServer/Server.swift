@@ -148,12 +148,17 @@ public final class Server {
     /// Resumes woken tasklets in runnable order (never re-entrantly, redis's
     /// beforeSleep), writes every pending reply, and arms the deadline timer.
     private func beforePoll() {
-        while let t = engine.nextRunnable() {
-            (t.context as! Connection).resume(t.takeCompletion()!)
-        }
-        let batch = needFlush
-        needFlush.removeAll(keepingCapacity: true)
-        for conn in batch { conn.flush() }
+        // Writing can make room for more commands to run, and those can
+        // wake tasklets and write more: repeat until nothing is left, so the
+        // loop never sleeps with work queued.
+        repeat {
+            while let t = engine.nextRunnable() {
+                (t.context as! Connection).resume(t.takeCompletion()!)
+            }
+            let batch = needFlush
+            needFlush.removeAll(keepingCapacity: true)
+            for conn in batch { conn.flush() }
+        } while !needFlush.isEmpty || engine.runnableCount > 0
         armDeadlineTimer()
     }
 

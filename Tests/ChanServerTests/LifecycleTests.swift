@@ -148,6 +148,29 @@ final class LifecycleTests: DaemonTestCase {
         XCTAssertLessThan(rssAfter - rssBefore, 16 << 10, "resident memory grew \(rssAfter - rssBefore) KiB")
     }
 
+    /// Replies past the output bound written in one go: the next request
+    /// still runs (no write callback is left to resume it).
+    func testConnectionCarriesOnAfterARepliesPastTheOutputBound() throws {
+        let c = try daemon.connect()
+        let big = [UInt8](repeating: UInt8(ascii: "z"), count: 1 << 20)
+        c.send(Array("MAKE big CAP 2\r\nSEND big {\(big.count)}\r\n".utf8) + big + Array("\r\n".utf8))
+        XCTAssertEqual(c.reply(), "OK")
+        XCTAssertEqual(c.reply(), "OK")
+        c.say("RECV big", "PING")
+        XCTAssertEqual(c.line(), "MSG big \(big.count)")
+        XCTAssertEqual(c.bytes(big.count + 2), big + [13, 10])
+        XCTAssertEqual(c.reply(), "PONG")
+        // Pipelined: 20 values of 60 kB, then 20 RECVs and a PING in one write.
+        let value = String(repeating: "v", count: 60_000)
+        c.say("MAKE many CAP 20")
+        XCTAssertEqual(c.reply(), "OK")
+        c.send(String(repeating: "SEND many \(value)\r\n", count: 20))
+        for _ in 0..<20 { XCTAssertEqual(c.reply(), "OK") }
+        c.send(String(repeating: "RECV many\r\n", count: 20) + "PING\r\n")
+        for _ in 0..<20 { XCTAssertEqual(c.reply(), "MSG many 60000|" + value) }
+        XCTAssertEqual(c.reply(), "PONG")
+    }
+
     /// A netcat session, as protocol.md tells a person to run it.
     func testNetcatSession() throws {
         let nc = Process()
