@@ -77,4 +77,15 @@ public struct SelectCase {
     public static func receive(_ channel: Channel) -> SelectCase {
         SelectCase(channel, .receive)
     }
+
+    var isSend: Bool {
+        if case .send = operation { return true }
+        return false
+    }
+
+    /// The value of a SEND case; nil for a RECV.
+    var message: Message? {
+        if case .send(let m) = operation { return m }
+        return nil
+    }
 }

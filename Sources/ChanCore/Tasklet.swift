@@ -17,38 +17,54 @@ public final class Tasklet {
     /// The owner's handle (the server's connection). The engine never reads it.
     public var context: AnyObject?
 
-    /// Chanop pool; the first `opCount` belong to the current select.
-    var ops: [ChanOp] = []
+    /// Chanop pool (see `ChanOp`); the first `opCount` belong to the select
+    /// the tasklet is blocked in. A chanop is allocated when a select first
+    /// needs that many and freed with the tasklet.
+    var ops: [ChanOpRef] = []
     var opCount = 0
     /// Set when the select completed while the tasklet was not running.
     var completion: Completion?
     /// Deadline of a blocked select with a timeout; see `DeadlineHeap`.
     var deadline: UInt64 = 0
     var heapIndex = -1
+    /// The next tasklet in the engine's runnable queue; see `RunQueue`.
+    var runNext: Unmanaged<Tasklet>?
 
     init(id: Int) {
         self.id = id
     }
 
-    /// The completion a runnable tasklet was woken with; read once on resume.
-    public func takeCompletion() -> Completion? {
-        defer { completion = nil }
-        return completion
+    deinit {
+        for op in ops {
+            op.deinitialize(count: 1)
+            op.deallocate()
+        }
     }
 
-    /// Fills chanop `index` of the pool for the next select.
-    func setOp(_ index: Int, channel: Channel, isSend: Bool, message: Message) {
-        if index == ops.count { ops.append(ChanOp(tasklet: self)) }
+    /// The completion a runnable tasklet was woken with; read once on resume.
+    public func takeCompletion() -> Completion? {
+        completion.take()
+    }
+
+    /// Fills chanop `index` of the pool for the select about to block.
+    func setOp(_ index: Int, channel: Channel, isSend: Bool, message: consuming Message?) {
+        if index == ops.count {
+            let op = ChanOpRef.allocate(capacity: 1)
+            op.initialize(to: ChanOp(owner: self))
+            ops.append(op)
+        }
         let op = ops[index]
-        op.channel = channel
-        op.isSend = isSend
-        op.message = message
-        op.caseIndex = index
+        op.pointee.channel = Unmanaged.passUnretained(channel)
+        op.pointee.isSend = isSend
+        op.pointee.message = message
+        op.pointee.caseIndex = index
     }
 
     /// The channels this tasklet waits on, one per queued chanop (for tests
     /// and introspection).
     public var waitingOn: [(channel: Channel, isSend: Bool, caseIndex: Int)] {
-        ops.prefix(opCount).filter(\.isQueued).map { ($0.channel!, $0.isSend, $0.caseIndex) }
+        ops.prefix(opCount).map(\.pointee).filter(\.isQueued).map {
+            ($0.channel!.takeUnretainedValue(), $0.isSend, $0.caseIndex)
+        }
     }
 }
