@@ -328,6 +328,7 @@ public final class Engine {
 
     /// Wakes a sender whose value was just taken; true when the channel
     /// prefers senders, so the sender runs before the receiving source.
+    @inline(__always)
     private func complete(sender partner: ChanOpRef, on ch: Channel) -> Bool {
         let targetFirst = ch.preference == .sender
         partner.pointee.owner._withUnsafeGuaranteedRef {
@@ -338,6 +339,7 @@ public final class Engine {
 
     /// Rule 17 for the source: carry on, or rejoin the runnable queue's tail
     /// behind the partner that the channel preferred.
+    @inline(__always)
     private func resumeOrYield(_ t: Tasklet, _ c: consuming Completion, yield: Bool) -> Outcome {
         guard yield else { return .completed(c) }
         t.completion = c
@@ -351,6 +353,7 @@ public final class Engine {
     /// cancelled, and it becomes runnable: at the head of the runnable queue
     /// when `first` (its channel preferred its side), else at the tail. The
     /// queue takes over the reference the engine took when it blocked.
+    @inline(__always)
     private func finish(_ t: Tasklet, _ c: consuming Completion, first: Bool) {
         t.completion = c
         t.state = .runnable
