@@ -18,7 +18,12 @@ public final class Engine {
     /// Channels are not created past this many; `channel(named:)` returns nil.
     public var maxChannels: Int
 
-    private var random: any RandomNumberGenerator
+    // The generator that chooses among ready cases: kept unboxed when it is a
+    // `Xoshiro256` (the default, and what tests inject), so that drawing is
+    // inlined; any other is called through its existential. Both draw with
+    // the same `next(upperBound:)`.
+    private var xoshiro: Xoshiro256?
+    private var otherRandom: (any RandomNumberGenerator)?
     private var channels: [String: Channel] = [:]
     private var idleCandidates: [Channel] = []
     private(set) var runnable = RunQueue()
@@ -28,7 +33,7 @@ public final class Engine {
     /// `random` chooses among ready select cases; inject a seeded
     /// `Xoshiro256` for reproducible runs.
     public init(random: some RandomNumberGenerator = Xoshiro256(), maxChannels: Int = 1_000_000) {
-        self.random = random
+        if let x = random as? Xoshiro256 { xoshiro = x } else { otherRandom = random }
         self.maxChannels = maxChannels
     }
 
@@ -188,28 +193,40 @@ public final class Engine {
         counters.selects += 1
         precondition(t.state == .running, "only a running tasklet selects")
         // Rules 8-12: check every case, pick one ready case uniformly, or
-        // block with one chanop per case; all in one step.
+        // block with one chanop per case; all in one step. The cases are
+        // read by index, each read ending before anything is called: a case
+        // held across a call is retained and released, channel and payload.
         var chosen = -1
         var ready = 0
-        for (i, c) in cases.enumerated() where c.isSend ? c.channel.canSend : c.channel.canReceive {
+        for i in cases.indices {
+            let isSend = cases[i].isSend, ch = cases[i].channelRef
+            guard ch._withUnsafeGuaranteedRef({ isSend ? $0.canSend : $0.canReceive }) else { continue }
             // Reservoir sampling: the k-th ready case wins with chance 1/k.
             ready += 1
-            if ready == 1 || random.next(upperBound: UInt(ready)) == 0 { chosen = i }
+            if ready == 1 || draw(below: UInt(ready)) == 0 { chosen = i }
         }
         if chosen >= 0 {
-            for c in cases { noteIfIdle(c.channel) }
-            let c = cases[chosen]
-            if case .send(let m) = c.operation { return fireSend(t, c.channel, m, case: chosen) }
-            return fireReceive(t, c.channel, case: chosen)
+            noteChannels(of: cases)
+            if let m = cases[chosen].message {
+                return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireSend(t, $0, m, case: chosen) }
+            }
+            return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireReceive(t, $0, case: chosen) }
         }
         if case .nowait = wait {
-            for c in cases { noteIfIdle(c.channel) }
+            noteChannels(of: cases)
             return timedOutAtOnce()
         }
-        for (i, c) in cases.enumerated() {
-            t.setOp(i, channel: c.channel, isSend: c.isSend, message: c.message)
+        for i in cases.indices {
+            t.setOp(i, channel: cases[i].channelRef, isSend: cases[i].isSend, message: cases[i].message)
         }
         return block(t, caseCount: cases.count, wait: wait)
+    }
+
+    /// `noteIfIdle` for every case's channel, in case order.
+    private func noteChannels(of cases: [SelectCase]) {
+        for i in cases.indices {
+            cases[i].channelRef._withUnsafeGuaranteedRef { noteIfIdle($0) }
+        }
     }
 
     /// SEND / THROW: a select with one case (rule 14), without a case array
@@ -235,6 +252,12 @@ public final class Engine {
         return waitAlone(t, on: ch, isSend: false, message: nil, wait: wait)
     }
 
+    /// A uniform draw in 0..<n from the injected generator.
+    private func draw(below n: UInt) -> UInt {
+        if xoshiro != nil { return xoshiro!.next(upperBound: n) }
+        return otherRandom!.next(upperBound: n)
+    }
+
     private func count(send m: Message) {
         if m.isException { counters.throws_ += 1 } else { counters.sends += 1 }
     }
@@ -250,7 +273,7 @@ public final class Engine {
             noteIfIdle(ch)
             return timedOutAtOnce()
         }
-        t.setOp(0, channel: ch, isSend: isSend, message: message)
+        t.setOp(0, channel: Unmanaged.passUnretained(ch), isSend: isSend, message: message)
         return block(t, caseCount: 1, wait: wait)
     }
 
@@ -411,6 +434,12 @@ public final class Engine {
     @inline(__always)
     private func noteIfIdle(_ ch: Channel) {
         guard !ch.isIdleCandidate, !ch.isPersistent, ch.isIdle else { return }
+        addIdleCandidate(ch)
+    }
+
+    // Out of line: the hot paths inline only the checks above.
+    @inline(never)
+    private func addIdleCandidate(_ ch: Channel) {
         ch.isIdleCandidate = true
         idleCandidates.append(ch)
     }

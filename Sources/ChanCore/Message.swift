@@ -78,6 +78,10 @@ public struct SelectCase {
         SelectCase(channel, .receive)
     }
 
+    /// The channel, for reading without a retain: valid while the select's
+    /// case array lives.
+    var channelRef: Unmanaged<Channel> { Unmanaged.passUnretained(channel) }
+
     var isSend: Bool {
         if case .send = operation { return true }
         return false

@@ -47,14 +47,14 @@ public final class Tasklet {
     }
 
     /// Fills chanop `index` of the pool for the select about to block.
-    func setOp(_ index: Int, channel: Channel, isSend: Bool, message: consuming Message?) {
+    func setOp(_ index: Int, channel: Unmanaged<Channel>, isSend: Bool, message: consuming Message?) {
         if index == ops.count {
             let op = ChanOpRef.allocate(capacity: 1)
             op.initialize(to: ChanOp(owner: self))
             ops.append(op)
         }
         let op = ops[index]
-        op.pointee.channel = Unmanaged.passUnretained(channel)
+        op.pointee.channel = channel
         op.pointee.isSend = isSend
         op.pointee.message = message
         op.pointee.caseIndex = index
