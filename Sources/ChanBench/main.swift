@@ -30,7 +30,7 @@ func seconds() -> Double {
 @inline(__always)
 func drive(_ engine: Engine, _ tasklets: [Tasklet], _ step: (Tasklet, Completion?) -> Outcome?) {
     @inline(__always)
-    func run(_ t: Tasklet, _ c: Completion?) {
+    func run(_ t: Tasklet, _ c: consuming Completion?) {
         var completion = c
         while let outcome = step(t, completion) {
             guard case .completed(let next) = outcome else { return }
