@@ -21,7 +21,7 @@ struct ChanOp {
     var channel: Unmanaged<Channel>?
     var isSend = false
     /// A send's value, until it is delivered (moved out, never copied) or
-    /// the select ends.
+    /// the select ends (`Engine.releaseOps` drops it); nil otherwise.
     var message: Message?
     var caseIndex = 0
 
@@ -61,7 +61,12 @@ struct WaitQueue {
 
     mutating func popFirst() -> ChanOpRef? {
         guard let op = head else { return nil }
-        remove(op)
+        let next = op.pointee.next
+        head = next
+        if let next { next.pointee.prev = nil } else { tail = nil }
+        op.pointee.next = nil
+        op.pointee.isQueued = false
+        count -= 1
         return op
     }
 

@@ -217,7 +217,11 @@ public final class Engine {
             return timedOutAtOnce()
         }
         for i in cases.indices {
-            t.setOp(i, channel: cases[i].channelRef, isSend: cases[i].isSend, message: cases[i].message)
+            if case .send(let m) = cases[i].operation {
+                t.setOp(i, channel: cases[i].channelRef, sending: m)
+            } else {
+                t.setOp(i, channel: cases[i].channelRef, sending: nil)
+            }
         }
         return block(t, caseCount: cases.count, wait: wait)
     }
@@ -238,7 +242,7 @@ public final class Engine {
             noteIfIdle(ch)
             return fireSend(t, ch, m, case: 0)
         }
-        return waitAlone(t, on: ch, isSend: true, message: m, wait: wait)
+        return waitAlone(t, on: ch, sending: m, wait: wait)
     }
 
     /// RECV: a select with one case (rule 14), as `send`.
@@ -249,7 +253,7 @@ public final class Engine {
             noteIfIdle(ch)
             return fireReceive(t, ch, case: 0)
         }
-        return waitAlone(t, on: ch, isSend: false, message: nil, wait: wait)
+        return waitAlone(t, on: ch, sending: nil, wait: wait)
     }
 
     /// A uniform draw in 0..<n from the injected generator.
@@ -267,13 +271,14 @@ public final class Engine {
     // select that waited; the fire functions below expect that done.
 
     /// A SEND or RECV that found its channel not ready.
-    private func waitAlone(_ t: Tasklet, on ch: Channel, isSend: Bool, message: consuming Message?,
+    @inline(__always)
+    private func waitAlone(_ t: Tasklet, on ch: Channel, sending message: consuming Message?,
                            wait: Wait) -> Outcome {
         if case .nowait = wait {
             noteIfIdle(ch)
             return timedOutAtOnce()
         }
-        t.setOp(0, channel: Unmanaged.passUnretained(ch), isSend: isSend, message: message)
+        t.setOp(0, channel: Unmanaged.passUnretained(ch), sending: message)
         return block(t, caseCount: 1, wait: wait)
     }
 
@@ -392,16 +397,23 @@ public final class Engine {
     private func withdraw(_ t: Tasklet) {
         blockedCount -= 1
         if t.heapIndex >= 0 { deadlines.remove(t) }
+        var anyClosing = false
         for i in 0..<t.opCount {
             let op = t.ops[i]
-            guard op.pointee.isQueued else { continue }
             op.pointee.channel!._withUnsafeGuaranteedRef { ch in
-                if op.pointee.isSend { ch.sendq.remove(op) } else { ch.recvq.remove(op) }
+                if op.pointee.isQueued {
+                    if op.pointee.isSend { ch.sendq.remove(op) } else { ch.recvq.remove(op) }
+                }
+                if ch.state == .closing { anyClosing = true }
             }
         }
-        for i in 0..<t.opCount {
-            t.ops[i].pointee.channel!._withUnsafeGuaranteedRef { ch in
-                if ch.state == .closing { settleClose(ch) }
+        // Removals change no channel's state, so this pass is needed only
+        // when the first saw a closing channel.
+        if anyClosing {
+            for i in 0..<t.opCount {
+                t.ops[i].pointee.channel!._withUnsafeGuaranteedRef { ch in
+                    if ch.state == .closing { settleClose(ch) }
+                }
             }
         }
         releaseOps(t)

@@ -46,8 +46,10 @@ public final class Tasklet {
         completion.take()
     }
 
-    /// Fills chanop `index` of the pool for the select about to block.
-    func setOp(_ index: Int, channel: Unmanaged<Channel>, isSend: Bool, message: consuming Message?) {
+    /// Fills chanop `index` of the pool for the select about to block: a
+    /// SEND case when `message` is given, else a RECV.
+    @inline(__always)
+    func setOp(_ index: Int, channel: Unmanaged<Channel>, sending message: consuming Message?) {
         if index == ops.count {
             let op = ChanOpRef.allocate(capacity: 1)
             op.initialize(to: ChanOp(owner: self))
@@ -55,8 +57,10 @@ public final class Tasklet {
         }
         let op = ops[index]
         op.pointee.channel = channel
-        op.pointee.isSend = isSend
-        op.pointee.message = message
+        op.pointee.isSend = message != nil
+        // A pooled chanop holds no message (see `ChanOp.message`): a RECV
+        // case need not store one.
+        if message != nil { op.pointee.message = consume message }
         op.pointee.caseIndex = index
     }
 
