@@ -293,6 +293,7 @@ public final class Engine {
     /// takes a reference to the blocked tasklet, which keeps it and its
     /// chanops alive whatever its owner does (see `ChanOp`); `finish` hands
     /// it to the runnable queue, `cancel` drops it.
+    @inline(__always)
     private func block(_ t: Tasklet, caseCount: Int, wait: Wait) -> Outcome {
         if case .deadline(let at) = wait {
             t.deadline = at
