@@ -33,8 +33,10 @@ func drive(_ engine: Engine, _ tasklets: [Tasklet], _ step: (Tasklet, Completion
     func run(_ t: Tasklet, _ c: consuming Completion?) {
         var completion = c
         while let outcome = step(t, completion) {
-            guard case .completed(let next) = outcome else { return }
-            completion = next
+            switch outcome {
+            case .completed(let next): completion = next
+            case .blocked, .yielded: return
+            }
         }
     }
     for t in tasklets { run(t, nil) }
