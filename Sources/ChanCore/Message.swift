@@ -9,7 +9,7 @@ public struct Message: Hashable, Sendable {
         self.isException = isException
     }
 
-    /// Used to drop a chanop's reference to a payload once the chanop is done.
+    /// An empty value (the model test uses it as the value of RECV cases).
     static let empty = Message([])
 }
 

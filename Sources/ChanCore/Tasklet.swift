@@ -1,5 +1,7 @@
 /// A unit of sequential work; on the server, one per client connection.
 /// Its commands run in order; while one is blocked the later ones wait.
+/// The engine holds a reference to a tasklet while it is blocked or in the
+/// runnable queue.
 public final class Tasklet {
     public enum State: Sendable {
         /// Executing (or idle between commands); it has no chanops queued.
