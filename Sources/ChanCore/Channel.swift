@@ -41,6 +41,19 @@ public final class Channel {
         state == .open && buffer.isEmpty && sendq.isEmpty && recvq.isEmpty
     }
 
+    /// Rule 9 for a SEND case: can it complete now (or fail at once on a
+    /// closing or closed channel)? Asked only for a running tasklet, which has
+    /// nothing queued, so a waiter found here is never the asking tasklet
+    /// itself (rule 12).
+    var canSend: Bool {
+        state != .open || !recvq.isEmpty || buffer.count < capacity
+    }
+
+    /// Rule 9 for a RECV case, as `canSend`.
+    var canReceive: Bool {
+        !buffer.isEmpty || !sendq.isEmpty || state == .closed
+    }
+
     /// The values in the buffer, head first (for inspection and tests).
     public var bufferedMessages: [Message] { Array(buffer) }
 }
