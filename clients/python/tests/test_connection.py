@@ -151,9 +151,7 @@ def test_values_bytes_and_str(conn, name):
 def test_big_value_and_too_big(conn, name):
     limit = conn.hello()["max_payload"]
     ch = conn.make(name(), capacity=2)
-    # just under the limit: the MSG reply (header, payload, CRLF) stays under
-    # the server's 1 MiB output high-water mark (see the xfail test below)
-    big = bytes(range(256)) * (limit // 256 - 1)
+    big = bytes(range(256)) * (limit // 256)  # exactly max_payload
     ch.send(big)
     assert ch.receive() == big
     with pytest.raises(chand.ProtocolError) as info:
@@ -163,11 +161,6 @@ def test_big_value_and_too_big(conn, name):
     conn.ping()  # the server skipped the payload; the connection is in step
 
 
-@pytest.mark.xfail(
-    reason="server bug: after a reply batch above outputHighWater (1 MiB) that uv_try_write "
-    "takes whole, Connection.flush() never restarts reading or running commands",
-    strict=False,
-)
 def test_max_payload_value_then_next_request(conn, name, background):
     limit = conn.hello()["max_payload"]
     ch = conn.make(name(), capacity=1)
