@@ -15,7 +15,6 @@ let package = Package(
         .library(name: "ChanCore", targets: ["ChanCore"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
@@ -27,11 +26,10 @@ let package = Package(
             providers: [.apt(["libuv1-dev"])]
         ),
         // The channel engine: tasklets, channels, chanops, select, scheduler. No I/O.
-        .target(
-            name: "ChanCore",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
-            swiftSettings: loopConfined
-        ),
+        // Its queues are its own: intrusive lists for O(1) removal of a chanop
+        // by identity without reference counting, and a byte ring that packs
+        // buffered values (measured: 20 bytes for a 16-byte value).
+        .target(name: "ChanCore", swiftSettings: loopConfined),
         // The wire protocol: incremental command parser and reply encoder. No I/O.
         .target(name: "ChanProtocol", swiftSettings: loopConfined),
         // The daemon's machinery: libuv loop, listener, connections, timers.

@@ -1,5 +1,3 @@
-import DequeModule
-
 /// A named channel: two wait queues, an optional ring buffer, close state and
 /// preference (semantics.md rules 1-7, 15-16).
 public final class Channel {
@@ -15,7 +13,7 @@ public final class Channel {
     /// idle (empty, nobody waiting, open).
     public internal(set) var isPersistent = false
 
-    var buffer = Deque<Message>()
+    var buffer = MessageRing()
     var sendq = WaitQueue()
     var recvq = WaitQueue()
     /// Queued on the engine's idle list, awaiting the next sweep.
@@ -25,6 +23,10 @@ public final class Channel {
         self.name = name
         self.capacity = capacity
         self.preference = preference
+    }
+
+    deinit {
+        buffer.free()
     }
 
     /// Values held in the buffer.
@@ -55,5 +57,5 @@ public final class Channel {
     }
 
     /// The values in the buffer, head first (for inspection and tests).
-    public var bufferedMessages: [Message] { Array(buffer) }
+    public var bufferedMessages: [Message] { buffer.messages }
 }
