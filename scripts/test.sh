@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift suites (engine, protocol, daemon over loopback,
-# end-to-end with the built binaries).
+# end-to-end with the built binaries), then the Python client's suite against
+# the chand binary just built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
 swift test --skip-build
+
+# The Python client (clients/python), in a fresh virtualenv at .venv-test.
+python3 -m venv --clear .venv-test
+.venv-test/bin/pip install -q ./clients/python pytest
+CHAND_BIN="$(swift build --show-bin-path)/chand" .venv-test/bin/python -m pytest -q clients/python/tests

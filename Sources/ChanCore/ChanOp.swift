@@ -1,70 +1,83 @@
-/// One pending operation of one tasklet on one channel (semantics.md
+/// One pending operation of one blocked tasklet on one channel (semantics.md
 /// "Words"). A tasklet owns a pool of chanops that it reuses from select to
 /// select, so a blocking operation allocates nothing in the steady state.
-final class ChanOp {
-    /// The owner. Unowned: the tasklet owns its chanops, and a tasklet is
-    /// never dropped while any of them is queued (`Engine.cancel` dequeues).
-    unowned(unsafe) let tasklet: Tasklet
-    /// Unowned: while a chanop is queued its channel is busy, so the engine's
-    /// table keeps it; before and after, the caller of the select holds it.
-    unowned(unsafe) var channel: Channel?
+///
+/// A chanop is a plain record that its tasklet allocates once and frees in
+/// its deinit (`Tasklet.ops`), reached through a `ChanOpRef`, and its
+/// references are `Unmanaged`. The engine follows chanops, their tasklets and
+/// their channels on every handoff; through class references each of those
+/// reads costs an atomic retain and release, which were most of the engine's
+/// time. The lifetimes hold by design instead:
+/// - a chanop lives as long as its tasklet;
+/// - a blocked tasklet is owned by the engine (`Engine.block` takes a
+///   reference, handed on to the runnable queue when it wakes or dropped when
+///   it is cancelled), so a queued chanop and its owner are always alive;
+/// - a chanop's channel is busy while the chanop is queued, so the engine's
+///   table keeps it (only idle channels are swept).
+struct ChanOp {
+    /// The tasklet whose pool holds this chanop.
+    let owner: Unmanaged<Tasklet>
+    /// Set while the chanop belongs to a blocked select.
+    var channel: Unmanaged<Channel>?
     var isSend = false
-    var message = Message.empty
+    /// A send's value, until it is delivered (moved out, never copied) or
+    /// the select ends (`Engine.releaseOps` drops it); nil otherwise.
+    var message: Message?
     var caseIndex = 0
 
     // Intrusive links of the wait queue this chanop is in, if any.
-    var next: ChanOp?
-    unowned(unsafe) var prev: ChanOp?
+    var next: ChanOpRef?
+    var prev: ChanOpRef?
     var isQueued = false
 
-    init(tasklet: Tasklet) {
-        self.tasklet = tasklet
+    init(owner: Tasklet) {
+        self.owner = Unmanaged.passUnretained(owner)
     }
 
-    /// Rule 9: can this case complete now (or fail at once on a closed
-    /// channel)? Called only for a tasklet that has nothing queued, so a
-    /// waiter found here is never the asking tasklet itself (rule 12).
-    var isReady: Bool {
-        let ch = channel!
-        if isSend {
-            return ch.state != .open || !ch.recvq.isEmpty || ch.buffer.count < ch.capacity
-        }
-        return !ch.buffer.isEmpty || !ch.sendq.isEmpty || ch.state == .closed
-    }
+    /// The owner (for inspection and tests).
+    var tasklet: Tasklet { owner.takeUnretainedValue() }
 }
+
+typealias ChanOpRef = UnsafeMutablePointer<ChanOp>
 
 /// A FIFO of chanops with O(1) removal by identity (rules 3-4): an intrusive
 /// doubly linked list, as Go's `waitq` of sudogs.
 struct WaitQueue {
-    private(set) var head: ChanOp?
-    private unowned(unsafe) var tail: ChanOp?
+    private(set) var head: ChanOpRef?
+    private var tail: ChanOpRef?
     private(set) var count = 0
 
     var isEmpty: Bool { head == nil }
 
-    mutating func append(_ op: ChanOp) {
-        precondition(!op.isQueued, "a chanop is in at most one queue")
-        op.isQueued = true
-        op.next = nil
-        op.prev = tail
-        if let tail { tail.next = op } else { head = op }
+    mutating func append(_ op: ChanOpRef) {
+        precondition(!op.pointee.isQueued, "a chanop is in at most one queue")
+        op.pointee.isQueued = true
+        op.pointee.next = nil
+        op.pointee.prev = tail
+        if let tail { tail.pointee.next = op } else { head = op }
         tail = op
         count += 1
     }
 
-    mutating func popFirst() -> ChanOp? {
+    mutating func popFirst() -> ChanOpRef? {
         guard let op = head else { return nil }
-        remove(op)
+        let next = op.pointee.next
+        head = next
+        if let next { next.pointee.prev = nil } else { tail = nil }
+        op.pointee.next = nil
+        op.pointee.isQueued = false
+        count -= 1
         return op
     }
 
-    mutating func remove(_ op: ChanOp) {
-        precondition(op.isQueued)
-        if let prev = op.prev { prev.next = op.next } else { head = op.next }
-        if let next = op.next { next.prev = op.prev } else { tail = op.prev }
-        op.next = nil
-        op.prev = nil
-        op.isQueued = false
+    mutating func remove(_ op: ChanOpRef) {
+        precondition(op.pointee.isQueued)
+        let prev = op.pointee.prev, next = op.pointee.next
+        if let prev { prev.pointee.next = next } else { head = next }
+        if let next { next.pointee.prev = prev } else { tail = prev }
+        op.pointee.next = nil
+        op.pointee.prev = nil
+        op.pointee.isQueued = false
         count -= 1
     }
 
@@ -72,8 +85,8 @@ struct WaitQueue {
     func forEach(_ body: (ChanOp) -> Void) {
         var op = head
         while let current = op {
-            body(current)
-            op = current.next
+            body(current.pointee)
+            op = current.pointee.next
         }
     }
 }

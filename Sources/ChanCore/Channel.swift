@@ -1,5 +1,3 @@
-import DequeModule
-
 /// A named channel: two wait queues, an optional ring buffer, close state and
 /// preference (semantics.md rules 1-7, 15-16).
 public final class Channel {
@@ -15,7 +13,7 @@ public final class Channel {
     /// idle (empty, nobody waiting, open).
     public internal(set) var isPersistent = false
 
-    var buffer = Deque<Message>()
+    var buffer = MessageRing()
     var sendq = WaitQueue()
     var recvq = WaitQueue()
     /// Queued on the engine's idle list, awaiting the next sweep.
@@ -25,6 +23,10 @@ public final class Channel {
         self.name = name
         self.capacity = capacity
         self.preference = preference
+    }
+
+    deinit {
+        buffer.free()
     }
 
     /// Values held in the buffer.
@@ -41,6 +43,19 @@ public final class Channel {
         state == .open && buffer.isEmpty && sendq.isEmpty && recvq.isEmpty
     }
 
+    /// Rule 9 for a SEND case: can it complete now (or fail at once on a
+    /// closing or closed channel)? Asked only for a running tasklet, which has
+    /// nothing queued, so a waiter found here is never the asking tasklet
+    /// itself (rule 12).
+    var canSend: Bool {
+        state != .open || !recvq.isEmpty || buffer.count < capacity
+    }
+
+    /// Rule 9 for a RECV case, as `canSend`.
+    var canReceive: Bool {
+        !buffer.isEmpty || !sendq.isEmpty || state == .closed
+    }
+
     /// The values in the buffer, head first (for inspection and tests).
-    public var bufferedMessages: [Message] { Array(buffer) }
+    public var bufferedMessages: [Message] { buffer.messages }
 }

@@ -1,5 +1,3 @@
-import DequeModule
-
 /// The channel engine: named channels, the runnable queue, select, close,
 /// timeouts and cancellation. Pure and single-threaded: one event-loop thread
 /// drives it. Every call completes or blocks the calling tasklet at once;
@@ -20,18 +18,32 @@ public final class Engine {
     /// Channels are not created past this many; `channel(named:)` returns nil.
     public var maxChannels: Int
 
-    private var random: any RandomNumberGenerator
+    // The generator that chooses among ready cases: kept unboxed when it is a
+    // `Xoshiro256` (the default, and what tests inject), so that drawing is
+    // inlined; any other is called through its existential. Both draw with
+    // the same `next(upperBound:)`.
+    private var xoshiro: Xoshiro256?
+    private var otherRandom: (any RandomNumberGenerator)?
     private var channels: [String: Channel] = [:]
     private var idleCandidates: [Channel] = []
-    private(set) var runnable = Deque<Tasklet>()
+    private(set) var runnable = RunQueue()
     private var deadlines = DeadlineHeap()
     private var nextTaskletID = 1
 
     /// `random` chooses among ready select cases; inject a seeded
     /// `Xoshiro256` for reproducible runs.
     public init(random: some RandomNumberGenerator = Xoshiro256(), maxChannels: Int = 1_000_000) {
-        self.random = random
+        if let x = random as? Xoshiro256 { xoshiro = x } else { otherRandom = random }
         self.maxChannels = maxChannels
+    }
+
+    deinit {
+        // Blocked tasklets are owned by the engine (see `block`): cancel them,
+        // so that none is left with chanops queued in channels that outlive it.
+        for ch in channels.values {
+            while let op = ch.sendq.head ?? ch.recvq.head { cancel(op.pointee.tasklet) }
+        }
+        while runnable.popFirst() != nil {}
     }
 
     // MARK: Tasklets and scheduling
@@ -82,6 +94,8 @@ public final class Engine {
         switch t.state {
         case .blocked:
             withdraw(t)
+            // The reference the engine kept while it was blocked (see `block`).
+            Unmanaged.passUnretained(t).release()
         case .runnable:
             lost = t.takeCompletion()
         case .running, .dead:
@@ -170,109 +184,166 @@ public final class Engine {
     /// A select over `cases` for a running tasklet.
     public func select(_ t: Tasklet, _ cases: [SelectCase], wait: Wait) -> Outcome {
         precondition(!cases.isEmpty, "a select has at least one case")
-        for (i, c) in cases.enumerated() {
+        for c in cases {
             switch c.operation {
-            case .send(let m):
-                t.setOp(i, channel: c.channel, isSend: true, message: m)
-                count(send: m)
-            case .receive:
-                t.setOp(i, channel: c.channel, isSend: false, message: .empty)
-                counters.receives += 1
+            case .send(let m): count(send: m)
+            case .receive: counters.receives += 1
             }
         }
         counters.selects += 1
-        return run(t, caseCount: cases.count, wait: wait)
+        precondition(t.state == .running, "only a running tasklet selects")
+        // Rules 8-12: check every case, pick one ready case uniformly, or
+        // block with one chanop per case; all in one step. The cases are
+        // read by index, each read ending before anything is called: a case
+        // held across a call is retained and released, channel and payload.
+        var chosen = -1
+        var ready = 0
+        for i in cases.indices {
+            let isSend = cases[i].isSend, ch = cases[i].channelRef
+            guard ch._withUnsafeGuaranteedRef({ isSend ? $0.canSend : $0.canReceive }) else { continue }
+            // Reservoir sampling: the k-th ready case wins with chance 1/k.
+            ready += 1
+            if ready == 1 || draw(below: UInt(ready)) == 0 { chosen = i }
+        }
+        if chosen >= 0 {
+            noteChannels(of: cases)
+            if let m = cases[chosen].message {
+                return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireSend(t, $0, m, case: chosen) }
+            }
+            return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireReceive(t, $0, case: chosen) }
+        }
+        if case .nowait = wait {
+            noteChannels(of: cases)
+            return timedOutAtOnce()
+        }
+        for i in cases.indices {
+            if case .send(let m) = cases[i].operation {
+                t.setOp(i, channel: cases[i].channelRef, sending: m)
+            } else {
+                t.setOp(i, channel: cases[i].channelRef, sending: nil)
+            }
+        }
+        return block(t, caseCount: cases.count, wait: wait)
     }
 
-    /// SEND / THROW: a select with one case (rule 14).
+    /// `noteIfIdle` for every case's channel, in case order.
+    private func noteChannels(of cases: [SelectCase]) {
+        for i in cases.indices {
+            cases[i].channelRef._withUnsafeGuaranteedRef { noteIfIdle($0) }
+        }
+    }
+
+    /// SEND / THROW: a select with one case (rule 14), without a case array
+    /// or chanop unless it has to wait.
     public func send(_ t: Tasklet, _ ch: Channel, _ m: Message, wait: Wait = .forever) -> Outcome {
-        t.setOp(0, channel: ch, isSend: true, message: m)
         count(send: m)
-        return run(t, caseCount: 1, wait: wait)
+        precondition(t.state == .running, "only a running tasklet selects")
+        if ch.canSend {
+            noteIfIdle(ch)
+            return fireSend(t, ch, m, case: 0)
+        }
+        return waitAlone(t, on: ch, sending: m, wait: wait)
     }
 
-    /// RECV: a select with one case (rule 14).
+    /// RECV: a select with one case (rule 14), as `send`.
     public func receive(_ t: Tasklet, _ ch: Channel, wait: Wait = .forever) -> Outcome {
-        t.setOp(0, channel: ch, isSend: false, message: .empty)
         counters.receives += 1
-        return run(t, caseCount: 1, wait: wait)
+        precondition(t.state == .running, "only a running tasklet selects")
+        if ch.canReceive {
+            noteIfIdle(ch)
+            return fireReceive(t, ch, case: 0)
+        }
+        return waitAlone(t, on: ch, sending: nil, wait: wait)
+    }
+
+    /// A uniform draw in 0..<n from the injected generator.
+    private func draw(below n: UInt) -> UInt {
+        if xoshiro != nil { return xoshiro!.next(upperBound: n) }
+        return otherRandom!.next(upperBound: n)
     }
 
     private func count(send m: Message) {
         if m.isException { counters.throws_ += 1 } else { counters.sends += 1 }
     }
 
-    /// Rules 8-12: check every case, pick one ready case uniformly, or block
-    /// with one chanop per case; all in one step.
-    private func run(_ t: Tasklet, caseCount: Int, wait: Wait) -> Outcome {
-        precondition(t.state == .running, "only a running tasklet selects")
-        t.opCount = caseCount
-        var chosen: ChanOp?
-        var ready = 0
-        for i in 0..<caseCount {
-            let op = t.ops[i]
-            guard op.isReady else { continue }
-            // Reservoir sampling: the k-th ready case wins with chance 1/k.
-            ready += 1
-            if ready == 1 || random.next(upperBound: UInt(ready)) == 0 { chosen = op }
+    // A select that ends, by firing a case or timing out at once, first notes
+    // every case's channel with `noteIfIdle`, as `releaseOps` does for a
+    // select that waited; the fire functions below expect that done.
+
+    /// A SEND or RECV that found its channel not ready.
+    @inline(__always)
+    private func waitAlone(_ t: Tasklet, on ch: Channel, sending message: consuming Message?,
+                           wait: Wait) -> Outcome {
+        if case .nowait = wait {
+            noteIfIdle(ch)
+            return timedOutAtOnce()
         }
-        if let op = chosen {
-            return fire(t, op)
-        }
-        switch wait {
-        case .nowait:
-            releaseOps(t)
-            counters.timeouts += 1
-            return .completed(.timedOut)
-        case .forever:
-            break
-        case .deadline(let at):
+        t.setOp(0, channel: Unmanaged.passUnretained(ch), sending: message)
+        return block(t, caseCount: 1, wait: wait)
+    }
+
+    /// Rule 11: NOWAIT found nothing ready.
+    private func timedOutAtOnce() -> Outcome {
+        counters.timeouts += 1
+        return .completed(.timedOut)
+    }
+
+    /// Nothing was ready and the select may wait: its `caseCount` chanops,
+    /// set by the caller, are queued, and its deadline armed. The engine
+    /// takes a reference to the blocked tasklet, which keeps it and its
+    /// chanops alive whatever its owner does (see `ChanOp`); `finish` hands
+    /// it to the runnable queue, `cancel` drops it.
+    @inline(__always)
+    private func block(_ t: Tasklet, caseCount: Int, wait: Wait) -> Outcome {
+        if case .deadline(let at) = wait {
             t.deadline = at
             deadlines.insert(t)
         }
+        t.opCount = caseCount
         for i in 0..<caseCount {
             let op = t.ops[i]
-            if op.isSend { op.channel!.sendq.append(op) } else { op.channel!.recvq.append(op) }
+            op.pointee.channel!._withUnsafeGuaranteedRef { ch in
+                if op.pointee.isSend { ch.sendq.append(op) } else { ch.recvq.append(op) }
+            }
         }
         t.state = .blocked
         blockedCount += 1
+        _ = Unmanaged.passRetained(t)
         return .blocked
     }
 
-    /// Performs the chosen ready case `op` of the running tasklet `t`.
-    private func fire(_ t: Tasklet, _ op: ChanOp) -> Outcome {
-        let ch = op.channel!
-        let index = op.caseIndex
-        if op.isSend {
-            if ch.state != .open {
-                releaseOps(t)
-                return .completed(.sendFailedClosed(case: index))
-            }
-            let message = op.message
-            releaseOps(t)
-            // Rule 5: a waiting receiver takes the value directly.
-            if let partner = ch.recvq.popFirst() {
-                counters.rendezvous += 1
-                let targetFirst = ch.preference == .receiver
-                finish(partner.tasklet, .received(case: partner.caseIndex, message), first: targetFirst)
-                return resumeOrYield(t, .sent(case: index), yield: targetFirst)
-            }
-            counters.buffered += 1
-            ch.buffer.append(message)
-            return .completed(.sent(case: index))
+    /// Performs a ready SEND case of the running tasklet `t`.
+    private func fireSend(_ t: Tasklet, _ ch: Channel, _ message: Message, case index: Int) -> Outcome {
+        if ch.state != .open {
+            return .completed(.sendFailedClosed(case: index))
         }
-        releaseOps(t)
+        // Rule 5: a waiting receiver takes the value directly.
+        if let partner = ch.recvq.popFirst() {
+            counters.rendezvous += 1
+            let targetFirst = ch.preference == .receiver
+            partner.pointee.owner._withUnsafeGuaranteedRef {
+                finish($0, .received(case: partner.pointee.caseIndex, message), first: targetFirst)
+            }
+            return resumeOrYield(t, .sent(case: index), yield: targetFirst)
+        }
+        counters.buffered += 1
+        ch.buffer.append(message)
+        return .completed(.sent(case: index))
+    }
+
+    /// Performs a ready RECV case of the running tasklet `t`.
+    private func fireReceive(_ t: Tasklet, _ ch: Channel, case index: Int) -> Outcome {
         // Rule 6: the buffer's head first, refilled from a waiting sender.
         let message: Message
         var yield = false
         if let head = ch.buffer.popFirst() {
             message = head
             if let partner = ch.sendq.popFirst() {
-                ch.buffer.append(partner.message)
+                ch.buffer.append(partner.pointee.message.take()!)
                 yield = complete(sender: partner, on: ch)
             }
         } else if let partner = ch.sendq.popFirst() {
-            message = partner.message
+            message = partner.pointee.message.take()!
             counters.rendezvous += 1
             yield = complete(sender: partner, on: ch)
         } else {
@@ -286,30 +357,37 @@ public final class Engine {
 
     /// Wakes a sender whose value was just taken; true when the channel
     /// prefers senders, so the sender runs before the receiving source.
-    private func complete(sender partner: ChanOp, on ch: Channel) -> Bool {
+    @inline(__always)
+    private func complete(sender partner: ChanOpRef, on ch: Channel) -> Bool {
         let targetFirst = ch.preference == .sender
-        finish(partner.tasklet, .sent(case: partner.caseIndex), first: targetFirst)
+        partner.pointee.owner._withUnsafeGuaranteedRef {
+            finish($0, .sent(case: partner.pointee.caseIndex), first: targetFirst)
+        }
         return targetFirst
     }
 
     /// Rule 17 for the source: carry on, or rejoin the runnable queue's tail
     /// behind the partner that the channel preferred.
-    private func resumeOrYield(_ t: Tasklet, _ c: Completion, yield: Bool) -> Outcome {
+    @inline(__always)
+    private func resumeOrYield(_ t: Tasklet, _ c: consuming Completion, yield: Bool) -> Outcome {
         guard yield else { return .completed(c) }
         t.completion = c
         t.state = .runnable
-        runnable.append(t)
+        runnable.append(Unmanaged.passRetained(t))
         return .yielded
     }
 
     /// Rule 13: completes a blocked tasklet whose chanop was just dequeued (or
     /// which timed out): every other chanop leaves every channel, its timer is
     /// cancelled, and it becomes runnable: at the head of the runnable queue
-    /// when `first` (its channel preferred its side), else at the tail.
-    private func finish(_ t: Tasklet, _ c: Completion, first: Bool) {
+    /// when `first` (its channel preferred its side), else at the tail. The
+    /// queue takes over the reference the engine took when it blocked.
+    @inline(__always)
+    private func finish(_ t: Tasklet, _ c: consuming Completion, first: Bool) {
         t.completion = c
         t.state = .runnable
-        if first { runnable.prepend(t) } else { runnable.append(t) }
+        let entry = Unmanaged.passUnretained(t)
+        if first { runnable.prepend(entry) } else { runnable.append(entry) }
         withdraw(t)
     }
 
@@ -320,25 +398,36 @@ public final class Engine {
     private func withdraw(_ t: Tasklet) {
         blockedCount -= 1
         if t.heapIndex >= 0 { deadlines.remove(t) }
+        var anyClosing = false
         for i in 0..<t.opCount {
             let op = t.ops[i]
-            guard op.isQueued else { continue }
-            if op.isSend { op.channel!.sendq.remove(op) } else { op.channel!.recvq.remove(op) }
+            op.pointee.channel!._withUnsafeGuaranteedRef { ch in
+                if op.pointee.isQueued {
+                    if op.pointee.isSend { ch.sendq.remove(op) } else { ch.recvq.remove(op) }
+                }
+                if ch.state == .closing { anyClosing = true }
+            }
         }
-        for i in 0..<t.opCount {
-            let ch = t.ops[i].channel!
-            if ch.state == .closing { settleClose(ch) }
+        // Removals change no channel's state, so this pass is needed only
+        // when the first saw a closing channel.
+        if anyClosing {
+            for i in 0..<t.opCount {
+                t.ops[i].pointee.channel!._withUnsafeGuaranteedRef { ch in
+                    if ch.state == .closing { settleClose(ch) }
+                }
+            }
         }
         releaseOps(t)
     }
 
-    /// Drops the chanops' references to channels and payloads.
+    /// Notes the chanops' channels that may have turned idle, and drops the
+    /// chanops' references to channels and payloads.
     private func releaseOps(_ t: Tasklet) {
         for i in 0..<t.opCount {
             let op = t.ops[i]
-            noteIfIdle(op.channel!)
-            op.channel = nil
-            op.message = .empty
+            op.pointee.channel!._withUnsafeGuaranteedRef { noteIfIdle($0) }
+            op.pointee.channel = nil
+            if op.pointee.message != nil { op.pointee.message = nil }
         }
         t.opCount = 0
     }
@@ -349,12 +438,21 @@ public final class Engine {
         guard ch.state == .closing, ch.buffer.isEmpty, ch.sendq.isEmpty else { return }
         ch.state = .closed
         while let op = ch.recvq.popFirst() {
-            finish(op.tasklet, .receivedClosed(case: op.caseIndex), first: false)
+            op.pointee.owner._withUnsafeGuaranteedRef {
+                finish($0, .receivedClosed(case: op.pointee.caseIndex), first: false)
+            }
         }
     }
 
+    @inline(__always)
     private func noteIfIdle(_ ch: Channel) {
         guard !ch.isIdleCandidate, !ch.isPersistent, ch.isIdle else { return }
+        addIdleCandidate(ch)
+    }
+
+    // Out of line: the hot paths inline only the checks above.
+    @inline(never)
+    private func addIdleCandidate(_ ch: Channel) {
         ch.isIdleCandidate = true
         idleCandidates.append(ch)
     }

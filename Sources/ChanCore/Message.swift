@@ -9,7 +9,7 @@ public struct Message: Hashable, Sendable {
         self.isException = isException
     }
 
-    /// Used to drop a chanop's reference to a payload once the chanop is done.
+    /// An empty value (the model test uses it as the value of RECV cases).
     static let empty = Message([])
 }
 
@@ -76,5 +76,20 @@ public struct SelectCase {
 
     public static func receive(_ channel: Channel) -> SelectCase {
         SelectCase(channel, .receive)
+    }
+
+    /// The channel, for reading without a retain: valid while the select's
+    /// case array lives.
+    var channelRef: Unmanaged<Channel> { Unmanaged.passUnretained(channel) }
+
+    var isSend: Bool {
+        if case .send = operation { return true }
+        return false
+    }
+
+    /// The value of a SEND case; nil for a RECV.
+    var message: Message? {
+        if case .send(let m) = operation { return m }
+        return nil
     }
 }

@@ -1,5 +1,7 @@
 /// A unit of sequential work; on the server, one per client connection.
 /// Its commands run in order; while one is blocked the later ones wait.
+/// The engine holds a reference to a tasklet while it is blocked or in the
+/// runnable queue.
 public final class Tasklet {
     public enum State: Sendable {
         /// Executing (or idle between commands); it has no chanops queued.
@@ -17,38 +19,58 @@ public final class Tasklet {
     /// The owner's handle (the server's connection). The engine never reads it.
     public var context: AnyObject?
 
-    /// Chanop pool; the first `opCount` belong to the current select.
-    var ops: [ChanOp] = []
+    /// Chanop pool (see `ChanOp`); the first `opCount` belong to the select
+    /// the tasklet is blocked in. A chanop is allocated when a select first
+    /// needs that many and freed with the tasklet.
+    var ops: [ChanOpRef] = []
     var opCount = 0
     /// Set when the select completed while the tasklet was not running.
     var completion: Completion?
     /// Deadline of a blocked select with a timeout; see `DeadlineHeap`.
     var deadline: UInt64 = 0
     var heapIndex = -1
+    /// The next tasklet in the engine's runnable queue; see `RunQueue`.
+    var runNext: Unmanaged<Tasklet>?
 
     init(id: Int) {
         self.id = id
     }
 
-    /// The completion a runnable tasklet was woken with; read once on resume.
-    public func takeCompletion() -> Completion? {
-        defer { completion = nil }
-        return completion
+    deinit {
+        for op in ops {
+            op.deinitialize(count: 1)
+            op.deallocate()
+        }
     }
 
-    /// Fills chanop `index` of the pool for the next select.
-    func setOp(_ index: Int, channel: Channel, isSend: Bool, message: Message) {
-        if index == ops.count { ops.append(ChanOp(tasklet: self)) }
+    /// The completion a runnable tasklet was woken with; read once on resume.
+    public func takeCompletion() -> Completion? {
+        completion.take()
+    }
+
+    /// Fills chanop `index` of the pool for the select about to block: a
+    /// SEND case when `message` is given, else a RECV.
+    @inline(__always)
+    func setOp(_ index: Int, channel: Unmanaged<Channel>, sending message: consuming Message?) {
+        if index == ops.count {
+            let op = ChanOpRef.allocate(capacity: 1)
+            op.initialize(to: ChanOp(owner: self))
+            ops.append(op)
+        }
         let op = ops[index]
-        op.channel = channel
-        op.isSend = isSend
-        op.message = message
-        op.caseIndex = index
+        op.pointee.channel = channel
+        op.pointee.isSend = message != nil
+        // A pooled chanop holds no message (see `ChanOp.message`): a RECV
+        // case need not store one.
+        if message != nil { op.pointee.message = consume message }
+        op.pointee.caseIndex = index
     }
 
     /// The channels this tasklet waits on, one per queued chanop (for tests
     /// and introspection).
     public var waitingOn: [(channel: Channel, isSend: Bool, caseIndex: Int)] {
-        ops.prefix(opCount).filter(\.isQueued).map { ($0.channel!, $0.isSend, $0.caseIndex) }
+        ops.prefix(opCount).map(\.pointee).filter(\.isQueued).map {
+            ($0.channel!.takeUnretainedValue(), $0.isSend, $0.caseIndex)
+        }
     }
 }

@@ -15,8 +15,9 @@ public struct CommandParser {
     /// The SELECT whose case lines are being read.
     var select: SelectInProgress?
 
-    /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed.
-    private static let keptCapacity = 1 << 16
+    /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed,
+    /// so that thousands of idle connections do not each hold the high-water mark of their past.
+    private static let keptCapacity = 4096
 
     enum State {
         /// Reading a command line, or a case line while `select` is set.
@@ -44,6 +45,9 @@ public struct CommandParser {
         var remaining: Int
         var wait = WaitLimit.forever
         var cases: [CaseRequest] = []
+        /// Payload bytes of its SEND/THROW cases so far: together at most maxPayload, so one SELECT
+        /// holds no more memory than one SEND.
+        var payloadBytes = 0
         /// The first error in the header or a case line; replaces the SELECT after its last case line.
         var error: LineError?
     }

@@ -59,6 +59,7 @@ extension CommandParser {
     //            non-empty, may hold spaces
     //   counted: the rest of the line is exactly {<n>}; n raw bytes and a line end (CRLF or LF) follow the line.
     //            n above maxPayload: TOOBIG (the bytes are skipped); n beyond Int: TOOBIG and close
+    //   in a SELECT, the payloads of all its cases together: at most maxPayload, else TOOBIG
     /// Returns channel and payload of an inline payload. For a counted one, switches to reading the payload
     /// (or to skipping it when the request fails) and returns nil.
     private mutating func parseSend(
@@ -68,16 +69,26 @@ extension CommandParser {
         let rest = tokens.rest()
         guard !rest.isEmpty else { throw .missingPayload }
         guard let count = try payloadCount(rest) else {
-            return (try channelName(nameToken), Array(rest))
+            let channel = try channelName(nameToken)
+            try countSelectPayload(rest.count)
+            return (channel, Array(rest))
         }
         // The client sends the payload whatever the answer: from here on, failing skips it.
         state = .skipPayload(remaining: count)
         let channel = try channelName(nameToken)
         guard count <= limits.maxPayload else { throw .payloadTooBig }
+        try countSelectPayload(count)
         if select?.error == nil {  // a failed SELECT only skips its payloads
             state = .payload(count: count, send: PendingSend(channel: channel, isException: isException))
         }
         return nil
+    }
+
+    /// Adds a case payload to the open SELECT's total, if a SELECT is open.
+    private mutating func countSelectPayload(_ size: Int) throws(LineError) {
+        guard select != nil else { return }
+        select!.payloadBytes += size
+        guard select!.payloadBytes <= limits.maxPayload else { throw .selectPayloadsTooBig }
     }
 
     // RECV <chan> [TIMEOUT <ms> | NOWAIT]

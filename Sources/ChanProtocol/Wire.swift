@@ -75,6 +75,7 @@ struct LineError: Error {
     static let badName = LineError(code: .badName, text: "a channel name is 1-255 bytes 0x21-0x7E")
     static let lineTooLong = LineError(code: .tooLong, text: "line too long")
     static let payloadTooBig = LineError(code: .tooBig, text: "payload too big")
+    static let selectPayloadsTooBig = LineError(code: .tooBig, text: "SELECT payloads together too big")
     static let payloadCountOverflow = LineError(code: .tooBig, text: "payload too big", closeAfter: true)
     static let numberOverLimit = LineError(code: .limit, text: "number above limit")
     static let tooManyCases = LineError(code: .limit, text: "too many SELECT cases")

@@ -1,5 +1,6 @@
 import ChanCore
 import ChanProtocol
+import CLibUV
 
 /// Turns parsed commands into engine calls and engine outcomes into replies.
 extension Connection {
@@ -53,7 +54,11 @@ extension Connection {
         switch wait {
         case .forever: return .forever
         case .nowait: return .nowait
-        case .milliseconds(let ms): return .deadline(server.now + UInt64(ms))
+        case .milliseconds(let ms):
+            // The loop's cached time may be behind by this iteration's work; a
+            // timeout counts from now.
+            uv_update_time(server.loop)
+            return .deadline(server.now + UInt64(ms))
         }
     }
 
@@ -92,8 +97,11 @@ extension Connection {
         switch outcome {
         case .completed(let completion):
             reply(completion, waiting)
-        case .yielded, .blocked:
+        case .yielded:
             self.waiting = waiting
+        case .blocked:
+            self.waiting = waiting
+            blockedSince = uv_hrtime()
         }
     }
 
@@ -123,8 +131,11 @@ extension Connection {
         }
     }
 
+    /// An ERR reply. Logged at debug: bad requests are the client's
+    /// business, and never with payload bytes.
     func error(_ code: ErrorCode, _ text: String) {
         server.stats.errors[code, default: 0] += 1
+        server.logger.debug("connection \(tasklet.id): ERR \(code.rawValue) \(text)")
         ReplyEncoder.error(code, text, into: &output)
     }
 }

@@ -7,7 +7,8 @@ import CLibUV
 /// runnable queue) the later ones wait in the parser, and once enough of
 /// them wait the socket is no longer read.
 final class Connection {
-    unowned let server: Server
+    /// Unowned(unsafe): the server outlives every connection (it closes them all before it goes).
+    unowned(unsafe) let server: Server
     let handle: UnsafeMutablePointer<uv_tcp_t>
     let tasklet: Tasklet
     var parser: CommandParser
@@ -18,6 +19,8 @@ final class Connection {
         case select([Channel])
     }
     var waiting: Waiting?
+    /// When the waiting command blocked (uv_hrtime ns), for the blocked-time histogram.
+    var blockedSince: UInt64 = 0
 
     /// Replies not yet handed to libuv.
     var output: [UInt8] = []
@@ -95,7 +98,7 @@ final class Connection {
         } else if nread == UV.eof {
             inputEnded = true
         } else if nread < 0 {
-            close(reason: UV.describe(Int32(nread)))
+            close(failure: UV.describe(Int32(nread)))
             return
         }
         if tasklet.state == .running { runCommands() } else { afterCommands() }
@@ -136,6 +139,15 @@ final class Connection {
     /// Called from the loop's runnable drain with the completion the tasklet
     /// was woken with: answer the waiting command, then carry on.
     func resume(_ completion: Completion) {
+        if blockedSince != 0 {
+            switch completion {
+            case .sent, .received:
+                server.blockedSeconds.observe(Double(uv_hrtime() - blockedSince) / 1e9)
+            default:
+                break
+            }
+            blockedSince = 0
+        }
         if let waiting {
             self.waiting = nil
             reply(completion, waiting)
@@ -163,6 +175,7 @@ final class Connection {
     func flush() {
         queuedForFlush = false
         guard !isClosed else { return }
+        let wasFull = pendingOutput >= server.config.outputHighWater
         if !output.isEmpty && writesInFlight == 0 {
             let written = output.withUnsafeBytes { bytes -> Int32 in
                 var buf = uv_buf_init(UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: CChar.self)),
@@ -170,7 +183,7 @@ final class Connection {
                 return uv_try_write(UV.stream(handle), &buf, 1)
             }
             if written < 0 && written != UV.eagain {
-                close(reason: UV.describe(written))
+                close(failure: UV.describe(written))
                 return
             }
             let done = max(0, Int(written))
@@ -179,10 +192,15 @@ final class Connection {
             } else {
                 messagesInOutput = 0
             }
-            output.removeAll(keepingCapacity: output.capacity <= 64 << 10)
+            // Keep a small buffer for the next replies; free a big one (idle connections stay small).
+            output.removeAll(keepingCapacity: output.capacity <= 4096)
         }
         if closeWhenFlushed && writesInFlight == 0 && output.isEmpty {
-            close(reason: nil)
+            close()
+        } else if wasFull && pendingOutput < server.config.outputHighWater {
+            // The socket took it all at once, so no write callback will
+            // come to say there is room again: carry on from here.
+            if tasklet.state == .running { runCommands() } else { afterCommands() }
         }
     }
 
@@ -225,7 +243,7 @@ final class Connection {
         guard !isClosed else { return }
         if status < 0 {
             server.stats.valuesLost += request.messages
-            close(reason: UV.describe(status))
+            close(failure: UV.describe(status))
             return
         }
         // Room again: run the commands that waited for it.
@@ -236,13 +254,14 @@ final class Connection {
     // MARK: Closing
 
     /// Closes now: the tasklet is cancelled (every chanop withdrawn), and
-    /// values matched to it but not yet written count as lost.
-    func close(reason: String?) {
+    /// values matched to it but not yet written count as lost. A socket
+    /// error (`failure`) is logged as a warning.
+    func close(failure: String? = nil) {
         guard !isClosed else { return }
         isClosed = true
         if case .received? = server.engine.cancel(tasklet) { server.stats.valuesLost += 1 }
         server.stats.valuesLost += messagesInOutput + messagesInFlight
-        if let reason { server.logger.debug("connection \(tasklet.id): \(reason)") }
+        if let failure { server.logger.warning("connection \(tasklet.id): \(failure)") }
         server.forget(self)
         uv_read_stop(UV.stream(handle))
         uv_close(UV.handle(handle)) { h in

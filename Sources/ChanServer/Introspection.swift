@@ -66,3 +66,38 @@ extension Server {
         }
     }
 }
+
+extension Server {
+    /// Every INFO figure, plus the blocked-time histogram, as Prometheus text.
+    func metricsText() -> String {
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
+            out += "# HELP chand_\(name) \(help)\n# TYPE chand_\(name) \(type)\n"
+            for s in samples { out += "chand_\(name)\(s.labels) \(s.value)\n" }
+        }
+        let c = engine.counters
+        metric("connections", "gauge", "Open client connections.", [("", "\(stats.connectionsOpen)")])
+        metric("connections_accepted_total", "counter", "Client connections accepted.", [("", "\(stats.connectionsTotal)")])
+        metric("connections_refused_total", "counter", "Connections refused at max-connections.", [("", "\(stats.connectionsRefused)")])
+        metric("tasklets", "gauge", "Connections blocked in SEND/RECV/SELECT, and woken but not yet resumed.",
+               [("{state=\"blocked\"}", "\(engine.blockedCount)"), ("{state=\"runnable\"}", "\(engine.runnableCount)")])
+        metric("channels", "gauge", "Channels that exist.", [("", "\(engine.channelCount)")])
+        metric("commands_total", "counter", "Requests run.", [("", "\(stats.commands)")])
+        metric("operations_total", "counter", "Channel operations by kind.", [
+            ("{kind=\"send\"}", "\(c.sends)"), ("{kind=\"throw\"}", "\(c.throws_)"), ("{kind=\"receive\"}", "\(c.receives)"),
+            ("{kind=\"select\"}", "\(c.selects)"), ("{kind=\"close\"}", "\(c.closes)"), ("{kind=\"timeout\"}", "\(c.timeouts)"),
+            ("{kind=\"rendezvous\"}", "\(c.rendezvous)"), ("{kind=\"buffered\"}", "\(c.buffered)"),
+        ])
+        metric("errors_total", "counter", "ERR replies by code.",
+               ServerStats.errorCodes.map { ("{code=\"\($0.rawValue)\"}", "\(stats.errors[$0, default: 0])") })
+        metric("values_lost_total", "counter", "Values matched to a receiver whose connection died before they were written.",
+               [("", "\(stats.valuesLost)")])
+        let h = blockedSeconds
+        var buckets = zip(h.bounds.map { "\($0)" } + ["+Inf"], h.cumulative).map { ("_bucket{le=\"\($0.0)\"}", "\($0.1)") }
+        buckets += [("_sum", "\(h.sum)"), ("_count", "\(h.count)")]
+        out += "# HELP chand_blocked_seconds Time SEND/RECV/SELECT waited before a partner completed it.\n"
+        out += "# TYPE chand_blocked_seconds histogram\n"
+        for (suffix, value) in buckets { out += "chand_blocked_seconds\(suffix) \(value)\n" }
+        return out
+    }
+}

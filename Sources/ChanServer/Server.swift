@@ -22,6 +22,11 @@ public final class Server {
     /// Forgets idle implicit channels once a second.
     private let sweepTimer: UnsafeMutablePointer<uv_timer_t>
     private var signals: [UnsafeMutablePointer<uv_signal_t>] = []
+    private(set) var metricsEndpoint: MetricsEndpoint?
+    /// The metrics endpoint's port, when it is on.
+    public var metricsPort: Int? { metricsEndpoint?.port }
+    /// Seconds that SEND/RECV/SELECT waited before a partner completed them.
+    var blockedSeconds = Histogram(bounds: [0.0001, 0.001, 0.01, 0.1, 1, 10, 60, 600])
 
     var connections: [ObjectIdentifier: Connection] = [:]
     /// Connections with replies to write before the loop sleeps.
@@ -61,23 +66,13 @@ public final class Server {
 
     /// Binds and listens; returns the port (the real one when asked for 0).
     public func start() throws -> Int {
-        let tcp = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
-        uv_tcp_init(loop, tcp)
-        listener = tcp
-        UV.handle(tcp).pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        var storage = sockaddr_storage()
-        try withUnsafeMutablePointer(to: &storage) { p in
-            let sa = UnsafeMutableRawPointer(p)
-            if uv_ip4_addr(config.host, Int32(config.port), sa.assumingMemoryBound(to: sockaddr_in.self)) != 0 {
-                try LibUVError.check(
-                    uv_ip6_addr(config.host, Int32(config.port), sa.assumingMemoryBound(to: sockaddr_in6.self)),
-                    "address \(config.host)")
-            }
-            try LibUVError.check(uv_tcp_bind(tcp, sa.assumingMemoryBound(to: sockaddr.self), 0), "bind \(config.host):\(config.port)")
-        }
-        try LibUVError.check(uv_listen(UV.stream(tcp), 511) { server, status in
+        let tcp = try UV.listen(loop, host: config.host, port: config.port, context: self) { server, status in
             Server.from(server!.pointee.data).accept(status)
-        }, "listen")
+        }
+        listener = tcp
+        if let port = config.metricsPort {
+            metricsEndpoint = try MetricsEndpoint(server: self, port: port)
+        }
         uv_prepare_start(prepare) { h in Server.from(h!.pointee.data).beforePoll() }
         uv_timer_start(sweepTimer, { h in Server.from(h!.pointee.data).engine.sweepIdleChannels() }, 1000, 1000)
         // The sweep alone must not keep the loop alive at shutdown.
@@ -93,18 +88,7 @@ public final class Server {
             }, signum)
             signals.append(s)
         }
-        return boundPort(tcp)
-    }
-
-    private func boundPort(_ tcp: UnsafeMutablePointer<uv_tcp_t>) -> Int {
-        var storage = sockaddr_storage()
-        var len = Int32(MemoryLayout<sockaddr_storage>.size)
-        return withUnsafeMutablePointer(to: &storage) { p in
-            let sa = UnsafeMutableRawPointer(p)
-            uv_tcp_getsockname(tcp, sa.assumingMemoryBound(to: sockaddr.self), &len)
-            let port = sa.assumingMemoryBound(to: sockaddr_in.self).pointee.sin_port
-            return Int(UInt16(bigEndian: port))
-        }
+        return UV.boundPort(tcp)
     }
 
     /// Runs the loop until `stop()` and every handle is closed; then the loop
@@ -120,7 +104,8 @@ public final class Server {
         guard !stopping else { return }
         stopping = true
         if let listener { UV.closeAndFree(listener) }
-        for conn in Array(connections.values) { conn.close(reason: "server shutting down") }
+        metricsEndpoint?.stop()
+        for conn in Array(connections.values) { conn.close() }
         for s in signals { UV.closeAndFree(s) }
         uv_prepare_stop(prepare)
         UV.closeAndFree(prepare)
@@ -163,11 +148,17 @@ public final class Server {
     /// Resumes woken tasklets in runnable order (never re-entrantly, redis's
     /// beforeSleep), writes every pending reply, and arms the deadline timer.
     private func beforePoll() {
-        while let t = engine.nextRunnable() {
-            (t.context as! Connection).resume(t.takeCompletion()!)
-        }
-        for conn in needFlush { conn.flush() }
-        needFlush.removeAll(keepingCapacity: true)
+        // Writing can make room for more commands to run, and those can
+        // wake tasklets and write more: repeat until nothing is left, so the
+        // loop never sleeps with work queued.
+        repeat {
+            while let t = engine.nextRunnable() {
+                (t.context as! Connection).resume(t.takeCompletion()!)
+            }
+            let batch = needFlush
+            needFlush.removeAll(keepingCapacity: true)
+            for conn in batch { conn.flush() }
+        } while !needFlush.isEmpty || engine.runnableCount > 0
         armDeadlineTimer()
     }
 

@@ -5,6 +5,8 @@ public struct ServerConfig: Sendable {
     public var host = "127.0.0.1"
     /// 0 binds any free port; `Server.start()` returns the real one.
     public var port = 7400
+    /// Serve Prometheus metrics over HTTP on this port (0: a free one); nil: off.
+    public var metricsPort: Int?
     public var limits = ProtocolLimits()
     public var maxConnections = 10_000
     public var maxChannels = 1_000_000

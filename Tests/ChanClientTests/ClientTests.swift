@@ -82,8 +82,9 @@ final class ChanClientTests: XCTestCase {
     }
 
     func testLargePayloadRoundTrip() throws {
-        // Just under a megabyte: the reply stays below the server's 1 MiB output high-water mark.
-        let big = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        // The server's largest payload: its MSG reply passes the 1 MiB output
+        // high-water mark, and the connection must carry on once it is written.
+        let big = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         try client.make("big", capacity: 1)
         try client.send("big", big)
         let back = try client.recv("big").payload

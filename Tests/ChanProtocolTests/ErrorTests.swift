@@ -133,6 +133,17 @@ import Testing
         expectTranscript("SELECT 2\r\nSEND a {9}\r\n123456789\r\nRECV b\r\nPING\r\n", [err(.tooBig), .ping], limits: small)
     }
 
+    /// One SELECT's payloads together fit in maxPayload (8 here), inline or counted.
+    @Test func selectPayloadsTogetherTooBig() {
+        expectTranscript("SELECT 2\r\nSEND a {5}\r\n12345\r\nSEND b {4}\r\n1234\r\nPING\r\n", [err(.tooBig), .ping], limits: small)
+        expectTranscript("SELECT 2\r\nSEND a 12345\r\nSEND b 1234\r\nPING\r\n", [err(.tooBig), .ping], limits: small)
+        expectTranscript(
+            "SELECT 2\r\nSEND a {4}\r\n1234\r\nSEND b 1234\r\nPING\r\n",
+            [.select(cases: [.send(channel: "a", payload: bytes("1234"), isException: false),
+                             .send(channel: "b", payload: bytes("1234"), isException: false)], wait: .forever), .ping],
+            limits: small)
+    }
+
     @Test func caseLineTooLong() {
         let long = "SEND a " + String(repeating: "x", count: 30)
         expectTranscript("SELECT 2\r\n\(long)\r\nRECV b\r\nPING\r\n", [err(.tooLong), .ping], limits: small)
