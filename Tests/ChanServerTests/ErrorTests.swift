@@ -102,6 +102,22 @@ final class ErrorTests: XCTestCase {
         XCTAssertNotNil(admitted)
     }
 
+    /// A SELECT over the case limit has its case lines read and discarded:
+    /// discarded, not kept, however many there are.
+    func testCaseLinesOfASelectOverTheLimitAreNotKept() throws {
+        let c = try daemon.connect()
+        let before = residentKiB(daemon.process.processIdentifier)
+        let n = 500_000
+        c.send("SELECT \(n)\r\n")
+        let chunk = String(repeating: "RECV x\r\n", count: 10_000)
+        for _ in 0..<(n / 10_000) { c.send(chunk) }
+        c.say("PING")
+        XCTAssertEqual(c.reply(), "ERR LIMIT too many SELECT cases")
+        XCTAssertEqual(c.reply(), "PONG")
+        let peak = peakResidentKiB(daemon.process.processIdentifier)
+        XCTAssertLessThan(peak - before, 8 << 10, "resident memory peaked \(peak - before) KiB above the start")
+    }
+
     func testSelectWithABadCaseLineQueuesNothing() throws {
         let c = try daemon.connect(), other = try daemon.connect()
         c.say("SELECT 3", "RECV a", "JUMP b", "RECV c", "PING")

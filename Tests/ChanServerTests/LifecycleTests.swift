@@ -187,9 +187,14 @@ final class LifecycleTests: XCTestCase {
 }
 
 /// VmRSS of a process, in KiB.
-func residentKiB(_ pid: Int32) -> Int {
+func residentKiB(_ pid: Int32) -> Int { statusKiB(pid, "VmRSS:") }
+
+/// VmHWM of a process (its peak resident memory so far), in KiB.
+func peakResidentKiB(_ pid: Int32) -> Int { statusKiB(pid, "VmHWM:") }
+
+private func statusKiB(_ pid: Int32, _ key: String) -> Int {
     let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+    for line in status.split(separator: "\n") where line.hasPrefix(key) {
         return Int(line.split(separator: " ")[1]) ?? 0
     }
     return 0
