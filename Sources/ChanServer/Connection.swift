@@ -164,7 +164,9 @@ final class Connection {
         queuedForFlush = false
         guard !isClosed else { return }
         if !output.isEmpty && writesInFlight == 0 {
-            let written = output.withUnsafeBytes { bytes -> Int32 in
+            // Past the mark, commands have stopped: only a write request's
+            // callback (didWrite) starts them again, so no direct write then.
+            let written = output.count >= server.config.outputHighWater ? 0 : output.withUnsafeBytes { bytes -> Int32 in
                 var buf = uv_buf_init(UnsafeMutablePointer(mutating: bytes.baseAddress!.assumingMemoryBound(to: CChar.self)),
                                       UInt32(bytes.count))
                 return uv_try_write(UV.stream(handle), &buf, 1)

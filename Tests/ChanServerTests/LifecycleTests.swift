@@ -166,6 +166,23 @@ final class LifecycleTests: XCTestCase {
         XCTAssertLessThan(rssAfter - rssBefore, 16 << 10, "resident memory grew \(rssAfter - rssBefore) KiB")
     }
 
+    /// Pipelined requests whose replies pass the 1 MiB output mark in one
+    /// go: commands pause at the mark and resume as the client reads, until
+    /// every request is answered (also when the socket took all the replies
+    /// written so far at once).
+    func testPipelinedRepliesPastTheOutputMarkAreAllWritten() throws {
+        let c = try daemon.connect()
+        c.send((0..<300).map { "MAKE channel-with-a-long-name-\($0) CAP 7\r\n" }.joined())
+        for _ in 0..<300 { XCTAssertEqual(c.reply(), "OK") }
+        let n = 60  // about 35 KB of reply each
+        c.send(String(repeating: "CHANNELS\r\n", count: n) + "PING\r\n")
+        for i in 0..<n {
+            guard c.line() == "CHANNELS 300 total=300" else { return XCTFail("no reply \(i)") }
+            for _ in 0..<300 { _ = c.line() }
+        }
+        XCTAssertEqual(c.line(), "PONG")
+    }
+
     /// A netcat session, as protocol.md tells a person to run it.
     func testNetcatSession() throws {
         let nc = Process()
