@@ -148,7 +148,8 @@ final class LifecycleTests: XCTestCase {
         _ = fcntl(hog.fd, F_SETFL, flags | O_NONBLOCK)
         let chunk = Array(String(repeating: "PING\r\n", count: 10_000).utf8)
         var accepted = 0, lastProgress = Date()
-        let deadline = Date().addingTimeInterval(10)
+        // A hang guard only: a daemon built with a sanitizer reads slowly.
+        let deadline = Date().addingTimeInterval(60)
         // Until the socket has taken nothing for half a second: the server
         // stopped reading. Without flow control it would read (and queue
         // replies) for ever and this would run into the deadline.
@@ -163,7 +164,9 @@ final class LifecycleTests: XCTestCase {
         // bound is 1 MiB of replies plus socket buffers.
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(lastProgress), 0.5, "the server never stopped reading")
         XCTAssertLessThan(accepted, 32 << 20)
-        XCTAssertLessThan(rssAfter - rssBefore, 16 << 10, "resident memory grew \(rssAfter - rssBefore) KiB")
+        if !underAddressSanitizer {
+            XCTAssertLessThan(rssAfter - rssBefore, 16 << 10, "resident memory grew \(rssAfter - rssBefore) KiB")
+        }
     }
 
     /// Pipelined requests whose replies pass the 1 MiB output mark in one
@@ -202,6 +205,11 @@ final class LifecycleTests: XCTestCase {
         ])
     }
 }
+
+/// `swift test --sanitize=address` builds the daemon with AddressSanitizer
+/// too; its resident memory then holds freed blocks in quarantine and shadow
+/// memory, so it says nothing about chand's own.
+let underAddressSanitizer = dlsym(nil, "__asan_init") != nil
 
 /// VmRSS of a process, in KiB.
 func residentKiB(_ pid: Int32) -> Int { statusKiB(pid, "VmRSS:") }
