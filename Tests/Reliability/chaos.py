@@ -1,6 +1,7 @@
 """Faults: clients doing random operations are killed with a TCP reset at
-random points (mid-command, mid counted payload, while blocked, right after a
-match, in a race with a sender), for a set time. Then everything stops and the
+random points (mid-command, mid counted payload, while blocked with a
+request unanswered, right after a match with the reply unread, in a race
+with a sender), for a set time. Then everything stops and the
 books must balance:
 
 - no value is received twice, or on another channel than it was sent to;
@@ -281,15 +282,16 @@ class Chaos:
         self.loop.call_later(1.0, self.next_epoch)
 
     def reaper(self):
-        """Kills a client whose request has waited a while: blocked in RECV,
-        SEND or SELECT (or, rarely, its reply is on the way)."""
+        """Kills a client whose request has waited 3 ms or more unanswered:
+        blocked in RECV, SEND or SELECT, or (for any request, when this loop
+        is slow) its reply not read yet."""
         if self.stopping:
             return
         now = time.monotonic()
         waiting = [c for c in self.clients if c.op and now - c.op["since"] > 0.003 and not c.kill_on_readable]
         if waiting:
             c = self.rng.choice(waiting)
-            self.kill(c, f"blocked in {c.op['kind'].upper()}")
+            self.kill(c, f"{c.op['kind'].upper()} unanswered")
         self.loop.call_later(0.01, self.reaper)
 
     def witness(self):

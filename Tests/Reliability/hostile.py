@@ -1,6 +1,6 @@
 """Hostile input against the real daemon: slowloris, clients that pipeline
-and never read, floods of MAKE and of SELECT case lines, and the fuzzer's
-corpus replayed over sockets. Each must leave the server serving others with
+and never read, clients holding unfinished max-size payloads, floods of MAKE
+and of SELECT case lines, and the fuzzer's corpus replayed over sockets. Each must leave the server serving others with
 its memory bounded; every figure is printed and returned."""
 
 import glob
@@ -214,6 +214,44 @@ def read_to_end(sock):
             return got, tail
         got += len(data)
         tail = (tail + data)[-256:]
+
+
+def held_payloads(connections=50, log=print):
+    """Connections that each announce a max-size counted payload and send all
+    of it but the last byte: the documented worst case per connection
+    (max_line + max_payload), reported in numbers. Memory comes back when
+    they go, and others are served meanwhile."""
+    daemon = Daemon()
+    try:
+        control = Control(daemon.port)
+        base = daemon.rss_kib()
+        size = 1 << 20
+        socks = []
+        for _ in range(connections):
+            s = socket.create_connection(("127.0.0.1", daemon.port))
+            s.sendall(b"SEND held {%d}\r\n" % size + b"y" * (size - 1))
+            socks.append(s)
+        # Each payload is in the server once a later request on it would be read.
+        time.sleep(0.5)
+        loop = Loop()
+        moved = round_trips(loop, daemon.port, 2, 100, "other")
+        control.wait_info("connections", connections + 1)
+        held = daemon.rss_kib()
+        for s in socks:
+            s.close()
+        control.wait_info("connections", 1)
+        after = daemon.rss_kib()
+        control.close()
+    finally:
+        status, text = daemon.stop()
+    check(status == 0, f"chand exited {status}: {text[-2000:]}")
+    per = (held - base) / connections
+    check_memory(per <= (size + 65536) / 1024 + 128, f"{per:.0f} KiB per connection holding a payload")
+    check_memory(after - base < (held - base) / 4, f"RSS {after - base} KiB above the start after they left")
+    log(f"held payloads: {connections} connections each holding 1 MiB - 1 byte of a counted payload: "
+        f"{per:.0f} KiB RSS each (max_payload + max_line is the bound), {after - base:+d} KiB once they left")
+    return {"connections": connections, "kib_per_connection": round(per), "values_moved_meanwhile": moved,
+            "rss_kib": {"before": base, "holding": held, "after": after}}
 
 
 def flood_make(max_channels=20_000, extra=20_000, log=print):

@@ -3,7 +3,7 @@
 hostile input, with figures. Run through scripts/reliability.sh (which also
 runs the fuzzer and, with --long, the sanitizer builds).
 
-  reliability.py [--long] [--only load,chaos,slowloris,hogs,make,select,replay] [--json PATH]
+  reliability.py [--long] [--only load,chaos,slowloris,hogs,payloads,make,select,replay] [--json PATH]
 
 The short mode is what scripts/test.sh (CI) runs; --long is for a person.
 The daemon is CHAND_BIN, or .build/debug/chand."""
@@ -27,6 +27,7 @@ SHORT = {
     "chaos": lambda: chaos.run(seconds=10, population=64),
     "slowloris": lambda: hostile.slowloris(connections=500, seconds=5),
     "hogs": lambda: hostile.hogs(count=10),
+    "payloads": lambda: hostile.held_payloads(connections=50),
     "make": lambda: hostile.flood_make(max_channels=20_000, extra=20_000),
     "select": lambda: hostile.flood_select_cases(lines=1_000_000),
     "replay": lambda: hostile.replay_corpus(limit=300),
@@ -37,6 +38,7 @@ LONG = {
     "chaos": lambda: chaos.run(seconds=120, population=200),
     "slowloris": lambda: hostile.slowloris(connections=5_000, seconds=60),
     "hogs": lambda: hostile.hogs(count=100),
+    "payloads": lambda: hostile.held_payloads(connections=500),
     "make": lambda: hostile.flood_make(max_channels=200_000, extra=100_000),
     "select": lambda: hostile.flood_select_cases(lines=10_000_000),
     "replay": lambda: hostile.replay_corpus(limit=5_000),
