@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the Swift suites (engine, protocol, daemon over loopback,
-# end-to-end with the built binaries), then the Python client's suite against
-# the chand binary just built.
+# end-to-end with the built binaries), the Python client's suite against the
+# chand binary just built, then the short reliability suite (load, faults,
+# hostile input against the daemon, 30 s of fuzzing; about 2 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,3 +13,5 @@ swift test --skip-build
 python3 -m venv --clear .venv-test
 .venv-test/bin/pip install -q ./clients/python pytest
 CHAND_BIN="$(swift build --show-bin-path)/chand" .venv-test/bin/python -m pytest -q clients/python/tests
+
+bash scripts/reliability.sh

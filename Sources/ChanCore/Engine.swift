@@ -123,6 +123,17 @@ public final class Engine {
         return ch
     }
 
+    /// The channels of these names (a SELECT's cases), created as by
+    /// `channel(named:)`, all or none: nil when the missing ones do not fit
+    /// under the limit. One by one, the sweep made at the limit for a later
+    /// name could drop the idle channel just created for an earlier one.
+    public func channels(named names: [String]) -> [Channel]? {
+        func missing() -> Int { Set(names).count { channels[$0] == nil } }
+        if channels.count + missing() > maxChannels { sweepIdleChannels() }
+        guard channels.count + missing() <= maxChannels else { return nil }
+        return names.map { channel(named: $0)! }
+    }
+
     /// The channel of this name if it exists; never creates one.
     public func existingChannel(named name: String) -> Channel? {
         channels[name]

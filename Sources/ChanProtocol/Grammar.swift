@@ -121,12 +121,12 @@ extension CommandParser {
         do throws(LineError) {
             if verb.isKeyword(Wire.send) || verb.isKeyword(Wire.throw) {
                 let isException = verb.isKeyword(Wire.throw)
-                if let inline = try parseSend(&tokens, isException: isException) {
+                if let inline = try parseSend(&tokens, isException: isException), select!.error == nil {
                     select!.cases.append(.send(channel: inline.channel, payload: inline.payload, isException: isException))
                 }
             } else if verb.isKeyword(Wire.recv) {
                 let channel = try parseChannelOnly(&tokens)
-                select!.cases.append(.receive(channel: channel))
+                if select!.error == nil { select!.cases.append(.receive(channel: channel)) }  // a failed SELECT keeps none
             } else {
                 throw .badCaseLine
             }

@@ -65,16 +65,18 @@ extension Connection {
     /// Every case's channel is resolved before anything is queued, so a
     /// SELECT refused midway (channel limit) leaves nothing behind.
     private func select(_ requests: [CaseRequest], wait: WaitLimit) {
-        var cases: [SelectCase] = []
-        cases.reserveCapacity(requests.count)
-        for request in requests {
+        let names = requests.map { request in
             switch request {
-            case .send(let name, let payload, let isException):
-                guard let ch = channel(name) else { return }
-                cases.append(.send(ch, Message(payload, isException: isException)))
-            case .receive(let name):
-                guard let ch = channel(name) else { return }
-                cases.append(.receive(ch))
+            case .send(let name, _, _), .receive(let name): name
+            }
+        }
+        guard let channels = engine.channels(named: names) else {
+            return error(.limit, "too many channels (max \(server.config.maxChannels))")
+        }
+        let cases = zip(requests, channels).map { request, ch -> SelectCase in
+            switch request {
+            case .send(_, let payload, let isException): .send(ch, Message(payload, isException: isException))
+            case .receive: .receive(ch)
             }
         }
         let outcome = engine.select(tasklet, cases, wait: deadline(wait))

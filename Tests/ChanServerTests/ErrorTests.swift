@@ -77,6 +77,27 @@ final class ErrorTests: DaemonTestCase {
         XCTAssertEqual(c.reply()?.contains("receivers=0"), true, "a SELECT refused midway queues nothing")
     }
 
+    /// At the channel limit, a SELECT that needs new channels gets them all
+    /// or none: making room for a later case must not drop the idle channel
+    /// just created for an earlier one (the select would then wait on a
+    /// channel nobody can reach).
+    func testSelectAtTheChannelLimitKeepsEveryCaseReachable() throws {
+        let c = try daemon.connect(), other = try daemon.connect()
+        // 18 made channels and one idle implicit one: room for two new ones
+        // once the idle one is swept.
+        c.send((0..<18).map { "MAKE m\($0)\r\n" }.joined() + "RECV old NOWAIT\r\nSELECT 2\r\nRECV fresh-a\r\nRECV fresh-b\r\n")
+        for _ in 0..<18 { XCTAssertEqual(c.reply(), "OK") }
+        XCTAssertEqual(c.reply(), "TIMEOUT")
+        other.say("SELECT 1 NOWAIT", "SEND fresh-a v")
+        XCTAssertEqual(other.reply(), "SELECTED 0 OK", "the SELECT's receiver on fresh-a is reachable")
+        XCTAssertEqual(c.reply(), "SELECTED 0 MSG fresh-a 1|v")
+        // 19 made channels: no room for two new ones.
+        c.say("MAKE m18", "SELECT 2", "RECV new-a", "RECV new-b", "PING")
+        XCTAssertEqual(c.reply(), "OK")
+        XCTAssertEqual(c.reply(), "ERR LIMIT too many channels (max 20)")
+        XCTAssertEqual(c.reply(), "PONG")
+    }
+
     func testConnectionLimit() throws {
         let clients = try (0..<4).map { _ in try daemon.connect() }
         for c in clients { c.say("PING"); XCTAssertEqual(c.reply(), "PONG") }
@@ -94,6 +115,23 @@ final class ErrorTests: DaemonTestCase {
             if c.reply() == "PONG" { admitted = c } else { usleep(20_000) }
         }
         XCTAssertNotNil(admitted)
+    }
+
+    /// A SELECT over the case limit has its case lines read and discarded:
+    /// discarded, not kept, however many there are.
+    func testCaseLinesOfASelectOverTheLimitAreNotKept() throws {
+        let c = try daemon.connect()
+        let before = residentKiB(daemon.process.processIdentifier)
+        let n = 500_000
+        c.send("SELECT \(n)\r\n")
+        let chunk = String(repeating: "RECV x\r\n", count: 10_000)
+        for _ in 0..<(n / 10_000) { c.send(chunk) }
+        c.say("PING")
+        XCTAssertEqual(c.reply(), "ERR LIMIT too many SELECT cases")
+        XCTAssertEqual(c.reply(), "PONG")
+        let peak = peakResidentKiB(daemon.process.processIdentifier)
+        guard !underAddressSanitizer else { return }
+        XCTAssertLessThan(peak - before, 8 << 10, "resident memory peaked \(peak - before) KiB above the start")
     }
 
     func testSelectWithABadCaseLineQueuesNothing() throws {
