@@ -170,12 +170,12 @@ final class Simulation {
             }
             var owners: [ObjectIdentifier] = []
             ch.sendq.forEach { op in
-                check(op.tasklet.state == .blocked && op.channel === ch, "\(ch.name): stale chanop in sendq")
+                check(op.tasklet.state == .blocked && op.channel?.takeUnretainedValue() === ch, "\(ch.name): stale chanop in sendq")
                 owners.append(ObjectIdentifier(op.tasklet))
             }
             var receivers: [ObjectIdentifier] = []
             ch.recvq.forEach { op in
-                check(op.tasklet.state == .blocked && op.channel === ch, "\(ch.name): stale chanop in recvq")
+                check(op.tasklet.state == .blocked && op.channel?.takeUnretainedValue() === ch, "\(ch.name): stale chanop in recvq")
                 receivers.append(ObjectIdentifier(op.tasklet))
             }
             if !owners.isEmpty && !receivers.isEmpty {
