@@ -206,10 +206,15 @@ public final class ChanClient {
         }
     }
 
-    /// `CHANNELS [<prefix>]`: the existing channels whose name starts with `prefix`.
-    public func channels(prefix: String = "") throws(ChanError) -> ChannelList {
+    /// `CHANNELS [<prefix>] [TOP <n>]`: the existing channels whose name
+    /// starts with `prefix`, by name; with `top`, the `top` busiest (most
+    /// values moved in the last second, then most held and waiting).
+    public func channels(prefix: String = "", top: Int? = nil) throws(ChanError) -> ChannelList {
         if !prefix.isEmpty { try validate(name: prefix) }
-        try request(line(prefix.isEmpty ? "CHANNELS" : "CHANNELS \(prefix)"))
+        if let top, !(0...1000).contains(top) { throw ChanError.invalidArgument("top is 0-1000, not \(top)") }
+        var command = prefix.isEmpty ? "CHANNELS" : "CHANNELS \(prefix)"
+        if let top { command += " TOP \(top)" }
+        try request(line(command))
         let header: [Substring]
         switch try reply(.prompt) {
         case .line(let words) where words.first == "CHANNELS": header = words
@@ -406,7 +411,8 @@ public final class ChanClient {
         guard persistent == 0 || persistent == 1 else { throw stream.malformed("\(verb) with persistent=\(persistent)") }
         return ChannelStat(name: String(words[1]), capacity: try int("cap"), count: try int("len"), balance: try int("balance"),
                            state: state, preference: preference, senders: try int("senders"),
-                           receivers: try int("receivers"), isPersistent: persistent == 1)
+                           receivers: try int("receivers"), isPersistent: persistent == 1,
+                           sent: try int("sent"), received: try int("received"), rate: try int("rate"))
     }
 
     /// A count or index: decimal digits only, no sign, fits an Int.

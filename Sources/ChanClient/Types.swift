@@ -65,9 +65,15 @@ public struct ChannelStat: Equatable, Sendable {
     public var receivers: Int
     /// Made by MAKE (`persistent=1`), so kept while idle.
     public var isPersistent: Bool
+    /// Values that entered the channel since it was created (`sent`).
+    public var sent: Int
+    /// Values taken from the channel since it was created (`received`).
+    public var received: Int
+    /// Values moved (sent + received) in the server's last whole second (`rate`).
+    public var rate: Int
 
     public init(name: String, capacity: Int, count: Int, balance: Int, state: State, preference: Preference,
-                senders: Int, receivers: Int, isPersistent: Bool) {
+                senders: Int, receivers: Int, isPersistent: Bool, sent: Int = 0, received: Int = 0, rate: Int = 0) {
         self.name = name
         self.capacity = capacity
         self.count = count
@@ -77,18 +83,22 @@ public struct ChannelStat: Equatable, Sendable {
         self.senders = senders
         self.receivers = receivers
         self.isPersistent = isPersistent
+        self.sent = sent
+        self.received = received
+        self.rate = rate
     }
 
     /// The fields in the wire's order and spelling: `cap=0 len=0 balance=0 ...`.
     public var fieldsDescription: String {
         "cap=\(capacity) len=\(count) balance=\(balance) state=\(state.rawValue) preference=\(preference.rawValue)"
             + " senders=\(senders) receivers=\(receivers) persistent=\(isPersistent ? 1 : 0)"
+            + " sent=\(sent) received=\(received) rate=\(rate)"
     }
 }
 
 /// The reply to `CHANNELS [<prefix>]`.
 public struct ChannelList: Equatable, Sendable {
-    /// The channels listed (sorted by name; the server lists at most 1000).
+    /// The channels listed (sorted by name, or busiest first for `top`; the server lists at most 1000).
     public var channels: [ChannelStat]
     /// How many channels match the prefix, listed or not.
     public var total: Int

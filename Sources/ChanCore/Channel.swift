@@ -19,6 +19,17 @@ public final class Channel {
     /// Queued on the engine's idle list, awaiting the next sweep.
     var isIdleCandidate = false
 
+    /// Values that entered the channel (handed to a receiver or buffered),
+    /// and values that left it (taken by a receiver), since it was created.
+    public internal(set) var sent = 0
+    public internal(set) var received = 0
+    // Values moved (sent + received) per activity interval of the engine,
+    // kept lazily: the interval of the last move, the moves in it, and the
+    // moves in the interval before it.
+    var activityInterval = 0
+    var movedInInterval = 0
+    var movedInIntervalBefore = 0
+
     init(name: String, capacity: Int, preference: Preference) {
         self.name = name
         self.capacity = capacity
@@ -27,6 +38,18 @@ public final class Channel {
 
     deinit {
         buffer.free()
+    }
+
+    @inline(__always)
+    func noteMoved(sent s: Int, received r: Int, interval: Int) {
+        sent &+= s
+        received &+= r
+        if activityInterval != interval {
+            movedInIntervalBefore = activityInterval == interval &- 1 ? movedInInterval : 0
+            movedInInterval = 0
+            activityInterval = interval
+        }
+        movedInInterval &+= s &+ r
     }
 
     /// Values held in the buffer.

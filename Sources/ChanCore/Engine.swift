@@ -141,9 +141,52 @@ public final class Engine {
 
     public var channelCount: Int { channels.count }
 
-    /// Channels whose names start with `prefix`, sorted by name.
-    public func channels(withPrefix prefix: String = "") -> [Channel] {
-        channels.values.filter { $0.name.hasPrefix(prefix) }.sorted { $0.name < $1.name }
+    /// Channels whose names start with `prefix`: how many, and the first
+    /// `limit` of them by name.
+    public func channels(withPrefix prefix: String = "", limit: Int = .max) -> (first: [Channel], matching: Int) {
+        let matching = channels.values.filter { $0.name.hasPrefix(prefix) }
+        return (matching.smallest(limit) { $0.name < $1.name }, matching.count)
+    }
+
+    /// Channels whose names start with `prefix`: how many, and the `limit`
+    /// busiest: most values moved in the last completed activity interval
+    /// first, then most values held plus tasklets waiting, then by name.
+    public func busiestChannels(withPrefix prefix: String = "", limit: Int) -> (first: [Channel], matching: Int) {
+        struct Activity {
+            let channel: Channel
+            let moved: Int
+            let load: Int
+        }
+        func busier(_ a: Activity, _ b: Activity) -> Bool {
+            if a.moved != b.moved { return a.moved > b.moved }
+            if a.load != b.load { return a.load > b.load }
+            return a.channel.name < b.channel.name
+        }
+        let matching = channels.values.filter { $0.name.hasPrefix(prefix) }
+        let busiest = matching.lazy.map { ch in
+            Activity(channel: ch, moved: self.recentlyMoved(ch), load: ch.count + ch.sendq.count + ch.recvq.count)
+        }.smallest(limit, by: busier)
+        return (busiest.map { $0.channel }, matching.count)
+    }
+
+    // MARK: Activity
+
+    /// The activity interval under way. The server ends one every second
+    /// (`startActivityInterval`), so `recentlyMoved` is a rate per second.
+    public private(set) var activityInterval = 0
+
+    public func startActivityInterval() {
+        activityInterval &+= 1
+    }
+
+    /// Values the channel moved (sent + received) in the last completed
+    /// activity interval.
+    public func recentlyMoved(_ ch: Channel) -> Int {
+        switch ch.activityInterval {
+        case activityInterval: ch.movedInIntervalBefore
+        case activityInterval &- 1: ch.movedInInterval
+        default: 0
+        }
     }
 
     public enum MakeResult: Equatable, Sendable {
@@ -178,16 +221,30 @@ public final class Engine {
 
     /// Forgets implicit channels that are idle (hold nothing, nobody waits,
     /// open). Call it now and then (a timer) so a busy server does not keep
-    /// every name it has seen; MAKE-made channels stay.
-    public func sweepIdleChannels() {
+    /// every name it has seen; MAKE-made channels stay. `sparingActive`
+    /// keeps, until the next sweep, those that moved values in the current
+    /// activity interval: a busy rendezvous channel is idle between handoffs,
+    /// and dropping it would make it anew (and lose its counters) every time.
+    public func sweepIdleChannels(sparingActive: Bool = false) {
+        var spared: [Channel] = []
         for ch in idleCandidates {
-            ch.isIdleCandidate = false
-            if !ch.isPersistent && ch.isIdle && channels[ch.name] === ch {
-                channels[ch.name] = nil
-                counters.channelsDropped += 1
+            guard !ch.isPersistent && ch.isIdle && channels[ch.name] === ch else {
+                ch.isIdleCandidate = false
+                continue
             }
+            if sparingActive && ch.activityInterval == activityInterval && ch.movedInInterval > 0 {
+                spared.append(ch)
+                continue
+            }
+            ch.isIdleCandidate = false
+            channels[ch.name] = nil
+            counters.channelsDropped += 1
         }
-        idleCandidates.removeAll(keepingCapacity: idleCandidates.count < 4096)
+        if spared.isEmpty {
+            idleCandidates.removeAll(keepingCapacity: idleCandidates.count < 4096)
+        } else {
+            idleCandidates = spared
+        }
     }
 
     // MARK: Select (rules 8-14)
@@ -331,6 +388,7 @@ public final class Engine {
         // Rule 5: a waiting receiver takes the value directly.
         if let partner = ch.recvq.popFirst() {
             counters.rendezvous += 1
+            ch.noteMoved(sent: 1, received: 1, interval: activityInterval)
             let targetFirst = ch.preference == .receiver
             partner.pointee.owner._withUnsafeGuaranteedRef {
                 finish($0, .received(case: partner.pointee.caseIndex, message), first: targetFirst)
@@ -338,6 +396,7 @@ public final class Engine {
             return resumeOrYield(t, .sent(case: index), yield: targetFirst)
         }
         counters.buffered += 1
+        ch.noteMoved(sent: 1, received: 0, interval: activityInterval)
         ch.buffer.append(message)
         return .completed(.sent(case: index))
     }
@@ -352,10 +411,14 @@ public final class Engine {
             if let partner = ch.sendq.popFirst() {
                 ch.buffer.append(partner.pointee.message.take()!)
                 yield = complete(sender: partner, on: ch)
+                ch.noteMoved(sent: 1, received: 1, interval: activityInterval)
+            } else {
+                ch.noteMoved(sent: 0, received: 1, interval: activityInterval)
             }
         } else if let partner = ch.sendq.popFirst() {
             message = partner.pointee.message.take()!
             counters.rendezvous += 1
+            ch.noteMoved(sent: 1, received: 1, interval: activityInterval)
             yield = complete(sender: partner, on: ch)
         } else {
             // Ready with nothing to take: the channel is closed (rule 15).

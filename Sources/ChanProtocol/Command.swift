@@ -11,6 +11,9 @@ public struct ProtocolLimits: Sendable {
     /// channel to promise unbounded buffering.
     public var maxCapacity: Int
 
+    /// Most channels one CHANNELS reply lists (and the largest `TOP <n>`); `total=` tells how many matched.
+    public static let maxListedChannels = Wire.maxListedChannels
+
     public init(maxLine: Int = 65536, maxPayload: Int = 1 << 20, maxSelectCases: Int = 256, maxCapacity: Int = 1_000_000) {
         self.maxLine = maxLine
         self.maxPayload = maxPayload
@@ -49,7 +52,8 @@ public enum CaseRequest: Equatable, Sendable {
 /// One parsed request.
 public enum Command: Equatable, Sendable {
     case ping, quit, info, hello
-    case channels(prefix: String?)
+    /// CHANNELS: by name, or the `top` busiest.
+    case channels(prefix: String?, top: Int?)
     /// SEND (isException false) or THROW (true).
     case send(channel: String, payload: [UInt8], isException: Bool)
     case receive(channel: String, wait: WaitLimit)

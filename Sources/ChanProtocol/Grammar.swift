@@ -45,12 +45,18 @@ extension CommandParser {
         return channel
     }
 
-    // CHANNELS [<prefix>]                 (<prefix> obeys the <chan> rules)
+    // CHANNELS [<prefix>] [TOP <n>]      (<prefix> obeys the <chan> rules; n: 0-1000, above: LIMIT)
+    //   two tokens are TOP <n>; a lone TOP is the prefix "TOP"
     private func parseChannels(_ tokens: inout Tokens) throws(LineError) -> Command {
-        guard let token = tokens.next() else { return .channels(prefix: nil) }
-        let prefix = try channelName(token)
-        try tokens.end()
-        return .channels(prefix: prefix)
+        var words: [ArraySlice<UInt8>] = []
+        while let word = tokens.next() {
+            guard words.count < 3 else { throw .extraArgument }
+            words.append(word)
+        }
+        let prefix = words.count % 2 == 1 ? try channelName(words[0]) : nil
+        guard words.count >= 2 else { return .channels(prefix: prefix, top: nil) }
+        guard words[words.count - 2].isKeyword(Wire.top) else { throw .badOption }
+        return .channels(prefix: prefix, top: try boundedNumber(words[words.count - 1], max: Wire.maxListedChannels))
     }
 
     // SEND <chan> <payload> | THROW <chan> <payload>       (standalone or as a SELECT case line)

@@ -16,6 +16,9 @@ enum Wire {
     static let nameBytes: ClosedRange<UInt8> = 0x21...0x7E
     static let maxNameLength = 255
 
+    /// CHANNELS lists at most this many channels (`TOP <n>` at most this n).
+    static let maxListedChannels = 1000
+
     /// `TIMEOUT <ms>` takes 0...2^31-1 milliseconds (about 24.8 days); 0 means NOWAIT.
     static let maxTimeoutMilliseconds = Int(Int32.max)
 
@@ -41,6 +44,7 @@ enum Wire {
     static let receiver = Array("RECEIVER".utf8)
     static let sender = Array("SENDER".utf8)
     static let none = Array("NONE".utf8)
+    static let top = Array("TOP".utf8)
 
     // Replies.
     static let ok = Array("OK".utf8)

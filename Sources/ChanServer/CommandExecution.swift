@@ -17,8 +17,8 @@ extension Connection {
             ReplyEncoder.line(server.helloLine(), into: &output)
         case .info:
             ReplyEncoder.line(server.infoLine(), into: &output)
-        case .channels(let prefix):
-            server.listChannels(prefix: prefix ?? "", into: &output)
+        case .channels(let prefix, let top):
+            server.listChannels(prefix: prefix ?? "", top: top, into: &output)
         case .stat(let name):
             server.stat(name, into: &output)
         case .make(let name, let capacity, let preference):

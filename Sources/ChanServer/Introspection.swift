@@ -5,9 +5,6 @@ import ChanProtocol
 extension Server {
     static let protocolVersion = 1
     static let version = "0.1.0"
-    /// CHANNELS lists at most this many channels; `total=` tells how many match.
-    static let channelListLimit = 1000
-
     func helloLine() -> String {
         let l = config.limits
         return "HELLO proto=\(Server.protocolVersion) server=chand/\(Server.version) max_line=\(l.maxLine)"
@@ -52,14 +49,21 @@ extension Server {
             ("senders", "\(ch?.waitingSenders ?? 0)"),
             ("receivers", "\(ch?.waitingReceivers ?? 0)"),
             ("persistent", ch?.isPersistent == true ? "1" : "0"),
+            ("sent", "\(ch?.sent ?? 0)"),
+            ("received", "\(ch?.received ?? 0)"),
+            ("rate", "\(ch.map(engine.recentlyMoved) ?? 0)"),
         ]
     }
 
-    /// `CHANNELS <n> total=<m>`, then n lines `CHANNEL <name> <the STAT fields>`, sorted by name.
-    func listChannels(prefix: String, into out: inout [UInt8]) {
-        let matching = engine.channels(withPrefix: prefix)
-        let listed = matching.prefix(Server.channelListLimit)
-        ReplyEncoder.line("CHANNELS \(listed.count) total=\(matching.count)", into: &out)
+    /// `CHANNELS <n> total=<m>`, then n lines `CHANNEL <name> <the STAT fields>`:
+    /// sorted by name, or with `top` the busiest first (at most 1000 either way).
+    func listChannels(prefix: String, top: Int?, into out: inout [UInt8]) {
+        let (listed, matching) = if let top {
+            engine.busiestChannels(withPrefix: prefix, limit: top)
+        } else {
+            engine.channels(withPrefix: prefix, limit: ProtocolLimits.maxListedChannels)
+        }
+        ReplyEncoder.line("CHANNELS \(listed.count) total=\(matching)", into: &out)
         for ch in listed {
             let fields = statFields(ch).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             ReplyEncoder.line("CHANNEL \(ch.name) \(fields)", into: &out)

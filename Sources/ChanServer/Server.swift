@@ -74,8 +74,14 @@ public final class Server {
             metricsEndpoint = try MetricsEndpoint(server: self, port: port)
         }
         uv_prepare_start(prepare) { h in Server.from(h!.pointee.data).beforePoll() }
-        uv_timer_start(sweepTimer, { h in Server.from(h!.pointee.data).engine.sweepIdleChannels() }, 1000, 1000)
-        // The sweep alone must not keep the loop alive at shutdown.
+        // Every second: forget idle implicit channels, and end an activity
+        // interval (so a channel's `rate` is its values moved per second).
+        uv_timer_start(sweepTimer, { h in
+            let engine = Server.from(h!.pointee.data).engine
+            engine.sweepIdleChannels(sparingActive: true)
+            engine.startActivityInterval()
+        }, 1000, 1000)
+        // The timer alone must not keep the loop alive at shutdown.
         uv_unref(UV.handle(sweepTimer))
         for signum in [SIGINT, SIGTERM] {
             let s = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)

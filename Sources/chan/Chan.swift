@@ -19,7 +19,7 @@ struct Chan: ParsableCommand {
             \(exitCodesHelp)
             """,
         subcommands: [Send.self, Throw.self, Recv.self, SelectCommand.self, Make.self, Close.self, Stat.self,
-                      Info.self, Channels.self, Ping.self, Bench.self])
+                      Info.self, Channels.self, Top.self, Ping.self, Bench.self])
 }
 
 /// What `chan` exits with. 64 (usage) is ArgumentParser's own.

@@ -155,12 +155,12 @@ final class ChanCLITests: XCTestCase {
         assertSuccess(run("send", "q.one", "v"))
         let stat = run("stat", "q.one")
         assertSuccess(stat)
-        XCTAssertEqual(stat.out, "q.one cap=2 len=1 balance=0 state=open preference=0 senders=0 receivers=0 persistent=1\n")
+        XCTAssertEqual(stat.out, "q.one cap=2 len=1 balance=0 state=open preference=0 senders=0 receivers=0 persistent=1 sent=1 received=0 rate=0\n")
         let list = run("channels", "q.")
         assertSuccess(list)
         XCTAssertEqual(list.out, """
-            q.one cap=2 len=1 balance=0 state=open preference=0 senders=0 receivers=0 persistent=1
-            q.two cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1
+            q.one cap=2 len=1 balance=0 state=open preference=0 senders=0 receivers=0 persistent=1 sent=1 received=0 rate=0
+            q.two cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=0 received=0 rate=0
 
             """)
         XCTAssertEqual(run("channels", "none.").out, "")

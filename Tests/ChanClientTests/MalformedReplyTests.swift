@@ -86,12 +86,12 @@ final class ChanClientWireTests: XCTestCase {
 
     func testStatIgnoresUnknownKeys() throws {
         var stat: ChannelStat?
-        let r = try exchange("STAT jobs cap=2 len=1 balance=-1 state=closing preference=0 senders=0 receivers=1 persistent=1 future=x\r\n") {
+        let r = try exchange("STAT jobs cap=2 len=1 balance=-1 state=closing preference=0 senders=0 receivers=1 persistent=1 sent=5 received=4 rate=3 future=x\r\n") {
             stat = try $0.stat("jobs")
         }
         XCTAssertNil(r.error)
         XCTAssertEqual(stat, ChannelStat(name: "jobs", capacity: 2, count: 1, balance: -1, state: .closing, preference: .none,
-                                         senders: 0, receivers: 1, isPersistent: true))
+                                         senders: 0, receivers: 1, isPersistent: true, sent: 5, received: 4, rate: 3))
     }
 
     func testErrorRepliesAreServerErrors() throws {
@@ -141,17 +141,17 @@ final class ChanClientWireTests: XCTestCase {
         try assertMalformed("SELECTED x OK\r\n", select)
         try assertMalformed("SELECTED 0 SELECTED 0 OK\r\n", select)
         try assertMalformed("STAT jobs cap=1\r\n") { _ = try $0.stat("jobs") }
-        try assertMalformed("STAT jobs cap=0 len=0 balance=0 state=weird preference=-1 senders=0 receivers=0 persistent=0\r\n") { _ = try $0.stat("jobs") }
-        try assertMalformed("STAT jobs cap=0 len=0 balance=0 state=open preference=7 senders=0 receivers=0 persistent=0\r\n") { _ = try $0.stat("jobs") }
-        try assertMalformed("STAT other cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0\r\n") { _ = try $0.stat("jobs") }
+        try assertMalformed("STAT jobs cap=0 len=0 balance=0 state=weird preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0\r\n") { _ = try $0.stat("jobs") }
+        try assertMalformed("STAT jobs cap=0 len=0 balance=0 state=open preference=7 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0\r\n") { _ = try $0.stat("jobs") }
+        try assertMalformed("STAT other cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0\r\n") { _ = try $0.stat("jobs") }
         try assertMalformed("STAT jobs cap\r\n") { _ = try $0.stat("jobs") }
         try assertMalformed("HELLO proto=1\r\n") { _ = try $0.hello() }
         try assertMalformed("INFO novalue\r\n") { _ = try $0.info() }
         try assertMalformed("HELLO proto=1\r\n") { _ = try $0.info() }
-        try assertMalformed("CHANNELS 1 total=1\r\nSTAT a cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0\r\n") { _ = try $0.channels() }
+        try assertMalformed("CHANNELS 1 total=1\r\nSTAT a cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0\r\n") { _ = try $0.channels() }
         try assertMalformed("CHANNELS 2 total=1\r\n") { _ = try $0.channels() }
         try assertMalformed("CHANNELS 1\r\n") { _ = try $0.channels() }
-        try assertMalformed("CHANNELS 1 total=1\r\nCHANNEL zzz cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0\r\n") {
+        try assertMalformed("CHANNELS 1 total=1\r\nCHANNEL zzz cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0\r\n") {
             _ = try $0.channels(prefix: "a")
         }
         try assertMalformed("PONG\r\n") { try $0.quit() }
@@ -184,7 +184,7 @@ final class ChanClientWireTests: XCTestCase {
             try assertLost("MSG jobs 3\r\nabc\r", hold: hold, recv)
             try assertLost("MSG jo", hold: hold, recv)
             try assertLost("SELECTED 0 MSG jobs 5\r\nab", hold: hold) { _ = try $0.select([.receive("jobs")]) }
-            try assertLost("CHANNELS 2 total=2\r\nCHANNEL a cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0\r\n",
+            try assertLost("CHANNELS 2 total=2\r\nCHANNEL a cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0\r\n",
                            hold: hold) { _ = try $0.channels() }
             // A prompt command that gets no reply at all.
             try assertLost("", hold: hold) { try $0.ping() }

@@ -10,10 +10,10 @@ final class EngineTests: XCTestCase {
         _ = w.ch("idle")
         XCTAssertEqual(w.engine.channelCount, 3)
         w.engine.sweepIdleChannels()
-        XCTAssertEqual(Set(w.engine.channels().map(\.name)), ["kept", "busy"])
+        XCTAssertEqual(Set(w.engine.channels().first.map(\.name)), ["kept", "busy"])
         w.engine.cancel(t)
         w.engine.sweepIdleChannels()
-        XCTAssertEqual(w.engine.channels().map(\.name), ["kept"])
+        XCTAssertEqual(w.engine.channels().first.map(\.name), ["kept"])
     }
 
     func testClosedAndBufferedImplicitChannelsAreKept() {
@@ -22,7 +22,7 @@ final class EngineTests: XCTestCase {
         _ = w.engine.make("buf", capacity: 1, preference: .receiver)
         _ = w.send(w.tasklet(), "buf", "v")
         w.engine.sweepIdleChannels()
-        XCTAssertEqual(Set(w.engine.channels().map(\.name)), ["closed", "buf"])
+        XCTAssertEqual(Set(w.engine.channels().first.map(\.name)), ["closed", "buf"])
     }
 
     func testMakeSameSettingsAgainIsFineOtherSettingsConflict() {
@@ -101,5 +101,101 @@ final class EngineTests: XCTestCase {
         _ = w.select(r, ["RECV x", "RECV y"], wait: .nowait)
         let c = w.engine.counters
         XCTAssertEqual([c.sends, c.throws_, c.receives, c.selects, c.rendezvous, c.timeouts], [1, 1, 3, 1, 1, 2])
+    }
+}
+
+/// What CHANNELS TOP and the STAT fields sent, received and rate report.
+final class ActivityTests: XCTestCase {
+    func testSentAndReceivedCountValuesIntoAndOutOfAChannel() {
+        let w = World()
+        _ = w.engine.make("buf", capacity: 2, preference: .receiver)
+        let s = w.tasklet()
+        _ = w.send(s, "buf", "a")
+        _ = w.send(s, "buf", "b")
+        XCTAssertEqual(w.send(s, "buf", "c"), .blocked)  // full: c waits
+        _ = w.recv(w.tasklet(), "buf")  // takes a, and c refills the buffer
+        XCTAssertEqual([w.ch("buf").sent, w.ch("buf").received], [3, 1])
+
+        XCTAssertEqual(w.recv(w.tasklet(), "rv"), .blocked)
+        _ = w.send(w.tasklet(), "rv", "x")  // a rendezvous is one in and one out
+        _ = w.send(w.tasklet(), "rv", "nobody waits", wait: .nowait)  // a timed-out send moved nothing
+        XCTAssertEqual([w.ch("rv").sent, w.ch("rv").received], [1, 1])
+        _ = w.drain()
+    }
+
+    func testRecentlyMovedIsTheLastCompletedInterval() {
+        let w = World()
+        _ = w.engine.make("q", capacity: 100, preference: .receiver)
+        let t = w.tasklet()
+        for _ in 0..<5 { _ = w.send(t, "q", "v") }
+        XCTAssertEqual(w.engine.recentlyMoved(w.ch("q")), 0, "the interval under way does not count yet")
+        w.engine.startActivityInterval()
+        XCTAssertEqual(w.engine.recentlyMoved(w.ch("q")), 5)
+        for _ in 0..<3 { _ = w.recv(t, "q") }
+        XCTAssertEqual(w.engine.recentlyMoved(w.ch("q")), 5)
+        w.engine.startActivityInterval()
+        XCTAssertEqual(w.engine.recentlyMoved(w.ch("q")), 3)
+        w.engine.startActivityInterval()
+        XCTAssertEqual(w.engine.recentlyMoved(w.ch("q")), 0, "a quiet interval")
+        _ = w.send(t, "q", "v")
+        w.engine.startActivityInterval()
+        w.engine.startActivityInterval()
+        XCTAssertEqual(w.engine.recentlyMoved(w.ch("q")), 0, "moved two intervals ago")
+    }
+
+    func testBusiestFirstThenMostHeldAndWaitingThenByName() {
+        let w = World()
+        for (name, cap) in [("a", 10), ("b", 10), ("c", 10), ("d", 0), ("e", 0), ("x.busy", 10)] {
+            _ = w.engine.make(name, capacity: cap, preference: .receiver)
+        }
+        let t = w.tasklet()
+        for _ in 0..<4 { _ = w.send(t, "x.busy", "v"); _ = w.recv(t, "x.busy") }  // 8 moved, holds nothing
+        _ = w.send(t, "b", "v")  // 1 moved, holds 1
+        w.engine.startActivityInterval()
+        _ = w.send(t, "c", "v")  // moved, but in the interval under way: holds 1
+        _ = w.send(t, "c", "v")
+        XCTAssertEqual(w.recv(w.tasklet(), "d"), .blocked)  // one waiting
+        let top = w.engine.busiestChannels(limit: 4)
+        XCTAssertEqual(top.first.map(\.name), ["x.busy", "b", "c", "d"])
+        XCTAssertEqual(top.matching, 6)
+        XCTAssertEqual(w.engine.busiestChannels(withPrefix: "x.", limit: 10).first.map(\.name), ["x.busy"])
+        XCTAssertEqual(w.engine.busiestChannels(limit: 0).first.count, 0)
+        XCTAssertEqual(w.engine.busiestChannels(limit: 100).first.map(\.name), ["x.busy", "b", "c", "d", "a", "e"])
+    }
+
+    func testListingByNameKeepsTheFirstOnesInOrder() {
+        let w = World()
+        var generator = Xoshiro256(seed: 7)
+        let names = (0..<500).map { _ in "n\(generator.next() % 100_000)" }
+        for name in names { _ = w.engine.make(name, capacity: 0, preference: .receiver) }
+        let unique = Set(names).sorted()
+        for limit in [0, 1, 2, 37, 499, 500, 10_000] {
+            let listed = w.engine.channels(limit: limit)
+            XCTAssertEqual(listed.first.map(\.name), Array(unique.prefix(limit)), "limit \(limit)")
+            XCTAssertEqual(listed.matching, unique.count)
+        }
+        XCTAssertEqual(w.engine.channels(withPrefix: "n1", limit: 5).first.map(\.name),
+                       Array(unique.filter { $0.hasPrefix("n1") }.prefix(5)))
+    }
+
+    func testTheTimersSweepSparesChannelsThatMovedValuesThisInterval() {
+        let w = World()
+        let t = w.tasklet()
+        XCTAssertEqual(w.recv(t, "rv"), .blocked)
+        _ = w.send(w.tasklet(), "rv", "x")  // idle again, but busy just now
+        _ = w.drain()
+        _ = w.ch("unused")  // made by a look, moved nothing
+        w.engine.sweepIdleChannels(sparingActive: true)
+        XCTAssertEqual(w.engine.channels().first.map(\.name), ["rv"])
+        XCTAssertEqual(w.ch("rv").sent, 1, "the same channel, counters kept")
+        w.engine.startActivityInterval()
+        w.engine.sweepIdleChannels(sparingActive: true)  // a whole interval idle: gone
+        XCTAssertEqual(w.engine.channelCount, 0)
+
+        XCTAssertEqual(w.recv(t, "rv"), .blocked)
+        _ = w.send(w.tasklet(), "rv", "x")
+        _ = w.drain()
+        w.engine.sweepIdleChannels()  // without sparing (the channel limit's sweep): gone at once
+        XCTAssertEqual(w.engine.channelCount, 0)
     }
 }

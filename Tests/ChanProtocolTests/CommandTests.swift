@@ -6,8 +6,15 @@ import Testing
     @Test func commandsWithoutPayload() {
         expectTranscript(
             "PING\r\nQUIT\r\nINFO\r\nHELLO\r\nCHANNELS\r\nCHANNELS jobs.\r\nCLOSE jobs\r\nSTAT jobs\r\n",
-            [.ping, .quit, .info, .hello, .channels(prefix: nil), .channels(prefix: "jobs."),
+            [.ping, .quit, .info, .hello, .channels(prefix: nil, top: nil), .channels(prefix: "jobs.", top: nil),
              .close(channel: "jobs"), .stat(channel: "jobs")])
+    }
+
+    @Test func channelsByNameOrBusiest() {
+        expectTranscript(
+            "CHANNELS TOP 10\r\nCHANNELS jobs. TOP 0\r\nchannels top 1000\r\nCHANNELS TOP\r\nCHANNELS top TOP 2\r\n",
+            [.channels(prefix: nil, top: 10), .channels(prefix: "jobs.", top: 0), .channels(prefix: nil, top: 1000),
+             .channels(prefix: "TOP", top: nil), .channels(prefix: "top", top: 2)])
     }
 
     @Test func sendAndThrow() {
@@ -95,7 +102,7 @@ import Testing
             [.ping, .ping, send("Jobs", "x"), recv("jobs", .milliseconds(5)), recv("JOBS", .nowait),
              .make(channel: "q", capacity: 2, preference: .receiver),
              .make(channel: "Q", capacity: nil, preference: .sender),
-             .channels(prefix: "J"), .close(channel: "jobS"), .stat(channel: "JoBs"), .info, .hello, .quit])
+             .channels(prefix: "J", top: nil), .close(channel: "jobS"), .stat(channel: "JoBs"), .info, .hello, .quit])
     }
 
     @Test func lfAloneEndsALineToo() {
@@ -149,7 +156,7 @@ import Testing
 
     @Test func longestLegalNameAndLine() {
         let name = String(repeating: "n", count: 255)
-        expectTranscript("RECV \(name)\r\nCHANNELS \(name)\r\n", [recv(name), .channels(prefix: name)])
+        expectTranscript("RECV \(name)\r\nCHANNELS \(name)\r\n", [recv(name), .channels(prefix: name, top: nil)])
         // maxLine 24: exactly 24 bytes, then the line end (CRLF or LF) is fine.
         let line = "SEND jobs " + String(repeating: "x", count: 14)
         expectTranscript(

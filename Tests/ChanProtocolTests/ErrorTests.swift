@@ -20,7 +20,8 @@ import Testing
     }
 
     @Test(arguments: [
-        "PING x", "QUIT now", "INFO x", "HELLO 1", "CHANNELS a b", "CLOSE a b", "STAT a b",
+        "PING x", "QUIT now", "INFO x", "HELLO 1", "CHANNELS a b", "CHANNELS a TOP 3 x", "CHANNELS a b 3",
+        "CHANNELS a TOP", "CLOSE a b", "STAT a b",
         "RECV a NOWAIT x", "RECV a TIMEOUT 5 NOWAIT", "RECV a NOWAIT NOWAIT", "RECV a FOREVER", "RECV a b",
         "MAKE a CAP 1 CAP 2", "MAKE a PREFER SENDER PREFER NONE", "MAKE a PREFER LIFO", "MAKE a SIZE 3", "MAKE a 3",
     ])
@@ -31,6 +32,7 @@ import Testing
     @Test(arguments: [
         "RECV a TIMEOUT abc", "RECV a TIMEOUT -1", "RECV a TIMEOUT +1", "RECV a TIMEOUT 1.5", "RECV a TIMEOUT 5ms",
         "RECV a TIMEOUT 99999999999999999999", "MAKE a CAP x", "MAKE a CAP -3", "MAKE a CAP 99999999999999999999",
+        "CHANNELS TOP x", "CHANNELS a TOP -1", "CHANNELS TOP 99999999999999999999",
     ])
     func badNumber(request: String) {
         expectTranscript("\(request)\r\nPING\r\n", [err(.syntax), .ping])
@@ -38,8 +40,8 @@ import Testing
 
     @Test func numberAboveItsLimit() {
         expectTranscript(
-            "RECV a TIMEOUT 2147483648\r\nMAKE a CAP 1000001\r\nMAKE a CAP 1000000\r\n",
-            [err(.limit), err(.limit), .make(channel: "a", capacity: 1_000_000, preference: nil)])
+            "RECV a TIMEOUT 2147483648\r\nMAKE a CAP 1000001\r\nMAKE a CAP 1000000\r\nCHANNELS TOP 1001\r\n",
+            [err(.limit), err(.limit), .make(channel: "a", capacity: 1_000_000, preference: nil), err(.limit)])
         expectTranscript(
             "MAKE a CAP 101\r\nMAKE a CAP 100\r\n",
             [err(.limit), .make(channel: "a", capacity: 100, preference: nil)], limits: small)

@@ -153,9 +153,11 @@ private func violations(_ commands: [Command], limits: ProtocolLimits) -> [Comma
     let parserCodes: [ErrorCode] = [.unknown, .syntax, .badName, .tooBig, .tooLong, .limit]
     return commands.enumerated().filter { index, command in
         switch command {
-        case .ping, .quit, .info, .hello, .channels(prefix: nil):
+        case .ping, .quit, .info, .hello:
             return false
-        case .channels(.some(let name)), .close(let name), .stat(let name):
+        case .channels(let prefix, let top):
+            return !(prefix.map(isName) ?? true) || (top ?? 0) > ProtocolLimits.maxListedChannels
+        case .close(let name), .stat(let name):
             return !isName(name)
         case .send(let channel, let payload, _):
             return !isName(channel) || payload.count > max(limits.maxPayload, limits.maxLine)

@@ -8,7 +8,7 @@
 //
 //   0xFF x   switch to connection x % connections (the bytes so far are
 //            handed to the current one first, as one read)
-//   0xFE x   the clock moves x * 8 ms on; due select deadlines expire
+//   0xFE x   the clock moves x * 8 ms on; due select deadlines expire; an odd x ends an activity interval
 //   0xFD     the current connection resets (its tasklet is cancelled, as a
 //            dropped socket) and a fresh one takes its place
 //   0xFC     end of input on the current connection (rule 20), then a fresh
@@ -57,9 +57,12 @@ func isWait(_ wait: WaitLimit) -> Bool {
 func checkCommands(_ commands: [Command]) {
     for (index, command) in commands.enumerated() {
         switch command {
-        case .ping, .quit, .info, .hello, .channels(prefix: nil):
+        case .ping, .quit, .info, .hello:
             break
-        case .channels(.some(let name)), .close(let name), .stat(let name):
+        case .channels(let prefix, let top):
+            check(prefix.map(isName) ?? true, "bad name in \(command)")
+            check((top ?? 0) <= ProtocolLimits.maxListedChannels, "TOP above the limit in \(command)")
+        case .close(let name), .stat(let name):
             check(isName(name), "bad name in \(command)")
         case .send(let channel, let payload, _):
             check(isName(channel) && payload.count <= max(limits.maxPayload, limits.maxLine), "bad \(command)")
@@ -313,8 +316,11 @@ final class Connection {
             done = true
         case .hello, .info:
             ReplyEncoder.line("INFO channels=\(engine.channelCount) blocked=\(engine.blockedCount)", into: &output)
-        case .channels(let prefix):
-            for ch in engine.channels(withPrefix: prefix ?? "") { stat(ch) }
+        case .channels(let prefix, let top):
+            let listed = top.map { engine.busiestChannels(withPrefix: prefix ?? "", limit: $0) }
+                ?? engine.channels(withPrefix: prefix ?? "", limit: ProtocolLimits.maxListedChannels)
+            check(listed.first.count <= min(listed.matching, top ?? .max), "CHANNELS listed more than it matched")
+            for ch in listed.first { stat(ch) }
         case .stat(let name):
             if let ch = engine.existingChannel(named: name) { stat(ch) }
         case .make(let name, let capacity, let preference):
@@ -462,6 +468,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case 0xFE:
             sim.now += UInt64(argument) * 8
             sim.engine.expireDeadlines(now: sim.now)
+            if argument & 1 == 1 { sim.engine.startActivityInterval() }  // as the server's 1 s timer
             i += 2
         case 0xFD:
             sim.replace(current)

@@ -1,0 +1,185 @@
+import ArgumentParser
+import ChanClient
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct Top: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A live view of the busiest channels and the server's totals.",
+        discussion: """
+            Every interval it asks the server for INFO and CHANNELS [<prefix>] TOP <n> over one \
+            connection, and shows the server's totals and each channel's values sent and \
+            received per second over that interval, its balance (waiting senders minus \
+            waiting receivers), values buffered, capacity, state and preference. The busiest \
+            channels come first: the server orders them by values moved in its last whole \
+            second, then by values held and tasklets waiting. A channel not seen at the \
+            previous refresh (or made anew since) shows "-" for its rates.
+
+            On a terminal the screen is redrawn in place until interrupted (or --iterations \
+            runs out) and --top defaults to what fits; elsewhere each refresh is printed \
+            after the one before. --once prints a single refresh, an interval after starting.
+
+            \(exitCodesHelp)
+            """)
+
+    @OptionGroup var server: ServerOptions
+
+    @Option(help: ArgumentHelp("Seconds between refreshes.", valueName: "seconds"))
+    var interval: Double = 1
+
+    @Option(help: ArgumentHelp("How many channels to show, 0-1000 (default: what fits the terminal, else 20).", valueName: "n"))
+    var top: Int?
+
+    @Option(help: "Only channels whose name starts with this.")
+    var prefix: String?
+
+    @Option(help: ArgumentHelp("Stop after this many refreshes.", valueName: "n"))
+    var iterations: Int?
+
+    @Flag(help: "Print one refresh and exit (the same as --iterations 1).")
+    var once = false
+
+    func validate() throws {
+        guard interval >= 0.05, interval <= 3600 else { throw ValidationError("--interval is 0.05-3600 seconds") }
+        if let top, !(0...1000).contains(top) { throw ValidationError("--top is 0-1000") }
+        if let iterations, iterations < 1 { throw ValidationError("--iterations is at least 1") }
+        if once && iterations != nil { throw ValidationError("--once and --iterations exclude each other") }
+    }
+
+    func run() throws {
+        try reporting {
+            let client = try server.connect()
+            let (host, port) = try server.address()
+            let hello = try client.hello()
+            let terminal = !once && isatty(1) == 1
+            let view = TopView(title: "\(hello.server) at \(host):\(port)", prefix: prefix ?? "")
+            var previous = try TopSample.take(client, prefix: prefix ?? "", top: rows(terminal))
+            var left = once ? 1 : iterations
+            while left.map({ $0 > 0 }) ?? true {
+                sleep(seconds: interval)
+                let sample = try TopSample.take(client, prefix: prefix ?? "", top: rows(terminal))
+                let frame = view.render(sample, since: previous, width: terminal ? terminalSize()?.columns : nil)
+                Output.standardOutput(terminal ? "\u{1B}[H\u{1B}[2J" + frame : frame + (left == 1 ? "" : "\n"))
+                previous = sample
+                left = left.map { $0 - 1 }
+            }
+            try? client.quit()
+        }
+    }
+
+    /// --top, else the terminal's height less the header lines, else 20.
+    private func rows(_ terminal: Bool) -> Int {
+        if let top { return top }
+        guard terminal, let lines = terminalSize()?.lines else { return 20 }
+        return max(1, min(1000, lines - TopView.headerLines - 1))
+    }
+}
+
+/// What one refresh asks the server: INFO and the busiest channels.
+struct TopSample {
+    let time: ContinuousClock.Instant
+    let info: ServerFields
+    let channels: ChannelList
+
+    static func take(_ client: ChanClient, prefix: String, top: Int) throws(ChanError) -> TopSample {
+        let info = try client.info()
+        let channels = try client.channels(prefix: prefix, top: top)
+        return TopSample(time: .now, info: info, channels: channels)
+    }
+}
+
+/// Turns two samples into one screen of text.
+struct TopView {
+    let title: String
+    let prefix: String
+    /// Lines above the channel rows: three of totals, a blank line, the column heads.
+    static let headerLines = 5
+    /// The INFO counters shown per second, and their labels.
+    static let rates: [(key: String, label: String)] = [
+        ("commands", "commands"), ("sends", "sends"), ("throws", "throws"), ("receives", "receives"),
+        ("selects", "selects"), ("rendezvous", "rendezvous"), ("buffered", "buffered"), ("timeouts", "timeouts"),
+        ("closes", "closes"), ("values_lost", "lost"),
+    ]
+    func render(_ now: TopSample, since before: TopSample, width: Int?) -> String {
+        let seconds = max(0.001, Double((now.time - before.time).components.attoseconds) / 1e18
+                          + Double((now.time - before.time).components.seconds))
+        func perSecond(_ delta: Int) -> String { String(Int((Double(delta) / seconds).rounded())) }
+        let info = now.info
+        func value(_ key: String) -> String { info[key] ?? "?" }
+        func delta(_ key: String) -> Int {
+            guard let a = now.info.integer(key), let b = before.info.integer(key) else { return 0 }
+            return a - b
+        }
+        let errors = info.pairs.filter { $0.key.hasPrefix("errors_") }.map { delta($0.key) }.reduce(0, +)
+
+        var out = "\(title)  up \(uptime(info.integer("uptime_ms") ?? 0))  every \(formatSeconds(seconds)) s\n"
+        out += "connections \(value("connections"))  blocked \(value("tasklets_blocked"))"
+            + "  runnable \(value("tasklets_runnable"))  channels \(value("channels"))\n"
+        out += "per second: " + Self.rates.map { "\($0.label) \(perSecond(delta($0.key)))" }.joined(separator: "  ")
+            + "  errors \(perSecond(errors))\n\n"
+
+        let nameWidth = max(7, min(now.channels.channels.map(\.name.count).max() ?? 0,
+                                   width.map { $0 - 64 } ?? Int.max))
+        var table = [["CHANNEL", "SENT/S", "RECV/S", "BALANCE", "LEN", "CAP", "SENDERS", "RECEIVERS", "STATE", "PREFER"]]
+        let previous = Dictionary(before.channels.channels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for ch in now.channels.channels {
+            let last = previous[ch.name]
+            // Counters that went back belong to a channel dropped and made again.
+            let known = last.map { ch.sent >= $0.sent && ch.received >= $0.received } ?? false
+            table.append([
+                ch.name.count > nameWidth ? String(ch.name.prefix(nameWidth - 1)) + "~" : ch.name,
+                known ? perSecond(ch.sent - last!.sent) : "-",
+                known ? perSecond(ch.received - last!.received) : "-",
+                String(ch.balance), String(ch.count), String(ch.capacity), String(ch.senders), String(ch.receivers),
+                ch.state.rawValue, ch.preference.keyword.lowercased(),
+            ])
+        }
+        out += Self.columns(table)
+        let scope = prefix.isEmpty ? "" : " starting with \(prefix)"
+        out += "\(now.channels.channels.count) of \(now.channels.total) channels\(scope) shown\n"
+        return out
+    }
+
+    /// Left-aligned first column, the others right-aligned, two spaces apart.
+    static func columns(_ rows: [[String]]) -> String {
+        guard let first = rows.first else { return "" }
+        let widths = first.indices.map { i in rows.map { $0[i].count }.max()! }
+        return rows.map { row in
+            row.indices.map { i in
+                let pad = String(repeating: " ", count: widths[i] - row[i].count)
+                return i == 0 ? row[i] + pad : pad + row[i]
+            }.joined(separator: "  ") + "\n"
+        }.joined()
+    }
+}
+
+func uptime(_ milliseconds: Int) -> String {
+    let s = milliseconds / 1000
+    let (d, h, m) = (s / 86400, s / 3600 % 24, s / 60 % 60)
+    let clock = "\(h):" + two(m) + ":" + two(s % 60)
+    return d > 0 ? "\(d)d \(clock)" : clock
+}
+
+private func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+private func formatSeconds(_ s: Double) -> String {
+    let tenths = Int((s * 10).rounded())
+    return "\(tenths / 10).\(tenths % 10)"
+}
+
+private func sleep(seconds: Double) {
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+
+/// The terminal's size when standard output is one.
+private func terminalSize() -> (lines: Int, columns: Int)? {
+    var size = winsize()
+    guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_row > 0, size.ws_col > 0 else { return nil }
+    return (Int(size.ws_row), Int(size.ws_col))
+}
