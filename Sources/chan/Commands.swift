@@ -272,7 +272,7 @@ struct Close: ParsableCommand {
 struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a channel's state: capacity, values buffered, waiting senders and receivers.",
-        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=.. senders=.. receivers=.. persistent=..\".\n\n"
+        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=.. senders=.. receivers=.. persistent=.. sent=.. received=.. rate=..\" (protocol.md, STAT).\n\n"
             + exitCodesHelp)
 
     @OptionGroup var server: ServerOptions

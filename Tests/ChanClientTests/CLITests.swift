@@ -279,6 +279,109 @@ final class ChanCLITests: XCTestCase {
         XCTAssertEqual(try client.channels(prefix: "bench.").channels.filter { $0.balance != 0 }, [])
     }
 
+    // MARK: chan top
+
+    /// Values pumped through `channel` (buffered) on another connection until `stop()`.
+    final class Pump: @unchecked Sendable {
+        // Safe: `running` is read and written under `lock` only.
+        private let lock = NSLock()
+        private var running = true
+        private var work: Background<Int>!
+
+        init(_ daemon: Daemon, _ channel: String) throws {
+            try daemon.client().make(channel, capacity: 10)
+            let port = daemon.port
+            work = Background { [self] in
+                let client = try ChanClient(port: port)
+                var moved = 0
+                while lock.withLock({ running }) {
+                    try client.send(channel, "v")
+                    _ = try client.recv(channel)
+                    moved += 2
+                }
+                return moved
+            }
+        }
+
+        func stop() throws -> Int {
+            lock.withLock { running = false }
+            return try work.value()
+        }
+    }
+
+    func testTopOnceShowsTotalsAndTheBusiestChannelsWithRates() throws {
+        try client.make("held", capacity: 3)
+        try client.send("held", "v")
+        let receiver = start("recv", "waited")
+        try waitForReceivers(client, "waited")
+        let pump = try Pump(daemon, "hot")
+        // The server ranks by its last whole second: wait for one with the pump in it.
+        try eventually("hot has a rate") { try client.stat("hot").rate > 0 }
+        let r = run("top", "--once", "--interval", "0.5", "--top", "3")
+        XCTAssertGreaterThan(try pump.stop(), 0)
+        assertSuccess(r)
+        let lines = r.out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        XCTAssertTrue(lines[0].hasPrefix("chand/") && lines[0].contains(" at \(daemon.address)  up "), lines[0])
+        XCTAssertTrue(lines[1].hasPrefix("connections "), lines[1])
+        let perSecond = fields(lines[2])
+        XCTAssertGreaterThan(Int(perSecond["sends"] ?? "") ?? 0, 0, lines[2])
+        XCTAssertGreaterThan(Int(perSecond["receives"] ?? "") ?? 0, 0, lines[2])
+        XCTAssertEqual(perSecond["errors"], "0", lines[2])
+        XCTAssertEqual(lines[3], "")
+        XCTAssertEqual(lines[4].split(separator: " ").map(String.init),
+                       ["CHANNEL", "SENT/S", "RECV/S", "BALANCE", "LEN", "CAP", "SENDERS", "RECEIVERS", "STATE", "PREFER"])
+        // The pumped channel first, with rates; then what holds values or waits.
+        let rows = lines[5..<8].map { $0.split(separator: " ").map(String.init) }
+        XCTAssertEqual(rows[0][0], "hot")
+        XCTAssertGreaterThan(Int(rows[0][1]) ?? 0, 0, lines[5])
+        XCTAssertGreaterThan(Int(rows[0][2]) ?? 0, 0, lines[5])
+        XCTAssertEqual(rows[1], ["held", "0", "0", "0", "1", "3", "0", "0", "open", "receiver"])
+        XCTAssertEqual(rows[2], ["waited", "0", "0", "-1", "0", "0", "0", "1", "open", "receiver"])
+        XCTAssertEqual(lines[8], "3 of 3 channels shown")
+        XCTAssertEqual(lines[9], "")
+        try client.send("waited", "bye")
+        assertSuccess(receiver.finish())
+    }
+
+    /// On a terminal (here a pseudo-terminal from script(1)) the screen is
+    /// cleared and redrawn at every refresh.
+    func testTopRedrawsATerminal() throws {
+        let script = URL(fileURLWithPath: "/usr/bin/script")
+        guard FileManager.default.isExecutableFile(atPath: script.path) else { throw XCTSkip("no script(1) here") }
+        try client.make("jobs")
+        let command = "\(builtBinary("chan").path) top --iterations 3 --interval 0.2 --top 2"
+        let p = Process()
+        p.executableURL = script
+        p.arguments = ["-qec", command, "/dev/null"]
+        p.environment = ["CHAND_ADDR": daemon.address, "PATH": "/usr/bin:/bin", "TERM": "xterm"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let screen = String(decoding: data, as: UTF8.self)
+        XCTAssertEqual(screen.components(separatedBy: "\u{1B}[H\u{1B}[2J").count - 1, 3, screen)
+        XCTAssertEqual(screen.components(separatedBy: "1 of 1 channels shown").count - 1, 3, screen)
+    }
+
+    func testTopRefusesBadOptions() {
+        for arguments in [["--interval", "0"], ["--top", "1001"], ["--iterations", "0"], ["--once", "--iterations", "2"]] {
+            let r = run(["top"] + arguments)
+            XCTAssertEqual(r.status, 64, "\(arguments)")
+            XCTAssertEqual(r.out, "")
+        }
+        let r = run(["top", "--once", "--port", String(try! deadPort())])
+        XCTAssertEqual(r.status, 4)
+    }
+
+    /// "label value  label value" pairs of a `chan top` totals line.
+    private func fields(_ line: String) -> [String: String] {
+        let words = line.split(separator: ":").last!.split(separator: " ").map(String.init)
+        return Dictionary(stride(from: 0, to: words.count - 1, by: 2).map { (words[$0], words[$0 + 1]) }, uniquingKeysWith: { a, _ in a })
+    }
+
     func run(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) -> ChanRun {
         chan(arguments, environment: env, file: file, line: line)
     }

@@ -167,6 +167,37 @@ final class CommandTests: DaemonTestCase {
         XCTAssertEqual(c.reply()?.hasPrefix("CHANNEL other "), true)
     }
 
+    /// CHANNELS TOP: busiest by values moved in the server's last whole
+    /// second, then by values held and tasklets waiting, then by name.
+    func testChannelsTopListsTheBusiestFirst() throws {
+        let c = try daemon.connect(), waiter = try daemon.connect()
+        c.say("MAKE idle", "MAKE held CAP 5", "MAKE busy CAP 5", "MAKE calm CAP 5", "SEND held x", "SEND held x")
+        for _ in 0..<6 { XCTAssertEqual(c.reply(), "OK") }
+        waiter.say("RECV waited")
+        waitForStat("waited", "receivers=1")
+        // 6 values moved on busy, 4 on calm; one write, so the server runs
+        // them in one pass of its loop: within one of its seconds. held's two
+        // may have moved in that second too.
+        c.say("SEND busy 1", "SEND busy 2", "SEND busy 3", "RECV busy", "RECV busy", "RECV busy",
+              "SEND calm 1", "SEND calm 2", "RECV calm", "RECV calm")
+        for _ in 0..<3 { XCTAssertEqual(c.reply(), "OK") }
+        for i in 1...3 { XCTAssertEqual(c.reply(), "MSG busy 1|\(i)") }
+        for _ in 0..<2 { XCTAssertEqual(c.reply(), "OK") }
+        for i in 1...2 { XCTAssertEqual(c.reply(), "MSG calm 1|\(i)") }
+        // Until that second has ended, the rates may still be 0.
+        waitForStat("busy", "rate=6")
+        c.say("CHANNELS TOP 4", "CHANNELS TOP 0", "CHANNELS c TOP 9", "CHANNELS TOP 1001")
+        XCTAssertEqual(c.reply(), "CHANNELS 4 total=5")
+        XCTAssertEqual(c.reply(), "CHANNEL busy cap=5 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=3 received=3 rate=6")
+        XCTAssertEqual(c.reply(), "CHANNEL calm cap=5 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=2 received=2 rate=4")
+        XCTAssertEqual(c.reply()?.hasPrefix("CHANNEL held cap=5 len=2 "), true, "two values held")
+        XCTAssertEqual(c.reply()?.hasPrefix("CHANNEL waited cap=0 len=0 balance=-1 "), true, "one receiver waiting")
+        XCTAssertEqual(c.reply(), "CHANNELS 0 total=5")
+        XCTAssertEqual(c.reply(), "CHANNELS 1 total=1")
+        XCTAssertEqual(c.reply()?.hasPrefix("CHANNEL calm "), true)
+        XCTAssertEqual(c.reply(), "ERR LIMIT number above limit")
+    }
+
     func testInfoAndHello() throws {
         let a = try daemon.connect(), b = try daemon.connect()
         a.say("RECV w")
