@@ -119,6 +119,25 @@ def test_channels_lists_by_prefix(conn, name):
     assert all(isinstance(c, chand.ChannelStat) for c in listed)
     assert conn.channels(name("zzz")) == []
     assert len(conn.channels()) >= 3
+    assert (listed[0].sent, listed[0].received) == (1, 0)
+
+
+def test_channels_top_lists_the_busiest_first(conn, name):
+    conn.make(name("held"), capacity=2)
+    conn.make(name("busy"), capacity=2)
+    conn.channel(name("held")).send(b"x")
+    busy = conn.channel(name("busy"))
+    deadline = time.monotonic() + 10
+    while busy.stat().rate == 0 and time.monotonic() < deadline:  # until a server second saw it busy
+        busy.send(b"v")
+        busy.receive()
+    top = conn.channels(name(), top=2)
+    assert [c.name for c in top] == [name("busy"), name("held")]
+    assert top[0].rate > 0 and top[0].sent == top[0].received > 0
+    assert top[1].length == 1
+    assert conn.channels(name(), top=0) == [] and conn.channels(name(), top=0).total == 2
+    with pytest.raises(ValueError):
+        conn.channels(top=1001)
 
 
 @pytest.mark.parametrize("bad", ["", "a b", "x\r\nPING", "tab\t", "caf\u00e9", "n" * 256])

@@ -403,6 +403,11 @@ class ChannelStat:
     senders: int = 0
     receivers: int = 0
     persistent: bool = False
+    #: values that entered the channel, values taken from it (since it was
+    #: created), and values moved in the server's last whole second
+    sent: int = 0
+    received: int = 0
+    rate: int = 0
     extra: Dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -428,10 +433,11 @@ class ChannelStat:
             }
         except KeyError as e:
             raise MalformedReply(f"{line} reply for {name} lacks field {e.args[0]}") from None
-        for key in ("senders", "receivers", "persistent"):
+        for key in ("senders", "receivers", "persistent", "sent", "received", "rate"):
             if key in fields:
                 values[key] = fields.pop(key)
-        for key in ("capacity", "length", "balance", "preference", "senders", "receivers", "persistent"):
+        for key in ("capacity", "length", "balance", "preference", "senders", "receivers", "persistent",
+                    "sent", "received", "rate"):
             if key in values and not isinstance(values[key], int):
                 raise MalformedReply(f"{line} reply for {name}: {key} is not a number")
         if values["state"] not in ("open", "closing", "closed"):
@@ -622,8 +628,13 @@ def stat_op(name: str) -> Op:
     return Op(request, interpret)
 
 
-def channels_op(prefix: str) -> Op:
-    request = b"CHANNELS %s\r\n" % check_name(prefix) if prefix else b"CHANNELS\r\n"
+def channels_op(prefix: str, top: Optional[int] = None) -> Op:
+    request = b"CHANNELS %s" % check_name(prefix) if prefix else b"CHANNELS"
+    if top is not None:
+        if not isinstance(top, int) or not 0 <= top <= 1000:
+            raise ValueError("top is 0-1000")
+        request += b" TOP %d" % top
+    request += b"\r\n"
 
     def interpret(reply: Reply) -> ChannelList:
         if reply[0] == "CHANNELS":

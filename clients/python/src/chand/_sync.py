@@ -214,10 +214,12 @@ class Connection(BaseConnection):
         """``STAT``: the channel's capacity, length, balance, state, ..."""
         return self._run1(stat_op(name))
 
-    def channels(self, prefix: str = "") -> ChannelList:
+    def channels(self, prefix: str = "", top: Optional[int] = None) -> ChannelList:
         """``CHANNELS``: the existing channels whose names start with
-        ``prefix``, sorted (at most 1000; ``.total`` counts all matches)."""
-        return self._run1(channels_op(prefix))
+        ``prefix``, sorted (at most 1000; ``.total`` counts all matches).
+        With ``top``, the ``top`` busiest instead (``CHANNELS TOP``: most
+        values moved in the server's last second first)."""
+        return self._run1(channels_op(prefix, top))
 
     def select(self, cases: Iterable[Case], timeout: Optional[float] = None) -> Selected:
         """Waits until one of the cases can go, does only that one, and

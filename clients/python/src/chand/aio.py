@@ -207,8 +207,8 @@ class Connection(BaseConnection):
     async def stat(self, name: str) -> ChannelStat:
         return await self._run1(stat_op(name))
 
-    async def channels(self, prefix: str = "") -> ChannelList:
-        return await self._run1(channels_op(prefix))
+    async def channels(self, prefix: str = "", top: Optional[int] = None) -> ChannelList:
+        return await self._run1(channels_op(prefix, top))
 
     async def select(self, cases: Iterable[Case], timeout: Optional[float] = None) -> Selected:
         """(channel, operation, value) of the case that fired (see chand.Connection.select)."""
