@@ -8,7 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-[ -d .build/debug/DequeModule.build ] || swift build
 bash Tests/Fuzz/build.sh
 mkdir -p .build-fuzz/corpus .build-fuzz/artifacts
 log=.build-fuzz/last-run.log

@@ -144,8 +144,8 @@ public final class Engine {
     /// Channels whose names start with `prefix`: how many, and the first
     /// `limit` of them by name.
     public func channels(withPrefix prefix: String = "", limit: Int = .max) -> (first: [Channel], matching: Int) {
-        let matching = channels.values.filter { $0.name.hasPrefix(prefix) }
-        return (matching.smallest(limit) { $0.name < $1.name }, matching.count)
+        let (first, matching) = channels(withPrefix: prefix).smallest(limit) { $0.name < $1.name }
+        return (first, matching)
     }
 
     /// Channels whose names start with `prefix`: how many, and the `limit`
@@ -162,11 +162,15 @@ public final class Engine {
             if a.load != b.load { return a.load > b.load }
             return a.channel.name < b.channel.name
         }
-        let matching = channels.values.filter { $0.name.hasPrefix(prefix) }
-        let busiest = matching.lazy.map { ch in
+        let (busiest, matching) = channels(withPrefix: prefix).map { ch in
             Activity(channel: ch, moved: self.recentlyMoved(ch), load: ch.count + ch.sendq.count + ch.recvq.count)
         }.smallest(limit, by: busier)
-        return (busiest.map { $0.channel }, matching.count)
+        return (busiest.map(\.channel), matching)
+    }
+
+    /// The channels whose names start with `prefix`, in no order, without copying the table.
+    private func channels(withPrefix prefix: String) -> LazyFilterSequence<LazySequence<[String: Channel].Values>.Elements> {
+        channels.values.lazy.filter { prefix.isEmpty || $0.name.hasPrefix(prefix) }
     }
 
     // MARK: Activity

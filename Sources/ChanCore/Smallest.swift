@@ -1,9 +1,10 @@
 extension Sequence {
-    /// The `k` smallest elements by `areInIncreasingOrder`, sorted: one pass
-    /// with a heap of k elements, O(n log k), so listing the first 1000 of a
-    /// million channels does not sort the million.
-    func smallest(_ k: Int, by areInIncreasingOrder: (Element, Element) -> Bool) -> [Element] {
-        guard k > 0 else { return [] }
+    /// The `k` smallest elements by `areInIncreasingOrder`, sorted, and how
+    /// many elements there were: one pass with a heap of k elements,
+    /// O(n log k), so listing the first 1000 of a million channels does not
+    /// sort the million.
+    func smallest(_ k: Int, by areInIncreasingOrder: (Element, Element) -> Bool) -> (smallest: [Element], count: Int) {
+        var count = 0
         // A max-heap of the k smallest seen so far: heap[0] is the largest of them.
         var heap: [Element] = []
         func siftDown(_ start: Int) {
@@ -19,6 +20,7 @@ extension Sequence {
             }
         }
         for element in self {
+            count += 1
             if heap.count < k {
                 heap.append(element)
                 var i = heap.count - 1
@@ -26,11 +28,11 @@ extension Sequence {
                     heap.swapAt(i, (i - 1) / 2)
                     i = (i - 1) / 2
                 }
-            } else if areInIncreasingOrder(element, heap[0]) {
+            } else if k > 0 && areInIncreasingOrder(element, heap[0]) {
                 heap[0] = element
                 siftDown(0)
             }
         }
-        return heap.sorted(by: areInIncreasingOrder)
+        return (heap.sorted(by: areInIncreasingOrder), count)
     }
 }

