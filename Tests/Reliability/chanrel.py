@@ -388,42 +388,33 @@ class Conn:
             self._set_events()
 
     def on_readable(self):
+        self._receive_chunk()
+
+    def drain_now(self):
+        """Reads whatever has arrived, without waiting."""
+        while self.sock is not None and self._receive_chunk():
+            pass
+
+    def _receive_chunk(self):
+        """Reads one chunk and handles its replies; False when nothing more
+        can be read now (or the connection is gone)."""
         try:
             data = self.sock.recv(1 << 16)
-        except BlockingIOError:
-            return
+        except (BlockingIOError, InterruptedError):
+            return False
         except OSError as e:
             self._closed(f"recv: {e}")
-            return
+            return False
         if not data:
             self._closed("eof")
-            return
+            return False
         self.reader.feed(data)
         for reply in self.reader.replies():
             if self.on_reply:
                 self.on_reply(self, reply)
             if self.sock is None:
-                return
-
-    def drain_now(self):
-        """Reads whatever has arrived, without waiting."""
-        while self.sock is not None:
-            try:
-                data = self.sock.recv(1 << 16)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                self._closed(f"recv: {e}")
-                return
-            if not data:
-                self._closed("eof")
-                return
-            self.reader.feed(data)
-            for reply in self.reader.replies():
-                if self.on_reply:
-                    self.on_reply(self, reply)
-                if self.sock is None:
-                    return
+                return False
+        return True
 
     def _forget(self):
         if self.sock is None:
