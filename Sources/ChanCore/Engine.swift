@@ -128,6 +128,19 @@ public final class Engine {
     /// under the limit. One by one, the sweep made at the limit for a later
     /// name could drop the idle channel just created for an earlier one.
     public func channels(named names: [String]) -> [Channel]? {
+        var found: [Channel] = []
+        found.reserveCapacity(names.count)
+        for name in names {
+            guard let ch = channels[name] else { return creatingChannels(named: names) }
+            found.append(ch)
+        }
+        return found
+    }
+
+    // Out of line: a select whose channels all exist (the usual case) only
+    // looks each name up once.
+    @inline(never)
+    private func creatingChannels(named names: [String]) -> [Channel]? {
         func missing() -> Int { Set(names).count { channels[$0] == nil } }
         if channels.count + missing() > maxChannels { sweepIdleChannels() }
         guard channels.count + missing() <= maxChannels else { return nil }

@@ -114,6 +114,7 @@ extension CommandParser {
         do throws(LineError) {
             guard count <= limits.maxSelectCases else { throw .tooManyCases }
             header.wait = try tokens.waitLimit()
+            header.cases.reserveCapacity(count)
         } catch {
             header.error = error
         }
