@@ -3,7 +3,8 @@
 # daemon (Tests/Reliability), the protocol/engine fuzzer (Tests/Fuzz), and the
 # Swift suites under AddressSanitizer and ThreadSanitizer.
 #
-#   scripts/reliability.sh               short runs (~2 min; scripts/test.sh runs this)
+#   scripts/reliability.sh               short runs, then the sanitizer suites
+#                                        (~8 min; scripts/test.sh runs this)
 #   scripts/reliability.sh --long        long runs: 120 s chaos, 100 sends per sender
 #                                        over 10,000 connections, 10 min of fuzzing,
 #                                        then the sanitizer suites (~25 min in all)
@@ -11,23 +12,25 @@
 #
 # Options: --release (test the release build of chand), --asan / --tsan (run
 # the reliability scenarios against a chand built with that sanitizer),
-# --fuzz-seconds N, --no-fuzz, --only load,chaos,slowloris,hogs,payloads,make,select,replay
+# --fuzz-seconds N, --no-fuzz, --no-sanitizers,
+# --only load,chaos,slowloris,hogs,payloads,make,select,replay
 # Figures are printed and written to .build/reliability/<mode>.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mode=short fuzz_seconds=30 fuzz=1 scenarios=1 sanitizers=0 build=debug only=()
+mode=short fuzz_seconds=30 fuzz=1 scenarios=1 sanitizers=1 build=debug only=()
 while (($#)); do
     case "$1" in
-        --long) mode=long fuzz_seconds=600 sanitizers=1 ;;
+        --long) mode=long fuzz_seconds=600 ;;
         --sanitizers) sanitizers=1 fuzz=0 scenarios=0 ;;
         --release) build=release ;;
         --asan) build=asan ;;
         --tsan) build=tsan ;;
         --fuzz-seconds) fuzz_seconds=$2; shift ;;
         --no-fuzz) fuzz=0 ;;
-        --only) only=(--only "$2"); fuzz=0; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        --no-sanitizers) sanitizers=0 ;;
+        --only) only=(--only "$2"); fuzz=0; sanitizers=0; shift ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "reliability.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift

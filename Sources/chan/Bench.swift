@@ -124,7 +124,9 @@ final class BenchRun: @unchecked Sendable {
     let payload: [UInt8]
 
     private let lock = NSCondition()
-    private var workers: [@Sendable () -> Void] = []
+    /// What each worker runs once connected. The threads, not this list,
+    /// hold the run while they work: no cycle keeps it alive after them.
+    private var workers: [@Sendable (ChanClient, BenchRun) throws -> [UInt64]] = []
     private var connected = 0
     private var finished = 0
     private var open = false
@@ -138,29 +140,31 @@ final class BenchRun: @unchecked Sendable {
         self.payload = payload
     }
 
-    /// Adds a worker: connects, waits at the gate, runs `body`.
+    /// Adds a worker: it connects, waits at the gate, runs `body`.
     func spawn(_ body: @escaping @Sendable (ChanClient, BenchRun) throws -> [UInt64]) {
-        workers.append { [self] in
-            do {
-                let client = try ChanClient(host: host, port: port)
-                lock.lock()
-                connected += 1
-                lock.broadcast()
-                while !open && failure == nil { lock.wait() }
-                lock.unlock()
-                let mine = try body(client, self)
-                try? client.quit()
-                lock.lock()
-                latencies += mine
-                finished += 1
-                lock.broadcast()
-                lock.unlock()
-            } catch {
-                lock.lock()
-                if failure == nil { failure = error as? ChanError ?? .connectionLost("\(error)") }
-                lock.broadcast()
-                lock.unlock()
-            }
+        workers.append(body)
+    }
+
+    private func work(_ body: @Sendable (ChanClient, BenchRun) throws -> [UInt64]) {
+        do {
+            let client = try ChanClient(host: host, port: port)
+            lock.lock()
+            connected += 1
+            lock.broadcast()
+            while !open && failure == nil { lock.wait() }
+            lock.unlock()
+            let mine = try body(client, self)
+            try? client.quit()
+            lock.lock()
+            latencies += mine
+            finished += 1
+            lock.broadcast()
+            lock.unlock()
+        } catch {
+            lock.lock()
+            if failure == nil { failure = error as? ChanError ?? .connectionLost("\(error)") }
+            lock.broadcast()
+            lock.unlock()
         }
     }
 
@@ -181,8 +185,8 @@ final class BenchRun: @unchecked Sendable {
     /// for all to finish (or the first failure: the others may be blocked on
     /// it for good, and end with the process).
     func start(handoffs: Int) -> Outcome {
-        for worker in workers {
-            let thread = Thread(block: worker)
+        for body in workers {
+            let thread = Thread { [self] in work(body) }
             thread.stackSize = 1 << 20
             thread.start()
         }
