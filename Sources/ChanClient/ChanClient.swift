@@ -401,6 +401,10 @@ public final class ChanClient {
             guard let text = fields[key], let value = Int(text) else { throw stream.malformed("\(verb) without a number for \(key)") }
             return value
         }
+        // Activity fields came later than the others: 0 when a server does not send them.
+        func optionalInt(_ key: Substring) throws(ChanError) -> Int {
+            fields[key] == nil ? 0 : try int(key)
+        }
         guard let state = fields["state"].flatMap({ ChannelStat.State(rawValue: String($0)) }) else {
             throw stream.malformed("\(verb) with no known state")
         }
@@ -412,7 +416,8 @@ public final class ChanClient {
         return ChannelStat(name: String(words[1]), capacity: try int("cap"), count: try int("len"), balance: try int("balance"),
                            state: state, preference: preference, senders: try int("senders"),
                            receivers: try int("receivers"), isPersistent: persistent == 1,
-                           sent: try int("sent"), received: try int("received"), rate: try int("rate"))
+                           sent: try optionalInt("sent"), received: try optionalInt("received"),
+                           rate: try optionalInt("rate"))
     }
 
     /// A count or index: decimal digits only, no sign, fits an Int.

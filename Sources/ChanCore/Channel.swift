@@ -19,9 +19,7 @@ public final class Channel {
     /// Queued on the engine's idle list, awaiting the next sweep.
     var isIdleCandidate = false
 
-    /// Values that entered the channel (handed to a receiver or buffered),
-    /// and values that left it (taken by a receiver), since it was created.
-    public internal(set) var sent = 0
+    /// Values taken out of the channel by receivers since it was created.
     public internal(set) var received = 0
     // Values moved (sent + received) per activity interval of the engine,
     // kept lazily: the interval of the last move, the moves in it, and the
@@ -40,17 +38,22 @@ public final class Channel {
         buffer.free()
     }
 
+    /// Records values moved: `moved` counts each one going in and each one
+    /// coming out (a rendezvous is 2), `received` those coming out.
     @inline(__always)
-    func noteMoved(sent s: Int, received r: Int, interval: Int) {
-        sent &+= s
+    func noteMoved(_ moved: Int, received r: Int, interval: Int) {
         received &+= r
         if activityInterval != interval {
             movedInIntervalBefore = activityInterval == interval &- 1 ? movedInInterval : 0
             movedInInterval = 0
             activityInterval = interval
         }
-        movedInInterval &+= s &+ r
+        movedInInterval &+= moved
     }
+
+    /// Values that entered the channel (handed to a receiver or buffered)
+    /// since it was created: every one was received or is still buffered.
+    public var sent: Int { received + count }
 
     /// Values held in the buffer.
     public var count: Int { buffer.count }

@@ -157,7 +157,7 @@ public final class Engine {
     /// Channels whose names start with `prefix`: how many, and the first
     /// `limit` of them by name.
     public func channels(withPrefix prefix: String = "", limit: Int = .max) -> (first: [Channel], matching: Int) {
-        let (first, matching) = channels(withPrefix: prefix).smallest(limit) { $0.name < $1.name }
+        let (first, matching) = matching(prefix: prefix).smallest(limit) { $0.name < $1.name }
         return (first, matching)
     }
 
@@ -175,14 +175,14 @@ public final class Engine {
             if a.load != b.load { return a.load > b.load }
             return a.channel.name < b.channel.name
         }
-        let (busiest, matching) = channels(withPrefix: prefix).map { ch in
+        let (busiest, matching) = matching(prefix: prefix).map { ch in
             Activity(channel: ch, moved: self.recentlyMoved(ch), load: ch.count + ch.sendq.count + ch.recvq.count)
         }.smallest(limit, by: busier)
         return (busiest.map(\.channel), matching)
     }
 
     /// The channels whose names start with `prefix`, in no order, without copying the table.
-    private func channels(withPrefix prefix: String) -> LazyFilterSequence<LazySequence<[String: Channel].Values>.Elements> {
+    private func matching(prefix: String) -> LazyFilterSequence<LazySequence<[String: Channel].Values>.Elements> {
         channels.values.lazy.filter { prefix.isEmpty || $0.name.hasPrefix(prefix) }
     }
 
@@ -405,7 +405,7 @@ public final class Engine {
         // Rule 5: a waiting receiver takes the value directly.
         if let partner = ch.recvq.popFirst() {
             counters.rendezvous += 1
-            ch.noteMoved(sent: 1, received: 1, interval: activityInterval)
+            ch.noteMoved(2, received: 1, interval: activityInterval)
             let targetFirst = ch.preference == .receiver
             partner.pointee.owner._withUnsafeGuaranteedRef {
                 finish($0, .received(case: partner.pointee.caseIndex, message), first: targetFirst)
@@ -413,7 +413,7 @@ public final class Engine {
             return resumeOrYield(t, .sent(case: index), yield: targetFirst)
         }
         counters.buffered += 1
-        ch.noteMoved(sent: 1, received: 0, interval: activityInterval)
+        ch.noteMoved(1, received: 0, interval: activityInterval)
         ch.buffer.append(message)
         return .completed(.sent(case: index))
     }
@@ -428,14 +428,14 @@ public final class Engine {
             if let partner = ch.sendq.popFirst() {
                 ch.buffer.append(partner.pointee.message.take()!)
                 yield = complete(sender: partner, on: ch)
-                ch.noteMoved(sent: 1, received: 1, interval: activityInterval)
+                ch.noteMoved(2, received: 1, interval: activityInterval)
             } else {
-                ch.noteMoved(sent: 0, received: 1, interval: activityInterval)
+                ch.noteMoved(1, received: 1, interval: activityInterval)
             }
         } else if let partner = ch.sendq.popFirst() {
             message = partner.pointee.message.take()!
             counters.rendezvous += 1
-            ch.noteMoved(sent: 1, received: 1, interval: activityInterval)
+            ch.noteMoved(2, received: 1, interval: activityInterval)
             yield = complete(sender: partner, on: ch)
         } else {
             // Ready with nothing to take: the channel is closed (rule 15).

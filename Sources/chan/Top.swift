@@ -63,7 +63,8 @@ struct Top: ParsableCommand {
                 sleep(seconds: interval)
                 let sample = try TopSample.take(client, prefix: prefix ?? "", top: rows(terminal))
                 let frame = view.render(sample, since: previous, width: terminal ? terminalSize()?.columns : nil)
-                Output.standardOutput(terminal ? "\u{1B}[H\u{1B}[2J" + frame : frame + (left == 1 ? "" : "\n"))
+                // On a terminal the last line ends the screen (a line end would scroll it).
+                Output.standardOutput(terminal ? "\u{1B}[H\u{1B}[2J" + frame : frame + (left == 1 ? "\n" : "\n\n"))
                 previous = sample
                 left = left.map { $0 - 1 }
             }
@@ -96,14 +97,17 @@ struct TopSample {
 struct TopView {
     let title: String
     let prefix: String
-    /// Lines above the channel rows: three of totals, a blank line, the column heads.
-    static let headerLines = 5
-    /// The INFO counters shown per second, and their labels.
-    static let rates: [(key: String, label: String)] = [
-        ("commands", "commands"), ("sends", "sends"), ("throws", "throws"), ("receives", "receives"),
-        ("selects", "selects"), ("rendezvous", "rendezvous"), ("buffered", "buffered"), ("timeouts", "timeouts"),
-        ("closes", "closes"), ("values_lost", "lost"),
+    /// Lines above the channel rows: four of totals, a blank line, the column heads.
+    static let headerLines = 6
+    /// The INFO counters shown per second, with their labels, in two lines
+    /// (each fits 80 columns up to six-digit rates).
+    static let rates: [[(key: String, label: String)]] = [
+        [("commands", "commands"), ("sends", "sends"), ("throws", "throws"), ("receives", "receives"), ("selects", "selects")],
+        [("rendezvous", "rendezvous"), ("buffered", "buffered"), ("timeouts", "timeouts"), ("closes", "closes"),
+         ("values_lost", "lost")],
     ]
+    static let preference: [Preference: String] = [.receiver: "recv", .sender: "send", .none: "none"]
+
     func render(_ now: TopSample, since before: TopSample, width: Int?) -> String {
         let seconds = max(0.001, Double((now.time - before.time).components.attoseconds) / 1e18
                           + Double((now.time - before.time).components.seconds))
@@ -119,28 +123,38 @@ struct TopView {
         var out = "\(title)  up \(uptime(info.integer("uptime_ms") ?? 0))  every \(formatSeconds(seconds)) s\n"
         out += "connections \(value("connections"))  blocked \(value("tasklets_blocked"))"
             + "  runnable \(value("tasklets_runnable"))  channels \(value("channels"))\n"
-        out += "per second: " + Self.rates.map { "\($0.label) \(perSecond(delta($0.key)))" }.joined(separator: "  ")
-            + "  errors \(perSecond(errors))\n\n"
+        func line(_ rates: [(key: String, label: String)]) -> String {
+            rates.map { "\($0.label) \(perSecond(delta($0.key)))" }.joined(separator: "  ")
+        }
+        out += "per second: " + line(Self.rates[0]) + "\n"
+        out += "            " + line(Self.rates[1]) + "  errors \(perSecond(errors))\n\n"
 
-        let nameWidth = max(7, min(now.channels.channels.map(\.name.count).max() ?? 0,
-                                   width.map { $0 - 64 } ?? Int.max))
-        var table = [["CHANNEL", "SENT/S", "RECV/S", "BALANCE", "LEN", "CAP", "SENDERS", "RECEIVERS", "STATE", "PREFER"]]
+        // SENDQ and RECVQ: senders and receivers waiting; PREF: who runs first after a handoff.
+        var table = [["CHANNEL", "SENT/S", "RECV/S", "BALANCE", "LEN", "CAP", "SENDQ", "RECVQ", "STATE", "PREF"]]
         let previous = Dictionary(before.channels.channels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for ch in now.channels.channels {
             let last = previous[ch.name]
             // Counters that went back belong to a channel dropped and made again.
             let known = last.map { ch.sent >= $0.sent && ch.received >= $0.received } ?? false
             table.append([
-                ch.name.count > nameWidth ? String(ch.name.prefix(nameWidth - 1)) + "~" : ch.name,
+                ch.name,
                 known ? perSecond(ch.sent - last!.sent) : "-",
                 known ? perSecond(ch.received - last!.received) : "-",
                 String(ch.balance), String(ch.count), String(ch.capacity), String(ch.senders), String(ch.receivers),
-                ch.state.rawValue, ch.preference.keyword.lowercased(),
+                ch.state.rawValue, Self.preference[ch.preference]!,
             ])
+        }
+        // Names get what the other columns leave of the terminal's width ("~" marks a cut).
+        if let width {
+            let others = table[0].indices.dropFirst().map { i in table.map { $0[i].count }.max()! + 2 }.reduce(0, +)
+            let nameWidth = max(table[0][0].count, width - others)
+            for r in table.indices.dropFirst() where table[r][0].count > nameWidth {
+                table[r][0] = String(table[r][0].prefix(nameWidth - 1)) + "~"
+            }
         }
         out += Self.columns(table)
         let scope = prefix.isEmpty ? "" : " starting with \(prefix)"
-        out += "\(now.channels.channels.count) of \(now.channels.total) channels\(scope) shown\n"
+        out += "\(now.channels.channels.count) of \(now.channels.total) channels\(scope) shown"
         return out
     }
 

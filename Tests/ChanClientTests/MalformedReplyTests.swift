@@ -84,6 +84,16 @@ final class ChanClientWireTests: XCTestCase {
 
     // MARK: Replies that are fine
 
+    func testStatWithoutTheActivityFieldsReadsThemAsZero() throws {
+        var stat: ChannelStat?
+        let r = try exchange("STAT jobs cap=0 len=0 balance=1 state=open preference=-1 senders=1 receivers=0 persistent=0\r\n") {
+            stat = try $0.stat("jobs")
+        }
+        XCTAssertNil(r.error)
+        XCTAssertEqual(stat?.balance, 1)
+        XCTAssertEqual([stat?.sent, stat?.received, stat?.rate], [0, 0, 0])
+    }
+
     func testStatIgnoresUnknownKeys() throws {
         var stat: ChannelStat?
         let r = try exchange("STAT jobs cap=2 len=1 balance=-1 state=closing preference=0 senders=0 receivers=1 persistent=1 sent=5 received=4 rate=3 future=x\r\n") {
@@ -141,6 +151,7 @@ final class ChanClientWireTests: XCTestCase {
         try assertMalformed("SELECTED x OK\r\n", select)
         try assertMalformed("SELECTED 0 SELECTED 0 OK\r\n", select)
         try assertMalformed("STAT jobs cap=1\r\n") { _ = try $0.stat("jobs") }
+        try assertMalformed("STAT jobs cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=fast\r\n") { _ = try $0.stat("jobs") }
         try assertMalformed("STAT jobs cap=0 len=0 balance=0 state=weird preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0\r\n") { _ = try $0.stat("jobs") }
         try assertMalformed("STAT jobs cap=0 len=0 balance=0 state=open preference=7 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0\r\n") { _ = try $0.stat("jobs") }
         try assertMalformed("STAT other cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0\r\n") { _ = try $0.stat("jobs") }

@@ -8,7 +8,7 @@
 //
 //   0xFF x   switch to connection x % connections (the bytes so far are
 //            handed to the current one first, as one read)
-//   0xFE x   the clock moves x * 8 ms on; due select deadlines expire; an odd x ends an activity interval
+//   0xFE x   the clock moves x * 8 ms on; due select deadlines expire; an odd x runs the timer's sweep and ends an activity interval
 //   0xFD     the current connection resets (its tasklet is cancelled, as a
 //            dropped socket) and a fresh one takes its place
 //   0xFC     end of input on the current connection (rule 20), then a fresh
@@ -468,7 +468,10 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case 0xFE:
             sim.now += UInt64(argument) * 8
             sim.engine.expireDeadlines(now: sim.now)
-            if argument & 1 == 1 { sim.engine.startActivityInterval() }  // as the server's 1 s timer
+            if argument & 1 == 1 {  // as the server's 1 s timer
+                sim.engine.sweepIdleChannels(sparingActive: true)
+                sim.engine.startActivityInterval()
+            }
             i += 2
         case 0xFD:
             sim.replace(current)

@@ -136,8 +136,9 @@ def test_channels_top_lists_the_busiest_first(conn, name):
     assert top[0].rate > 0 and top[0].sent == top[0].received > 0
     assert top[1].length == 1
     assert conn.channels(name(), top=0) == [] and conn.channels(name(), top=0).total == 2
-    with pytest.raises(ValueError):
-        conn.channels(top=1001)
+    for bad in (1001, -1, True, "5"):
+        with pytest.raises(ValueError):
+            conn.channels(top=bad)
 
 
 @pytest.mark.parametrize("bad", ["", "a b", "x\r\nPING", "tab\t", "caf\u00e9", "n" * 256])

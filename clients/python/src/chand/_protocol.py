@@ -631,7 +631,7 @@ def stat_op(name: str) -> Op:
 def channels_op(prefix: str, top: Optional[int] = None) -> Op:
     request = b"CHANNELS %s" % check_name(prefix) if prefix else b"CHANNELS"
     if top is not None:
-        if not isinstance(top, int) or not 0 <= top <= 1000:
+        if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 1000:
             raise ValueError("top is 0-1000")
         request += b" TOP %d" % top
     request += b"\r\n"
