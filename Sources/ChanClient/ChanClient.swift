@@ -18,8 +18,10 @@ public final class ChanClient {
         public var ioTimeout: Duration = .seconds(30)
         /// The longest reply line accepted (header of a message, STAT, INFO, ...).
         public var maxLineLength = 64 * 1024
-        /// The largest payload accepted in a reply.
-        public var maxPayload = 64 * 1024 * 1024
+        /// The largest payload accepted in a reply: chand's own ceiling for
+        /// `--max-payload`, so that no value a server may hand over is refused
+        /// (and lost) here.
+        public var maxPayload = 1 << 30
 
         public init() {}
     }
@@ -276,10 +278,15 @@ public final class ChanClient {
     }
 
     private func validate(name: String) throws(ChanError) {
-        let bytes = name.utf8
-        guard (1...Self.maxNameLength).contains(bytes.count), bytes.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+        guard Self.isValidName(name) else {
             throw ChanError.invalidArgument("bad channel name \"\(name)\": a name is 1-255 printable ASCII characters, no spaces")
         }
+    }
+
+    /// Whether the server accepts `name` as a channel name (or CHANNELS prefix).
+    public static func isValidName(_ name: String) -> Bool {
+        let bytes = name.utf8
+        return (1...maxNameLength).contains(bytes.count) && bytes.allSatisfy { (0x21...0x7E).contains($0) }
     }
 
     private func waitSuffix(_ wait: Wait) throws(ChanError) -> String {

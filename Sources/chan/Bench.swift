@@ -54,8 +54,8 @@ struct Bench: ParsableCommand {
             throw ValidationError("choose one of --pairs, --fanin, --pingpong")
         }
         if let k = pairs ?? fanin, !(1...1000).contains(k) { throw ValidationError("--pairs/--fanin take 1-1000") }
-        guard messages >= 1 else { throw ValidationError("--messages must be at least 1") }
-        guard size >= 0 else { throw ValidationError("--size must be at least 0") }
+        guard (1...1_000_000_000).contains(messages) else { throw ValidationError("--messages takes 1-1000000000") }
+        guard (0...(1 << 30)).contains(size) else { throw ValidationError("--size takes 0-1073741824 bytes") }
     }
 
     func run() throws {

@@ -29,6 +29,7 @@ enum ExitStatus {
     static let connection: Int32 = 4
     static let server: Int32 = 5
     static let exception: Int32 = 6
+    static let output: Int32 = 7
     static let usage: Int32 = 64
 }
 
@@ -40,8 +41,9 @@ let exitCodesHelp = """
       4   connection failure: cannot connect, or the connection was lost
       5   server error (an ERR reply), or a reply that breaks the protocol
       6   received an exception (a value sent with THROW), shown on stderr
-      64  usage error
-    Errors are one line on stderr.
+      7   standard output could not be written (a value received is lost)
+      64  usage error (ArgumentParser's message and usage lines)
+    Other errors are one line on stderr.
     """
 
 /// Where the server is: flags first, then CHAND_ADDR, then 127.0.0.1:7400.
@@ -114,8 +116,9 @@ func status(of error: ChanError) -> Int32 {
     }
 }
 
+/// One line on stderr; control characters (from a server's error text, say) escaped.
 func complain(_ text: String) {
-    Output.standardError("chan: \(text)\n")
+    Output.standardError("chan: \(printable(Array(text.utf8)))\n")
 }
 
 /// A payload for a one-line message: its text, with control characters escaped.

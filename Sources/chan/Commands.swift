@@ -7,6 +7,15 @@ import Glibc
 import Darwin
 #endif
 
+/// A channel argument, refused (usage error, exit 64) before anything is
+/// connected or read when the server would refuse it.
+func channelName(_ text: String) throws -> String {
+    guard ChanClient.isValidName(text) else {
+        throw ValidationError("bad channel name \"\(text)\": a name is 1-255 printable ASCII characters, no spaces")
+    }
+    return text
+}
+
 /// `--timeout MS` as the client's Wait: absent waits for ever, 0 is NOWAIT.
 func wait(_ milliseconds: Int?) -> Wait {
     milliseconds.map { $0 == 0 ? .nowait : .milliseconds($0) } ?? .forever
@@ -20,7 +29,7 @@ func validateTimeout(_ milliseconds: Int?) throws {
 
 /// What `chan send` and `chan throw` share.
 struct SendOptions: ParsableArguments {
-    @Argument(help: "The channel.")
+    @Argument(help: "The channel.", transform: channelName)
     var channel: String
 
     @Argument(help: "The value. When absent, standard input: one message per line, or all of it with --binary.")
@@ -95,14 +104,16 @@ struct Recv: ParsableCommand {
         discussion: """
             Receives one value (or --count N, or with --follow every value until the channel \
             is closed, then exits 0) and writes each followed by a newline, or with --raw \
-            exactly its bytes.
+            exactly its bytes. A value holding a newline spans lines: use --raw for such \
+            values. An exception (a value sent with THROW) stops it, like a raise in the \
+            receiver: shown on stderr, exit 6, later values left in the channel.
 
             \(exitCodesHelp)
             """)
 
     @OptionGroup var server: ServerOptions
 
-    @Argument(help: "The channel.")
+    @Argument(help: "The channel.", transform: channelName)
     var channel: String
 
     @Option(help: ArgumentHelp("Give up (exit 2) when no value comes within this many milliseconds (per value); 0 takes only a value that is there now.", valueName: "ms"))
@@ -174,10 +185,11 @@ struct SelectCommand: ParsableCommand {
         let op = text[..<colon].lowercased(), rest = text[text.index(after: colon)...]
         switch op {
         case "recv", "receive":
-            return .receive(String(rest))
+            return .receive(try channelName(String(rest)))
         case "send", "throw":
+            // The first "=" ends the name: a send case cannot name a channel with "=" in it.
             guard let eq = rest.firstIndex(of: "=") else { throw ValidationError("a \(op) case is \(op):<chan>=<value>, not \"\(text)\"") }
-            let channel = String(rest[..<eq]), value = Array(rest[rest.index(after: eq)...].utf8)
+            let channel = try channelName(String(rest[..<eq])), value = Array(rest[rest.index(after: eq)...].utf8)
             return op == "send" ? .send(channel, value) : .throw(channel, value)
         default:
             throw ValidationError("a case is recv:<chan>, send:<chan>=<value> or throw:<chan>=<value>, not \"\(text)\"")
@@ -228,7 +240,7 @@ struct Make: ParsableCommand {
 
     @OptionGroup var server: ServerOptions
 
-    @Argument(help: "The channel.")
+    @Argument(help: "The channel.", transform: channelName)
     var channel: String
 
     @Option(help: ArgumentHelp("Buffer capacity; 0 is a rendezvous channel.", valueName: "n"))
@@ -257,7 +269,7 @@ struct Close: ParsableCommand {
 
     @OptionGroup var server: ServerOptions
 
-    @Argument(help: "The channel.")
+    @Argument(help: "The channel.", transform: channelName)
     var channel: String
 
     func run() throws {
@@ -277,7 +289,7 @@ struct Stat: ParsableCommand {
 
     @OptionGroup var server: ServerOptions
 
-    @Argument(help: "The channel.")
+    @Argument(help: "The channel.", transform: channelName)
     var channel: String
 
     func run() throws {
@@ -335,7 +347,7 @@ struct Channels: ParsableCommand {
 
     @OptionGroup var server: ServerOptions
 
-    @Argument(help: "Only channels whose name starts with this.")
+    @Argument(help: "Only channels whose name starts with this.", transform: channelName)
     var prefix: String?
 
     func run() throws {

@@ -20,9 +20,18 @@ enum Output {
                 systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
             }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return }
+            guard n > 0 else { failed(fd) }
             offset += n
         }
+    }
+
+    /// Output that cannot be written (a full disk, a closed pipe) would be
+    /// lost without a word: say so and stop (exit 7). A value already taken
+    /// from the server is lost with it, and the exit status tells.
+    private static func failed(_ fd: Int32) -> Never {
+        let reason = String(cString: strerror(errno))
+        if fd != 2 { write(2, Array("chan: cannot write standard output: \(reason)\n".utf8)) }
+        exit(ExitStatus.output)
     }
 }
 

@@ -34,7 +34,7 @@ struct Top: ParsableCommand {
     @Option(help: ArgumentHelp("How many channels to show, 0-1000 (default: what fits the terminal, else 20).", valueName: "n"))
     var top: Int?
 
-    @Option(help: "Only channels whose name starts with this.")
+    @Option(help: "Only channels whose name starts with this.", transform: channelName)
     var prefix: String?
 
     @Option(help: ArgumentHelp("Stop after this many refreshes.", valueName: "n"))
@@ -111,14 +111,18 @@ struct TopView {
     func render(_ now: TopSample, since before: TopSample, width: Int?) -> String {
         let seconds = max(0.001, Double((now.time - before.time).components.attoseconds) / 1e18
                           + Double((now.time - before.time).components.seconds))
-        func perSecond(_ delta: Int) -> String { String(Int((Double(delta) / seconds).rounded())) }
+        // Counters come from the server: a wild one must not crash the view.
+        func perSecond(_ delta: Int) -> String {
+            let rate = (Double(delta) / seconds).rounded()
+            return abs(rate) < 1e18 ? String(Int(rate)) : "?"
+        }
         let info = now.info
         func value(_ key: String) -> String { info[key] ?? "?" }
         func delta(_ key: String) -> Int {
             guard let a = now.info.integer(key), let b = before.info.integer(key) else { return 0 }
-            return a - b
+            return a &- b
         }
-        let errors = info.pairs.filter { $0.key.hasPrefix("errors_") }.map { delta($0.key) }.reduce(0, +)
+        let errors = info.pairs.filter { $0.key.hasPrefix("errors_") }.map { delta($0.key) }.reduce(0, &+)
 
         var out = "\(title)  up \(uptime(info.integer("uptime_ms") ?? 0))  every \(formatSeconds(seconds)) s\n"
         out += "connections \(value("connections"))  blocked \(value("tasklets_blocked"))"
@@ -138,8 +142,8 @@ struct TopView {
             let known = last.map { ch.sent >= $0.sent && ch.received >= $0.received } ?? false
             table.append([
                 ch.name,
-                known ? perSecond(ch.sent - last!.sent) : "-",
-                known ? perSecond(ch.received - last!.received) : "-",
+                known ? perSecond(ch.sent &- last!.sent) : "-",
+                known ? perSecond(ch.received &- last!.received) : "-",
                 String(ch.balance), String(ch.count), String(ch.capacity), String(ch.senders), String(ch.receivers),
                 ch.state.rawValue, Self.preference[ch.preference]!,
             ])

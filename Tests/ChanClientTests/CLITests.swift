@@ -225,7 +225,30 @@ final class ChanCLITests: XCTestCase {
         XCTAssertEqual(exception.stderr, "chan: exception on fixed: bad\\nthing\n")
         XCTAssertEqual(exception.out, "")
 
-        // 64: usage.
+        // 7: the value received cannot be written (here a full disk).
+        try client.make("full", capacity: 1)
+        try client.send("full", "important")
+        let sh = Process()
+        sh.executableURL = URL(fileURLWithPath: "/bin/sh")
+        sh.arguments = ["-c", "\"$0\" recv full >/dev/full", builtBinary("chan").path]
+        sh.environment = ["CHAND_ADDR": daemon.address]
+        let errors = Pipe()
+        sh.standardError = errors
+        try sh.run()
+        let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        sh.waitUntilExit()
+        XCTAssertEqual(sh.terminationStatus, 7)
+        XCTAssertTrue(complaint.hasPrefix("chan: cannot write standard output: "), complaint)
+        XCTAssertEqual(try client.stat("full").received, 1, "taken from the server: the exit status is all that tells")
+
+        // 64: usage, also for names the server would refuse: refused before
+        // connecting (the port is dead) or reading standard input.
+        for arguments in [["recv", "a b", "--port", "\(port)"], ["send", "a b", "--port", "\(port)"],
+                          ["select", "recv:a b"], ["select", "send:=v"], ["channels", "a\tb"], ["top", "--prefix", "a b"],
+                          ["bench", "--messages", "9223372036854775807"], ["bench", "--size", "100000000000"]] {
+            let usage = chan(arguments, stdin: [], environment: env)
+            XCTAssertEqual(usage.status, 64, "\(arguments): \(usage.stderr)")
+        }
         for arguments in [["recv"], ["frob"], ["recv", "a b"], ["select", "bogus"], ["select", "send:x"],
                           ["recv", "x", "--timeout", "-1"], ["recv", "x", "--follow", "--count", "2"],
                           ["make", "x", "--prefer", "maybe"], ["send", "x", "v", "--binary"], ["info", "no_such_key"],
