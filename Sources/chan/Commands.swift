@@ -58,12 +58,13 @@ struct SendOptions: ParsableArguments {
             }
             if let value {
                 try put(Array(value.utf8))
-            } else if binary {
-                var input = StandardInput()
-                try put(input.readAll())
             } else {
-                var input = StandardInput()
-                while let line = input.nextLine() { try put(line) }
+                var input = StandardInput(limit: try client.hello().maxPayload)
+                if binary {
+                    try put(input.readAll())
+                } else {
+                    while let line = try input.nextLine() { try put(line) }
+                }
             }
             try? client.quit()
         }
@@ -76,7 +77,10 @@ struct Send: ParsableCommand {
         discussion: """
             Without a value, each line of standard input (without its line end, empty \
             lines included) is one message, sent as it arrives; --binary sends the whole \
-            input as one message. Every value goes in the binary-safe counted form.
+            input as one message. Every value goes in the binary-safe counted form. A value \
+            from standard input longer than the server's max_payload (asked with HELLO) \
+            stops the command with a usage error (64) before the rest of it is read; the \
+            lines before it were sent.
 
             \(exitCodesHelp)
             """)

@@ -1,3 +1,5 @@
+import ChanClient
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -43,10 +45,21 @@ private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -
     #endif
 }
 
-/// Reads standard input as raw bytes: all of it, or line by line as lines arrive.
+/// Reads standard input as raw bytes: all of it, or line by line as lines
+/// arrive. A message longer than `limit` (the server's max_payload) fails
+/// before more of it is read: the server would refuse it anyway.
 struct StandardInput {
+    let limit: Int
     private var buffer: [UInt8] = []
     private var ended = false
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    private func tooLong() -> ChanError {
+        .invalidArgument("a value on standard input is longer than the server's max_payload (\(limit) bytes)")
+    }
 
     /// Reads more; false at end of input.
     private mutating func fill() -> Bool {
@@ -66,17 +79,21 @@ struct StandardInput {
 
     /// The next line without its LF (and a CR just before it); the last line
     /// may lack its LF. nil at end of input.
-    mutating func nextLine() -> [UInt8]? {
+    mutating func nextLine() throws(ChanError) -> [UInt8]? {
         var scanned = 0
         while true {
             if let lf = buffer[scanned...].firstIndex(of: 10) {
                 var line = Array(buffer[..<lf])
                 buffer.removeFirst(lf + 1)
                 if line.last == 13 { line.removeLast() }
+                guard line.count <= limit else { throw tooLong() }
                 return line
             }
             scanned = buffer.count
+            // One byte more than the limit may be the CR of a CRLF.
+            guard scanned <= limit + 1 else { throw tooLong() }
             if !fill() {
+                guard buffer.count <= limit else { throw tooLong() }
                 guard !buffer.isEmpty else { return nil }
                 defer { buffer.removeAll() }
                 return buffer
@@ -85,8 +102,10 @@ struct StandardInput {
     }
 
     /// Everything up to end of input.
-    mutating func readAll() -> [UInt8] {
-        while fill() {}
+    mutating func readAll() throws(ChanError) -> [UInt8] {
+        while fill() {
+            guard buffer.count <= limit else { throw tooLong() }
+        }
         defer { buffer.removeAll() }
         return buffer
     }

@@ -81,6 +81,26 @@ final class ChanCLITests: XCTestCase {
         XCTAssertEqual(got.stdout, payload)
     }
 
+    /// Standard input is read up to the server's max_payload per value: a
+    /// longer one is refused before the rest of it is read (64), and what
+    /// came before it was sent.
+    func testStdinValuesAreBoundedByTheServersMaxPayload() throws {
+        let small = try Daemon(["--max-payload", "10"])
+        defer { small.stop() }
+        let env: [String: String?] = ["CHAND_ADDR": small.address]
+        let c = try small.client()
+        try c.make("q", capacity: 10)
+        let lines = chan(["send", "q"], stdin: bytes("0123456789\r\n0123456789a\nnever\n"), environment: env)
+        XCTAssertEqual(lines.status, 64)
+        XCTAssertEqual(lines.stderr, "chan: a value on standard input is longer than the server's max_payload (10 bytes)\n")
+        XCTAssertEqual(try c.stat("q").count, 1)
+        XCTAssertEqual(try c.recv("q").string, "0123456789")
+        let binary = chan(["send", "q", "--binary"], stdin: [UInt8](repeating: 0, count: 1 << 20), environment: env)
+        XCTAssertEqual(binary.status, 64)
+        assertSuccess(chan(["send", "q", "--binary"], stdin: [UInt8](repeating: 0, count: 10), environment: env))
+        XCTAssertEqual(try c.stat("q").count, 1)
+    }
+
     func testFollowReceivesUntilClose() throws {
         let follower = start("recv", "feed", "--follow")
         try client.send("feed", "a")  // rendezvous: returns once the follower took it

@@ -193,8 +193,10 @@ final class ChanProcess {
         if pipeStdin { try? stdinPipe.fileHandleForReading.close() }
     }
 
+    /// Writes to chan's standard input; what it no longer reads (it stopped
+    /// early, as when refusing too long a value) is dropped.
     func write(_ data: [UInt8]) {
-        stdinPipe.fileHandleForWriting.write(Data(data))
+        try? stdinPipe.fileHandleForWriting.write(contentsOf: Data(data))
     }
 
     func closeStdin() {
