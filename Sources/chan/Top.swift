@@ -14,7 +14,8 @@ struct Top: ParsableCommand {
             Every interval it asks the server for INFO and CHANNELS [<prefix>] TOP <n> over one \
             connection, and shows the server's totals and each channel's values sent and \
             received per second over that interval, its balance (waiting senders minus \
-            waiting receivers), values buffered, capacity, state and preference. The busiest \
+            waiting receivers), values buffered, capacity, senders and receivers waiting \
+            (SENDQ, RECVQ), state and preference (PREF: who runs first after a handoff). The busiest \
             channels come first: the server orders them by values moved in its last whole \
             second, then by values held and tasklets waiting. A channel not seen at the \
             previous refresh (or made anew since) shows "-" for its rates.
