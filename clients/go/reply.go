@@ -84,7 +84,8 @@ func (p *replyParser) next() (*reply, error) {
 		return nil, malformedReply("payload of "+strconv.Itoa(n)+" bytes not followed by CRLF", nil)
 	}
 	r := p.header
-	r.payload = append([]byte(nil), p.buf[:n]...)
+	r.payload = make([]byte, n) // not nil, also when empty
+	copy(r.payload, p.buf)
 	p.buf = p.buf[n+2:]
 	p.header = nil
 	return r, nil
