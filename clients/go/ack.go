@@ -61,6 +61,7 @@ func (ch *Channel) RecvHeld(ctx context.Context) (v []byte, d *Delivery, err err
 	expired := ctx.Err()
 	if expired != nil {
 		words = append(words, optionNowait)
+		ctx = pollContext
 	}
 	words = append(words, optionAck)
 	c := ch.client

@@ -54,6 +54,7 @@ func (ch *Channel) Recv(ctx context.Context) ([]byte, error) {
 	expired := ctx.Err()
 	if expired != nil {
 		words = append(words, optionNowait)
+		ctx = pollContext
 	}
 	r, err := ch.client.call(ctx, appendLine(nil, words...), kindMsg, kindExc, kindClosed, kindTimeout)
 	if err != nil {

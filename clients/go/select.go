@@ -83,6 +83,7 @@ func (c *Client) selectCases(ctx context.Context, hold bool, cases []*Case) (int
 	expired := ctx.Err()
 	if expired != nil {
 		header = append(header, optionNowait)
+		ctx = pollContext
 	}
 	if hold {
 		header = append(header, optionAck)
