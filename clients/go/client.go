@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // maxIdle bounds the connections a Client keeps open while unused.
@@ -79,6 +80,9 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 	c.mu.Unlock()
 	nc, err := c.dialer.DialContext(ctx, "tcp", c.address)
 	if err != nil {
+		if err := ended(ctx); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("chand: dial %s: %w", c.address, err)
 	}
 	cn := &conn{nc: nc}
@@ -90,6 +94,18 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 	}
 	c.open[cn] = struct{}{}
 	return cn, nil
+}
+
+// ended is ctx.Err(), also when the deadline has passed and the context
+// has not noticed yet (a dial can time out first).
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // put gives a connection back after an operation; a broken one is closed.

@@ -421,3 +421,63 @@ func TestDialErrors(t *testing.T) {
 		c.Close()
 	}
 }
+
+// Receives cancelled at varied moments, many just as a value arrives,
+// while one sender sends 1..N: every value whose Send returned nil is
+// received, in order, none lost (a withdrawal ends only the client's side
+// of the connection, so a reply already on its way is still read).
+func TestCancellationLosesNoValue(t *testing.T) {
+	c := dial(t)
+	ch := c.Channel(name(t, "race"))
+	const n = 300
+	sent := make(chan error, 1)
+	go func() {
+		for i := 1; i <= n; i++ {
+			if err := ch.Send(ctx, []byte(strconv.Itoa(i))); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	var got []int
+	senderDone := false
+	attempts := 0
+	for len(got) < n && attempts < 1000000 {
+		attempts++
+		rctx, cancel := context.WithTimeout(ctx, time.Duration(1+attempts%13)*40*time.Microsecond)
+		if senderDone { // every value was sent: whatever is not here now is lost
+			rctx = expired()
+		}
+		v, err := ch.Recv(rctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			if senderDone {
+				break
+			}
+			select {
+			case err := <-sent:
+				if err != nil {
+					t.Fatal(err)
+				}
+				senderDone = true
+			default:
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		i, _ := strconv.Atoi(string(v))
+		got = append(got, i)
+	}
+	t.Logf("%d values received, %d receives", len(got), attempts)
+	for i, v := range got {
+		if v != i+1 {
+			t.Fatalf("value %d is %d: a value was lost or reordered", i+1, v)
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("received %d values of %d", len(got), n)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"time"
 )
 
 const readChunk = 64 << 10
@@ -24,14 +25,21 @@ type conn struct {
 	broken  bool // closed, or out of step with the server: never reused
 }
 
-// roundTrip writes req and reads one reply. When ctx ends first the
-// connection is closed, which makes the server withdraw the request
-// (protocol.md, "End of input and disconnects"), and ctx.Err() is returned.
+// withdrawGrace bounds the wait for the server's answer to a withdrawal.
+const withdrawGrace = 2 * time.Second
+
+// roundTrip writes req and reads one reply. When ctx ends first, the
+// request is withdrawn: the client ends its side of the connection, which
+// makes the server withdraw the blocked request (protocol.md, "End of input
+// and disconnects"), and roundTrip returns ctx.Err(). If the server had
+// already completed the request, its reply still arrives and is returned,
+// so a value taken from a channel is never lost by a cancellation. Either
+// way the connection is not used again.
 func (cn *conn) roundTrip(ctx context.Context, req []byte) (*reply, error) {
 	stop := cn.watch(ctx)
 	r, err := cn.exchange(req)
 	if stop() {
-		cn.broken = true
+		cn.close()
 		if err != nil {
 			return nil, ctx.Err()
 		}
@@ -42,8 +50,9 @@ func (cn *conn) roundTrip(ctx context.Context, req []byte) (*reply, error) {
 	return r, err
 }
 
-// watch closes the connection if ctx ends before stop is called; stop
-// reports whether it did.
+// watch withdraws the request if ctx ends before stop is called: it
+// half-closes the connection (a full close if it cannot) and bounds the
+// wait for what the server still sends. stop reports whether it did.
 func (cn *conn) watch(ctx context.Context) (stop func() bool) {
 	done := ctx.Done()
 	if done == nil {
@@ -54,7 +63,11 @@ func (cn *conn) watch(ctx context.Context) (stop func() bool) {
 	go func() {
 		select {
 		case <-done:
-			cn.nc.Close()
+			if hc, ok := cn.nc.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil {
+				cn.nc.SetReadDeadline(time.Now().Add(withdrawGrace))
+			} else {
+				cn.nc.Close()
+			}
 			fired <- true
 		case <-quit:
 			fired <- false
