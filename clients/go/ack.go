@@ -82,6 +82,10 @@ func (ch *Channel) RecvHeld(ctx context.Context) (v []byte, d *Delivery, err err
 			err = malformedReply("reply does not fit RECV ACK", nil)
 			break
 		}
+		if cn.broken { // withdrawn as the value came: the server gives it back
+			err = ctx.Err()
+			break
+		}
 		v, err = received(r, nil)
 		return v, &Delivery{client: c, cn: cn, tag: r.tag}, err
 	case r.kind == kindClosed && r.channel == ch.name:

@@ -39,7 +39,7 @@ func (ch *Channel) send(ctx context.Context, verb string, v []byte) error {
 	if err := checkName(ch.name); err != nil {
 		return err
 	}
-	_, err := ch.client.call(ctx, appendPayload(nil, verb, ch.name, v), kindOK)
+	_, err := ch.client.call(ctx, appendPayload(nil, verb, ch.name, v), is(kindOK))
 	return err
 }
 
@@ -56,12 +56,17 @@ func (ch *Channel) Recv(ctx context.Context) ([]byte, error) {
 		words = append(words, optionNowait)
 		ctx = pollContext
 	}
-	r, err := ch.client.call(ctx, appendLine(nil, words...), kindMsg, kindExc, kindClosed, kindTimeout)
+	r, err := ch.client.call(ctx, appendLine(nil, words...), func(r *reply) bool {
+		switch r.kind {
+		case kindMsg, kindExc, kindClosed:
+			return r.channel == ch.name
+		case kindTimeout:
+			return expired != nil // only NOWAIT is answered TIMEOUT
+		}
+		return false
+	})
 	if err != nil {
 		return nil, err
-	}
-	if r.kind == kindTimeout && expired == nil || r.tag != 0 || r.channel != "" && r.channel != ch.name {
-		return nil, malformedReply("reply does not fit the request", nil)
 	}
 	return received(r, expired)
 }
@@ -90,7 +95,7 @@ func (ch *Channel) Close(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := ch.client.call(ctx, appendLine(nil, verbClose, ch.name), kindOK)
+	_, err := ch.client.call(ctx, appendLine(nil, verbClose, ch.name), is(kindOK))
 	return err
 }
 
@@ -129,14 +134,19 @@ func (ch *Channel) Stat(ctx context.Context) (Stat, error) {
 	if err := ctx.Err(); err != nil {
 		return Stat{}, err
 	}
-	r, err := ch.client.call(ctx, appendLine(nil, verbStat, ch.name), kindStat)
-	if err != nil {
-		return Stat{}, err
+	var s Stat
+	var bad error
+	_, err := ch.client.call(ctx, appendLine(nil, verbStat, ch.name), func(r *reply) bool {
+		if r.kind != kindStat || r.channel != ch.name {
+			return false
+		}
+		s, bad = parseStat(r)
+		return bad == nil
+	})
+	if bad != nil {
+		return Stat{}, bad
 	}
-	if r.channel != ch.name {
-		return Stat{}, malformedReply("STAT of another channel", []byte(r.channel))
-	}
-	return parseStat(r)
+	return s, err
 }
 
 // parseStat reads the fields it knows and ignores the others (the server

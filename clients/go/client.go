@@ -123,9 +123,9 @@ func (c *Client) put(cn *conn) {
 }
 
 // call runs one request on a pooled connection and returns its reply when
-// it is of one of the kinds wanted; an ERR reply is returned as an error.
-// Any other reply is malformed and costs the connection.
-func (c *Client) call(ctx context.Context, req []byte, wanted ...replyKind) (*reply, error) {
+// it fits the request; an ERR reply is returned as an error. A reply that
+// does not fit is malformed and costs the connection.
+func (c *Client) call(ctx context.Context, req []byte, fits func(*reply) bool) (*reply, error) {
 	cn, err := c.get(ctx)
 	if err != nil {
 		return nil, err
@@ -135,18 +135,26 @@ func (c *Client) call(ctx context.Context, req []byte, wanted ...replyKind) (*re
 	if err != nil {
 		return nil, c.closedErr(err)
 	}
-	if r.selected < 0 {
-		if r.kind == kindErr {
-			return nil, c.refused(cn, r)
-		}
-		for _, k := range wanted {
+	if r.selected < 0 && r.kind == kindErr {
+		return nil, c.refused(cn, r)
+	}
+	if r.selected >= 0 || r.tag != 0 || !fits(r) {
+		cn.close()
+		return nil, malformedReply("reply does not fit the request", nil)
+	}
+	return r, nil
+}
+
+// is fits a reply of one of the kinds.
+func is(kinds ...replyKind) func(*reply) bool {
+	return func(r *reply) bool {
+		for _, k := range kinds {
 			if r.kind == k {
-				return r, nil
+				return true
 			}
 		}
+		return false
 	}
-	cn.close()
-	return nil, malformedReply("reply does not fit the request", nil)
 }
 
 // refused is the error of an ERR reply. After ERR CLOSED and ERR EXISTS
@@ -242,7 +250,7 @@ func (c *Client) Make(ctx context.Context, name string, options ...MakeOption) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := c.call(ctx, appendLine(nil, words...), kindOK)
+	_, err := c.call(ctx, appendLine(nil, words...), is(kindOK))
 	return err
 }
 
@@ -251,7 +259,7 @@ func (c *Client) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	_, err := c.call(ctx, appendLine(nil, verbPing), kindPong)
+	_, err := c.call(ctx, appendLine(nil, verbPing), is(kindPong))
 	return err
 }
 
@@ -270,7 +278,7 @@ func (c *Client) fields(ctx context.Context, verb string, kind replyKind) (map[s
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	r, err := c.call(ctx, appendLine(nil, verb), kind)
+	r, err := c.call(ctx, appendLine(nil, verb), is(kind))
 	if err != nil {
 		return nil, err
 	}

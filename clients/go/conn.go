@@ -10,8 +10,6 @@ import (
 	"time"
 )
 
-const readChunk = 64 << 10
-
 // pollContext runs an operation whose own context had ended when it
 // started: it goes out with NOWAIT, so the server answers at once.
 var pollContext = context.Background()
@@ -19,10 +17,9 @@ var pollContext = context.Background()
 // conn is one TCP connection to chand: one tasklet on the server. It runs
 // one request at a time; the Client's pool hands it to one operation.
 type conn struct {
-	nc      net.Conn
-	parser  replyParser
-	readBuf []byte
-	broken  bool // closed, or out of step with the server: never reused
+	nc     net.Conn
+	parser replyParser
+	broken bool // closed, or out of step with the server: never reused
 }
 
 // withdrawGrace bounds the wait for the server's answer to a withdrawal.
@@ -88,16 +85,13 @@ func (cn *conn) exchange(req []byte) (*reply, error) {
 
 // read returns the next complete reply, reading as much as it needs.
 func (cn *conn) read() (*reply, error) {
-	if cn.readBuf == nil {
-		cn.readBuf = make([]byte, readChunk)
-	}
 	for {
 		r, err := cn.parser.next()
 		if r != nil || err != nil {
 			return r, err
 		}
-		n, err := cn.nc.Read(cn.readBuf)
-		cn.parser.feed(cn.readBuf[:n])
+		n, err := cn.nc.Read(cn.parser.space())
+		cn.parser.commit(n)
 		if err != nil {
 			if n > 0 {
 				continue // parse what came with the error first

@@ -49,11 +49,44 @@ type replyParser struct {
 	header  *reply // a MSG or EXC whose payload has not all arrived
 }
 
-func (p *replyParser) feed(data []byte) {
-	if len(p.buf) == 0 {
-		p.buf = p.buf[:0:0]
+const (
+	minRead = 4 << 10 // the least room a read gets
+	maxRead = 1 << 20 // the most room a read of a long payload gets at once
+)
+
+// space returns room at the end of buf for the next read: at least minRead
+// bytes, more while a long payload is still arriving.
+func (p *replyParser) space() []byte {
+	want := minRead
+	if p.header != nil {
+		if rest := p.header.length + 2 - len(p.buf); rest > want {
+			want = rest
+			if want > maxRead {
+				want = maxRead
+			}
+		}
 	}
-	p.buf = append(p.buf, data...)
+	if len(p.buf) == 0 && cap(p.buf) > maxRead {
+		p.buf = nil // do not keep a long payload's room
+	}
+	if cap(p.buf)-len(p.buf) < want {
+		grown := make([]byte, len(p.buf), 2*len(p.buf)+want)
+		copy(grown, p.buf)
+		p.buf = grown
+	}
+	return p.buf[len(p.buf):cap(p.buf)]
+}
+
+// commit adds n bytes read into space to buf.
+func (p *replyParser) commit(n int) { p.buf = p.buf[:len(p.buf)+n] }
+
+// feed adds data to buf.
+func (p *replyParser) feed(data []byte) {
+	for len(data) > 0 {
+		n := copy(p.space(), data)
+		p.commit(n)
+		data = data[n:]
+	}
 }
 
 // partial reports bytes of an unfinished reply.

@@ -140,6 +140,10 @@ func (c *Client) selectCases(ctx context.Context, hold bool, cases []*Case) (int
 		return i, nil, nil, malformedReply("reply does not fit receive case "+strconv.Itoa(i), nil)
 	}
 	var d *Delivery
+	if r.tag != 0 && cn.broken { // withdrawn as the value came: the server gives it back
+		c.put(cn)
+		return -1, nil, nil, ctx.Err()
+	}
 	if r.tag != 0 {
 		d = &Delivery{client: c, cn: cn, tag: r.tag} // it gives cn back once settled
 	} else {
