@@ -126,7 +126,7 @@ func (c *Client) selectCases(ctx context.Context, hold bool, cases []*Case) (int
 			err = c.refused(cn, r)
 		default:
 			cn.close()
-			err = malformedReply("a send case answered with a value", nil)
+			i, err = -1, malformedReply("a send case answered with a value", nil)
 		}
 		c.put(cn)
 		return i, nil, nil, err
@@ -137,7 +137,7 @@ func (c *Client) selectCases(ctx context.Context, hold bool, cases []*Case) (int
 		(r.tag != 0) != (hold && r.kind != kindClosed):
 		cn.close()
 		c.put(cn)
-		return i, nil, nil, malformedReply("reply does not fit receive case "+strconv.Itoa(i), nil)
+		return -1, nil, nil, malformedReply("reply does not fit receive case "+strconv.Itoa(i), nil)
 	}
 	var d *Delivery
 	if r.tag != 0 && cn.broken { // withdrawn as the value came: the server gives it back
