@@ -17,8 +17,9 @@ func (ch *Channel) Name() string { return ch.name }
 
 // Send sends v and returns once a receiver has taken it or it was
 // buffered. On a closing or closed channel it returns ErrClosed. When ctx
-// ends first the send is withdrawn and ctx.Err() is returned; with a
-// context that has already ended it sends only if that can happen at once
+// ends while it waits the send is withdrawn and ctx.Err() is returned
+// (unless the server completed it first; then the result is returned). With
+// a context that has already ended it sends only if that can happen at once
 // (else an error matching ErrTimeout and ctx.Err()).
 func (ch *Channel) Send(ctx context.Context, v []byte) error {
 	return ch.send(ctx, verbSend, v)

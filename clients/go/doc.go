@@ -12,8 +12,12 @@
 // A Client is safe for concurrent use. Each operation runs on a connection
 // of its own from the Client's pool, and each connection is one tasklet on
 // the server, so goroutines blocked on a Client never wait for each other.
-// Ending an operation's context withdraws it on the server by closing its
-// connection (the next operation dials a new one).
+// Ending an operation's context withdraws it on the server: the client ends
+// its side of the operation's connection, the server withdraws the blocked
+// request, and the operation returns ctx.Err() (or its result, if the server
+// completed it first: a value is never lost to a cancellation). An
+// operation called with a context that has already ended is tried at once,
+// as NOWAIT.
 //
 // The wire protocol is protocol.md in chand's repository.
 package chand
