@@ -347,6 +347,8 @@ func TestConcurrentGoroutinesOnOneClient(t *testing.T) {
 			}
 		}()
 	}
+	// Each blocked goroutine is a tasklet of its own on the server.
+	waitFor(t, "every receiver waiting", func() bool { return stat(t, ch).Receivers == receivers })
 	var sends sync.WaitGroup
 	for s := 0; s < senders; s++ {
 		sends.Add(1)
