@@ -1,8 +1,12 @@
 package chand
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,6 +130,75 @@ func TestHolderGoneGivesTheValueBack(t *testing.T) {
 	}
 	if err := d.Ack(); err == nil {
 		t.Fatal("Ack on a closed Client succeeded")
+	}
+}
+
+// The environment of a holder process: the daemon's address, the channel.
+const (
+	holderAddress = "CHAND_GO_HOLDER_ADDR"
+	holderChannel = "CHAND_GO_HOLDER_CHANNEL"
+)
+
+// A helper process (run by TestKilledHolderGivesTheValueBack): it receives
+// one value with ACK, says so, and waits to be killed.
+func TestHolderProcess(t *testing.T) {
+	if os.Getenv(holderAddress) == "" {
+		t.Skip("run as a helper process only")
+	}
+	c := dial(t)
+	v, _, err := c.Channel(os.Getenv(holderChannel)).RecvHeld(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Stdout.WriteString("held " + string(v) + "\n")
+	time.Sleep(time.Minute)
+}
+
+// A receiver process killed with SIGKILL while it holds a value: the value
+// comes back to the front of its channel.
+func TestKilledHolderGivesTheValueBack(t *testing.T) {
+	c := dial(t)
+	needAck(t, c)
+	n := name(t, "k")
+	if err := c.Make(ctx, n, Cap(2)); err != nil {
+		t.Fatal(err)
+	}
+	ch := c.Channel(n)
+	for _, v := range []string{"first", "second"} {
+		if err := ch.Send(ctx, []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holder := exec.Command(os.Args[0], "-test.run=^TestHolderProcess$")
+	holder.Env = append(os.Environ(), holderAddress+"="+serverAddress, holderChannel+"="+n)
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Wait()
+	defer holder.Process.Kill()
+	said := make(chan string, 1)
+	go func() { line, _ := bufio.NewReader(out).ReadString('\n'); said <- line }()
+	select {
+	case line := <-said:
+		if strings.TrimSpace(line) != "held first" {
+			t.Fatalf("holder said %q", line)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the holder did not receive within 30 s")
+	}
+	if s := stat(t, ch); s.Held != 1 || s.Len != 1 {
+		t.Fatalf("STAT while held = %+v", s)
+	}
+	holder.Process.Kill() // SIGKILL
+	waitFor(t, "the value back", func() bool { s := stat(t, ch); return s.Held == 0 && s.Len == 2 })
+	for _, want := range []string{"first", "second"} {
+		if v, err := ch.Recv(ctx); err != nil || string(v) != want {
+			t.Fatalf("Recv = %q, %v; want %q", v, err, want)
+		}
 	}
 }
 

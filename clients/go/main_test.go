@@ -19,6 +19,10 @@ import (
 var serverAddress string
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(holderAddress); addr != "" { // a helper process of a test
+		serverAddress = addr
+		os.Exit(m.Run())
+	}
 	os.Exit(runWithDaemon(m))
 }
 
