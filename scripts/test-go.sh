@@ -30,6 +30,10 @@ CHAND_BIN="$(cd "$(dirname "$CHAND_BIN")" && pwd)/$(basename "$CHAND_BIN")"
 # The module has no dependencies: nothing may be fetched, and the installed
 # Go builds it whatever the go line says.
 export CHAND_BIN GOTOOLCHAIN=local GOPROXY=off GOFLAGS=
+# Go needs a build cache; without a home directory it goes under .build-go.
+if [ -z "${GOCACHE:-}" ] && [ -z "${XDG_CACHE_HOME:-}" ] && [ -z "${HOME:-}" ]; then
+    export GOCACHE="$PWD/.build-go/cache"
+fi
 
 cd clients/go
 go vet ./...
