@@ -1,0 +1,3 @@
+module chand
+
+go 1.19
