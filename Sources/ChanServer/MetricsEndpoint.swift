@@ -16,7 +16,7 @@ final class MetricsEndpoint {
         self.server = server
         listener = try UV.listen(server.loop, host: server.config.host, port: port, context: server) { l, status in
             guard status >= 0 else { return }
-            Server.from(l!.pointee.data).metricsEndpoint?.accept()
+            UV.object(l!.pointee.data, as: Server.self).metricsEndpoint?.accept()
         }
         self.port = UV.boundPort(listener)
     }
@@ -54,7 +54,7 @@ final class MetricsEndpoint {
         } else if parts[1] != "/metrics" && !parts[1].hasPrefix("/metrics?") {
             (status, body) = ("404 Not Found", "GET /metrics\n")
         } else {
-            (status, body) = ("200 OK", server.metricsText())
+            (status, body) = ("200 OK", server.state.metricsText())
         }
         var out = Array("HTTP/1.1 \(status)\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n".utf8)
         if parts.first != "HEAD" { out += Array(body.utf8) }
@@ -73,20 +73,14 @@ private final class Scrape {
     init(endpoint: MetricsEndpoint, handle: UnsafeMutablePointer<uv_tcp_t>) {
         self.endpoint = endpoint
         self.handle = handle
-        UV.handle(handle).pointee.data = Unmanaged.passRetained(self).toOpaque()
-    }
-
-    static func from(_ p: UnsafeMutableRawPointer?) -> Scrape {
-        Unmanaged<Scrape>.fromOpaque(p!).takeUnretainedValue()
+        UV.handle(handle).pointee.data = UV.context(self, retained: true)
     }
 
     func start() {
         uv_read_start(UV.stream(handle), { h, _, buf in
-            let server = Scrape.from(h!.pointee.data).endpoint.server
-            buf!.pointee = uv_buf_init(server.readBuffer.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                       UInt32(server.readBuffer.count))
+            buf!.pointee = UV.buffer(UV.object(h!.pointee.data, as: Scrape.self).endpoint.server.readBuffer)
         }, { stream, nread, buf in
-            Scrape.from(stream!.pointee.data).didRead(nread, buf!.pointee)
+            UV.object(stream!.pointee.data, as: Scrape.self).didRead(nread, buf!.pointee)
         })
     }
 
@@ -119,9 +113,9 @@ private final class Scrape {
         copy.copyBytes(from: bytes)
         response = copy
         let req = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
-        var buf = uv_buf_init(copy.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(copy.count))
+        var buf = UV.buffer(copy)
         uv_write(req, UV.stream(handle), &buf, 1) { req, _ in
-            let scrape = Scrape.from(req!.pointee.handle!.pointee.data)
+            let scrape = UV.object(req!.pointee.handle!.pointee.data, as: Scrape.self)
             req!.deallocate()
             scrape.close()
         }
@@ -132,7 +126,7 @@ private final class Scrape {
         closed = true
         endpoint.forget(self)
         uv_close(UV.handle(handle)) { h in
-            let scrape = Unmanaged<Scrape>.fromOpaque(h!.pointee.data!).takeRetainedValue()
+            let scrape = UV.release(h!.pointee.data, as: Scrape.self)
             scrape.response?.deallocate()
             h!.deallocate()
         }

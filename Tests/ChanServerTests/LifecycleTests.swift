@@ -54,6 +54,33 @@ final class LifecycleTests: DaemonTestCase {
         XCTAssertEqual(r.reply(), "TIMEOUT")
     }
 
+    /// A blocked client that pipelined more than the server reads ahead
+    /// (so its socket is no longer read) and then closes is still noticed:
+    /// its blocked RECV is withdrawn (rule 20) and takes no later value.
+    func testClosedPeerOfAPausedConnectionIsNoticed() throws {
+        var consumer: Wire? = try daemon.connect()
+        consumer!.send(String(repeating: "RECV g\r\n", count: 20_000))
+        waitForStat("g", "receivers=1")
+        consumer = nil  // closes the socket
+        waitForStat("g", "receivers=0")
+        let producer = try daemon.connect()
+        producer.say("SELECT 1 NOWAIT", "SEND g v", "INFO")
+        XCTAssertEqual(producer.reply(), "TIMEOUT", "no receiver is left on g")
+        XCTAssertEqual(fields(producer.reply()!, "INFO")["values_lost"], "0")
+    }
+
+    /// The same with a reset instead of a close.
+    func testResetPeerOfAPausedConnectionIsNoticed() throws {
+        let consumer = try daemon.connect()
+        consumer.send(String(repeating: "RECV g\r\n", count: 20_000))
+        waitForStat("g", "receivers=1")
+        consumer.reset()
+        waitForStat("g", "receivers=0")
+        let producer = try daemon.connect()
+        producer.say("SELECT 1 NOWAIT", "SEND g v")
+        XCTAssertEqual(producer.reply(), "TIMEOUT", "no receiver is left on g")
+    }
+
     /// Rule 3 over the wire: three receivers are served in arrival order.
     func testReceiversServedInArrivalOrder() throws {
         let s = try daemon.connect()
