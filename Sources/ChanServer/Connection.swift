@@ -66,6 +66,14 @@ final class Connection {
         if actions.contains(.flush) {
             server.needFlush.append(self)
         }
+        if actions.contains(.continueNextTurn) {
+            server.continueNextTurn(self)
+        }
+    }
+
+    /// Its turn again, on the loop iteration after the one it yielded in.
+    func nextTurn() {
+        perform(session.nextTurn())
     }
 
     private func didRead(_ nread: Int, _ buf: uv_buf_t) {

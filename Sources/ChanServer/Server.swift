@@ -22,6 +22,10 @@ public final class Server {
     private var listener: UnsafeMutablePointer<uv_tcp_t>?
     /// Before the loop polls: resume woken tasklets, then write replies.
     private let prepare: UnsafeMutablePointer<uv_prepare_t>
+    /// Runs the connections that yielded their turn, once per loop
+    /// iteration; while it is active the loop polls without sleeping.
+    private let turns: UnsafeMutablePointer<uv_idle_t>
+    private var waitingForTurn: [Connection] = []
     /// Fires at the engine's earliest select deadline.
     private let deadlineTimer: UnsafeMutablePointer<uv_timer_t>
     private var armedDeadline: UInt64?
@@ -46,12 +50,16 @@ public final class Server {
         state = ServerState(config: config, logger: logger, clock: LoopClock(loop))
         readBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
         prepare = .allocate(capacity: 1)
+        turns = .allocate(capacity: 1)
         deadlineTimer = .allocate(capacity: 1)
         sweepTimer = .allocate(capacity: 1)
         uv_prepare_init(loop, prepare)
+        uv_idle_init(loop, turns)
         uv_timer_init(loop, deadlineTimer)
         uv_timer_init(loop, sweepTimer)
-        for h in [UV.handle(prepare), UV.handle(deadlineTimer), UV.handle(sweepTimer)] { h.pointee.data = UV.context(self) }
+        for h in [UV.handle(prepare), UV.handle(turns), UV.handle(deadlineTimer), UV.handle(sweepTimer)] {
+            h.pointee.data = UV.context(self)
+        }
     }
 
     deinit {
@@ -112,6 +120,8 @@ public final class Server {
         for s in signals { UV.closeAndFree(s) }
         uv_prepare_stop(prepare)
         UV.closeAndFree(prepare)
+        uv_idle_stop(turns)
+        UV.closeAndFree(turns)
         UV.closeAndFree(deadlineTimer)
         UV.closeAndFree(sweepTimer)
     }
@@ -178,6 +188,22 @@ public final class Server {
     #else
     private static let peerGone = Int32(POLLHUP | POLLERR)
     #endif
+
+    /// A connection used its turn with requests left (fair turns, so that
+    /// one client's pipelined requests do not hold up the others).
+    func continueNextTurn(_ conn: Connection) {
+        if waitingForTurn.isEmpty {
+            uv_idle_start(turns) { h in UV.object(h!.pointee.data, as: Server.self).runTurns() }
+        }
+        waitingForTurn.append(conn)
+    }
+
+    private func runTurns() {
+        let batch = waitingForTurn
+        waitingForTurn.removeAll(keepingCapacity: true)
+        for conn in batch { conn.nextTurn() }
+        if waitingForTurn.isEmpty { uv_idle_stop(turns) }
+    }
 
     /// Resumes woken tasklets in runnable order (never re-entrantly, redis's
     /// beforeSleep), writes every pending reply, and arms the deadline timer.

@@ -37,6 +37,10 @@ public final class Session {
         public static let stopReading = Actions(rawValue: 1 << 1)
         public static let flush = Actions(rawValue: 1 << 2)
         public static let close = Actions(rawValue: 1 << 3)
+        /// The session used its turn with requests left: call `nextTurn()`
+        /// on the loop's next iteration, after other connections had theirs
+        /// (and without letting the loop sleep meanwhile).
+        public static let continueNextTurn = Actions(rawValue: 1 << 4)
     }
 
     /// Unowned(unsafe): the server outlives every session.
@@ -66,6 +70,10 @@ public final class Session {
     private var flushRequested = false
     /// Actions decided while commands ran (QUIT stops reading), returned with the event's.
     private var pending: Actions = []
+    /// Requests run in this turn; at `commandsPerTurn` the session yields to
+    /// the other connections until `nextTurn()`.
+    private var turnUsed = 0
+    private(set) var turnYielded = false
 
     /// `context` is what the engine hands back with a woken tasklet (the transport's connection).
     public init(server: ServerState, context: AnyObject?) {
@@ -152,6 +160,14 @@ public final class Session {
         return closeIfFlushed() ?? []
     }
 
+    /// The loop's next iteration: run on where the last turn stopped.
+    public func nextTurn() -> Actions {
+        turnYielded = false
+        turnUsed = 0
+        guard state != .closed else { return [] }
+        return progress()
+    }
+
     /// The write request finished: room again for the commands that waited for it.
     public func writeCompleted() -> Actions {
         bytesInFlight = 0
@@ -181,6 +197,7 @@ public final class Session {
         endInputIfDue()
         var actions = pending
         pending = []
+        if turnYielded { actions.insert(.continueNextTurn) }
         if !flushRequested && (!output.isEmpty || state == .closingAfterFlush) {
             flushRequested = true
             actions.insert(.flush)
@@ -201,18 +218,27 @@ public final class Session {
     /// Reads while commands can run and replies are draining; a blocked
     /// tasklet's connection is read only until `inputHighWater` bytes wait.
     private var wantsInput: Bool {
-        !outputFull && (tasklet.state == .running || parser.bufferedByteCount < server.config.inputHighWater)
+        !outputFull && (tasklet.state == .running && !turnYielded || parser.bufferedByteCount < server.config.inputHighWater)
     }
 
     private var runsCommands: Bool { state == .reading || state == .paused || state == .inputEnded }
 
     /// Runs buffered commands until one blocks or yields, the replies pile
-    /// up, or the input holds no complete command.
+    /// up, the input holds no complete command, or the turn is used up.
     private func runCommands() {
-        while tasklet.state == .running && runsCommands && !outputFull, let command = parser.next() {
+        guard !turnYielded else { return }
+        while tasklet.state == .running && runsCommands && !outputFull {
+            if turnUsed == server.config.commandsPerTurn && parser.bufferedByteCount > 0 {
+                turnYielded = true
+                return
+            }
+            guard let command = parser.next() else { break }
+            turnUsed += 1
             server.stats.commands += 1
             execute(command)
         }
+        // Nothing left to run at once: the next request starts a new turn.
+        turnUsed = 0
     }
 
     /// Rule 20: at end of input the commands already received run until one
@@ -224,7 +250,7 @@ public final class Session {
         case .blocked:
             server.engine.cancel(tasklet)
             state = .closingAfterFlush
-        case .running where !outputFull:
+        case .running where !outputFull && !turnYielded:
             state = .closingAfterFlush
         default:
             break  // yielded or waiting for output room: runs again later

@@ -141,4 +141,32 @@ import Testing
         #expect(c.isClosed)
         #expect(!c.isRead)
     }
+
+    /// Fair turns: a client's pipelined requests run a bounded number per
+    /// loop iteration, so another client's request is answered before the
+    /// pipeline is through, and the pipeline still completes in order.
+    @Test func pipelinedRequestsTakeTurnsWithOtherClients() {
+        let loop = Loop { $0.commandsPerTurn = 4 }
+        let hog = loop.connect(), other = loop.connect()
+        hog.arrive(String(repeating: "PING\r\n", count: 100))
+        other.arrive("PING\r\n")
+        loop.settle()
+        let writes = loop.writes
+        let hogWrites = writes.indices.filter { writes[$0] == ObjectIdentifier(hog) }
+        let otherWrite = writes.firstIndex(of: ObjectIdentifier(other))
+        #expect(otherWrite != nil && otherWrite! < hogWrites.last!, "the other client waited for the whole pipeline")
+        #expect(hogWrites.count > 20, "about one write per turn of 4")
+        #expect(hog.read() == String(repeating: "PONG\r\n", count: 100))
+        #expect(other.read() == "PONG\r\n")
+    }
+
+    /// A yielded turn is not the end of the requests: end of input waits for them.
+    @Test func endOfInputWaitsForTheRequestsOfLaterTurns() {
+        let loop = Loop { $0.commandsPerTurn = 2 }
+        let c = loop.connect()
+        c.arrive(String(repeating: "PING\r\n", count: 9))
+        c.endInput()
+        #expect(c.read() == String(repeating: "PONG\r\n", count: 9))
+        #expect(c.isClosed)
+    }
 }

@@ -16,6 +16,9 @@ final class Loop {
     let state: ServerState
     private(set) var clients: [Client] = []
     var needFlush: [Client] = []
+    var waitingForTurn: [Client] = []
+    /// Which client each write went to, in order.
+    private(set) var writes: [ObjectIdentifier] = []
 
     init(_ configure: (inout ServerConfig) -> Void = { _ in }) {
         var config = ServerConfig()
@@ -32,23 +35,32 @@ final class Loop {
         return client
     }
 
-    /// What the server does until it would sleep: resume woken tasklets,
-    /// write replies, and read every socket that is read and has bytes.
+    /// The server's loop until it would sleep; each iteration: the turns
+    /// of sessions that yielded, then woken tasklets and replies until none
+    /// are left, then one read of every socket that is read and has bytes.
     func settle() {
         for _ in 0..<1_000_000 {
-            var busy = false
-            while let t = state.engine.nextRunnable() {
-                let client = t.context as! Client
-                client.perform(client.session.resume(t.takeCompletion()!))
-                busy = true
-            }
-            let batch = needFlush
-            needFlush.removeAll()
-            for client in batch { client.flush() }
+            var busy = !waitingForTurn.isEmpty
+            let turns = waitingForTurn
+            waitingForTurn.removeAll()
+            for client in turns { client.perform(client.session.nextTurn()) }
+            repeat {
+                while let t = state.engine.nextRunnable() {
+                    let client = t.context as! Client
+                    client.perform(client.session.resume(t.takeCompletion()!))
+                }
+                let batch = needFlush
+                needFlush.removeAll()
+                for client in batch { client.flush() }
+            } while !needFlush.isEmpty || state.engine.runnableCount > 0
             for client in clients where client.readOnce() { busy = true }
-            if !busy && needFlush.isEmpty && state.engine.runnableCount == 0 { return }
+            if !busy && needFlush.isEmpty && waitingForTurn.isEmpty { return }
         }
         fatalError("the loop never settled")
+    }
+
+    func noteWrite(to client: Client) {
+        writes.append(ObjectIdentifier(client))
     }
 
     /// A one-client transcript: what the server answers to `requests`,
@@ -87,8 +99,13 @@ final class Client {
     }
 
     func send(_ text: String) {
-        unread += Array(text.utf8)
+        arrive(text)
         loop.settle()
+    }
+
+    /// Bytes reach the server's socket; nothing runs until the loop does.
+    func arrive(_ text: String) {
+        unread += Array(text.utf8)
     }
 
     /// The client closes (or half-closes) its side.
@@ -141,6 +158,7 @@ final class Client {
         if actions.contains(.stopReading) { isRead = false }
         if actions.contains(.startReading) { isRead = true }
         if actions.contains(.flush) { loop.needFlush.append(self) }
+        if actions.contains(.continueNextTurn) { loop.waitingForTurn.append(self) }
     }
 
     func flush() {
@@ -148,6 +166,7 @@ final class Client {
         guard session.canWrite else { return perform(session.flushSkipped()) }
         let n = min(socketRoom, session.output.count)
         delivered += session.output[..<n]
+        if n > 0 { loop.noteWrite(to: self) }
         socketRoom -= n
         inFlight = Array(session.output[n...])
         perform(session.wrote(n))

@@ -161,6 +161,7 @@ final class Simulation {
     /// Replaced connections that have not closed yet (ended input, replies to write).
     var retired: [Client] = []
     var needFlush: [Client] = []
+    var waitingForTurn: [Client] = []
 
     init(count: Int, slowSockets: Bool) {
         var config = ServerConfig()
@@ -170,6 +171,7 @@ final class Simulation {
         // Small marks, so that fuzzed inputs reach them.
         config.outputHighWater = 256
         config.inputHighWater = 96
+        config.commandsPerTurn = 3
         state = ServerState(config: config, clock: clock)
         self.slowSockets = slowSockets
         connections = (0..<count).map { _ in Client(self) }
@@ -177,11 +179,15 @@ final class Simulation {
 
     var everyClient: [Client] { connections + retired }
 
-    /// What the server does before it sleeps: resume woken tasklets, write
-    /// replies, read sockets that are read and have bytes; until nothing is left.
+    /// The server's loop until it would sleep; each iteration: the turns of
+    /// sessions that yielded, woken tasklets, replies, one read of each
+    /// socket that is read and has bytes.
     func drain() {
         for _ in 0..<100_000 {
-            var busy = false
+            var busy = !waitingForTurn.isEmpty
+            let turns = waitingForTurn
+            waitingForTurn.removeAll()
+            for client in turns { client.perform(client.session.nextTurn()) }
             while let t = engine.nextRunnable() {
                 let client = t.context as! Client
                 client.perform(client.session.resume(t.takeCompletion()!))
@@ -191,7 +197,7 @@ final class Simulation {
             needFlush.removeAll()
             for client in batch { client.flush() }
             for client in everyClient where client.readOnce() { busy = true }
-            if !busy && needFlush.isEmpty && engine.runnableCount == 0 {
+            if !busy && needFlush.isEmpty && engine.runnableCount == 0 && waitingForTurn.isEmpty {
                 retired.removeAll { $0.session.isClosed }
                 return
             }
@@ -335,7 +341,9 @@ final class Client {
             let actions = unread.withUnsafeBytes { session.received(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
             unread.removeFirst(n)
             perform(actions)
-            if isRead && !session.isClosed && session.tasklet.state == .running { checkParserBounds(session.parser) }
+            if isRead && !session.isClosed && session.tasklet.state == .running && !session.turnYielded {
+                checkParserBounds(session.parser)
+            }
             return true
         }
         if endOfInput {
@@ -354,6 +362,7 @@ final class Client {
         if actions.contains(.stopReading) { isRead = false }
         if actions.contains(.startReading) { isRead = true }
         if actions.contains(.flush) { sim.needFlush.append(self) }
+        if actions.contains(.continueNextTurn) { sim.waitingForTurn.append(self) }
     }
 
     func flush() {
