@@ -37,6 +37,8 @@ enum UV {
 
     static let eof = Int(UV_EOF.rawValue)
     static let eagain = Int32(UV_EAGAIN.rawValue)
+    static let emfile = Int32(UV_EMFILE.rawValue)
+    static let enfile = Int32(UV_ENFILE.rawValue)
 
     static func describe(_ code: Int32) -> String {
         String(cString: uv_strerror(code))

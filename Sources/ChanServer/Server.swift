@@ -47,6 +47,14 @@ public final class Server {
     public init(config: ServerConfig, logger: Logger = Logger(label: "chand")) throws {
         loop = .allocate(capacity: 1)
         try LibUVError.check(uv_loop_init(loop), "uv_loop_init")
+        var config = config
+        let reserve = OpenFiles.reserve(metrics: config.metricsPort != nil)
+        let (allowed, limit) = OpenFiles.fit(connections: config.maxConnections, reserve: reserve)
+        if allowed < config.maxConnections {
+            // Past the open-file limit accept would fail, and clients would be dropped without a word.
+            logger.warning("open-file limit \(limit) allows \(allowed) connections, not --max-connections \(config.maxConnections): clients past \(allowed) get ERR LIMIT")
+            config.maxConnections = allowed
+        }
         state = ServerState(config: config, logger: logger, clock: LoopClock(loop))
         readBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
         prepare = .allocate(capacity: 1)
@@ -128,6 +136,10 @@ public final class Server {
 
     private func accept(_ status: Int32) {
         guard status >= 0, let listener else {
+            if status == UV.emfile || status == UV.enfile {
+                // libuv has closed the clients waiting to be accepted.
+                state.stats.connectionsRefused += 1
+            }
             logger.warning("accept failed: \(UV.describe(status))")
             return
         }
