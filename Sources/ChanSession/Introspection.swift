@@ -96,6 +96,8 @@ extension ServerState {
                ServerStats.errorCodes.map { ("{code=\"\($0.rawValue)\"}", "\(stats.errors[$0, default: 0])") })
         metric("values_lost_total", "counter", "Values matched to a receiver whose connection died before they were written.",
                [("", "\(stats.valuesLost)")])
+        metric("metrics_refused_total", "counter", "Metrics connections closed unanswered (over the limit, or a request too slow).",
+               [("", "\(stats.metricsRefused)")])
         let h = blockedSeconds
         var buckets = zip(h.bounds.map { "\($0)" } + ["+Inf"], h.cumulative).map { ("_bucket{le=\"\($0.0)\"}", "\($0.1)") }
         buckets += [("_sum", "\(h.sum)"), ("_count", "\(h.count)")]

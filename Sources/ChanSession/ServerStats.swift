@@ -10,6 +10,8 @@ public struct ServerStats {
     /// reached the kernel (architecture.md, "Delivery truth").
     public var valuesLost = 0
     public var errors: [ErrorCode: Int] = [:]
+    /// Metrics connections closed unanswered: over the limit, or too slow to send their request.
+    public var metricsRefused = 0
 
     public static let errorCodes: [ErrorCode] = [.unknown, .syntax, .badName, .tooBig, .tooLong, .closed, .exists, .limit]
 
