@@ -34,11 +34,18 @@ let package = Package(
         .target(name: "ChanCore", swiftSettings: loopConfined),
         // The wire protocol: incremental command parser and reply encoder. No I/O.
         .target(name: "ChanProtocol", swiftSettings: loopConfined),
+        // One connection's logic without its socket: commands run against the
+        // engine, replies, flow control, end of input. No I/O.
+        .target(
+            name: "ChanSession",
+            dependencies: ["ChanCore", "ChanProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: loopConfined
+        ),
         // The daemon's machinery: libuv loop, listener, connections, timers.
         .target(
             name: "ChanServer",
             dependencies: [
-                "CLibUV", "ChanCore", "ChanProtocol",
+                "CLibUV", "ChanCore", "ChanProtocol", "ChanSession",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: loopConfined
@@ -64,6 +71,8 @@ let package = Package(
         .executableTarget(name: "ChanBench", dependencies: ["ChanCore"]),
         .testTarget(name: "ChanCoreTests", dependencies: ["ChanCore"]),
         .testTarget(name: "ChanProtocolTests", dependencies: ["ChanProtocol"]),
+        // Sessions driven in-process, as wire transcripts (no sockets).
+        .testTarget(name: "ChanSessionTests", dependencies: ["ChanSession", "ChanCore"]),
         // Talks to the real chand binary over loopback (the dependency builds it).
         .testTarget(name: "ChanServerTests", dependencies: ["chand"]),
     ],

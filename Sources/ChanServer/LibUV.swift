@@ -11,8 +11,34 @@ enum UV {
         UnsafeMutableRawPointer(p).assumingMemoryBound(to: uv_handle_t.self)
     }
 
+    /// A uv_buf_t over bytes libuv only reads (a write) or fills (a read).
+    static func buffer(_ bytes: UnsafeRawBufferPointer) -> uv_buf_t {
+        uv_buf_init(UnsafeMutablePointer(mutating: bytes.baseAddress?.assumingMemoryBound(to: CChar.self)), UInt32(bytes.count))
+    }
+
+    static func buffer(_ bytes: UnsafeMutableRawBufferPointer) -> uv_buf_t {
+        buffer(UnsafeRawBufferPointer(bytes))
+    }
+
+    /// Stores an object in a handle's or request's `data` field (retained or not).
+    static func context(_ object: AnyObject, retained: Bool = false) -> UnsafeMutableRawPointer {
+        retained ? Unmanaged.passRetained(object).toOpaque() : Unmanaged.passUnretained(object).toOpaque()
+    }
+
+    /// The object stored with `context`; the reference stays where it is.
+    static func object<T: AnyObject>(_ data: UnsafeMutableRawPointer?, as: T.Type = T.self) -> T {
+        Unmanaged<T>.fromOpaque(data!).takeUnretainedValue()
+    }
+
+    /// Releases the reference `context(_:retained: true)` stored.
+    static func release<T: AnyObject>(_ data: UnsafeMutableRawPointer?, as: T.Type = T.self) -> T {
+        Unmanaged<T>.fromOpaque(data!).takeRetainedValue()
+    }
+
     static let eof = Int(UV_EOF.rawValue)
     static let eagain = Int32(UV_EAGAIN.rawValue)
+    static let emfile = Int32(UV_EMFILE.rawValue)
+    static let enfile = Int32(UV_ENFILE.rawValue)
 
     static func describe(_ code: Int32) -> String {
         String(cString: uv_strerror(code))
@@ -38,16 +64,17 @@ extension UV {
     ) throws -> UnsafeMutablePointer<uv_tcp_t> {
         let tcp = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
         uv_tcp_init(loop, tcp)
-        handle(tcp).pointee.data = Unmanaged.passUnretained(context).toOpaque()
+        handle(tcp).pointee.data = UV.context(context)
         var storage = sockaddr_storage()
         do {
             try withUnsafeMutablePointer(to: &storage) { p in
-                let sa = UnsafeMutableRawPointer(p)
-                if uv_ip4_addr(host, Int32(port), sa.assumingMemoryBound(to: sockaddr_in.self)) != 0 {
+                if p.withMemoryRebound(to: sockaddr_in.self, capacity: 1, { uv_ip4_addr(host, Int32(port), $0) }) != 0 {
                     try LibUVError.check(
-                        uv_ip6_addr(host, Int32(port), sa.assumingMemoryBound(to: sockaddr_in6.self)), "address \(host)")
+                        p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { uv_ip6_addr(host, Int32(port), $0) },
+                        "address \(host)")
                 }
-                try LibUVError.check(uv_tcp_bind(tcp, sa.assumingMemoryBound(to: sockaddr.self), 0), "bind \(host):\(port)")
+                try LibUVError.check(p.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_bind(tcp, $0, 0) },
+                                     "bind \(host):\(port)")
             }
             try LibUVError.check(uv_listen(stream(tcp), 511, onConnection), "listen on \(host):\(port)")
         } catch {
@@ -62,10 +89,9 @@ extension UV {
         var storage = sockaddr_storage()
         var len = Int32(MemoryLayout<sockaddr_storage>.size)
         return withUnsafeMutablePointer(to: &storage) { p in
-            let sa = UnsafeMutableRawPointer(p)
-            uv_tcp_getsockname(tcp, sa.assumingMemoryBound(to: sockaddr.self), &len)
+            _ = p.withMemoryRebound(to: sockaddr.self, capacity: 1) { uv_tcp_getsockname(tcp, $0, &len) }
             // sin_port and sin6_port sit at the same offset.
-            return Int(UInt16(bigEndian: sa.assumingMemoryBound(to: sockaddr_in.self).pointee.sin_port))
+            return Int(UInt16(bigEndian: p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port }))
         }
     }
 }

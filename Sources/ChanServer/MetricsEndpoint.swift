@@ -2,44 +2,79 @@ import CLibUV
 
 /// Serves `GET /metrics` in the Prometheus text exposition format (0.0.4)
 /// from the server's own loop. Minimal HTTP/1.1: one request per connection,
-/// answered and closed; requests are capped in size and number.
+/// answered and closed; requests are capped in size, number and time, so
+/// idle or half-sent connections cannot lock a scraper out.
 final class MetricsEndpoint {
     /// Unowned(unsafe): the server outlives every connection (it closes them all before it goes).
     unowned(unsafe) let server: Server
     private let listener: UnsafeMutablePointer<uv_tcp_t>
     let port: Int
-    private var open: [ObjectIdentifier: Scrape] = [:]
+    /// Open scrapes, oldest first.
+    private var open: [Scrape] = []
+    /// Closes scrapes whose request did not arrive in time.
+    private let timer: UnsafeMutablePointer<uv_timer_t>
     static let maxRequestBytes = 8192
     static let maxScrapes = 16
+    /// Milliseconds a connection has to send its whole request.
+    static let requestTimeout: UInt64 = 5000
 
     init(server: Server, port: Int) throws {
         self.server = server
         listener = try UV.listen(server.loop, host: server.config.host, port: port, context: server) { l, status in
             guard status >= 0 else { return }
-            Server.from(l!.pointee.data).metricsEndpoint?.accept()
+            UV.object(l!.pointee.data, as: Server.self).metricsEndpoint?.accept()
         }
         self.port = UV.boundPort(listener)
+        timer = .allocate(capacity: 1)
+        uv_timer_init(server.loop, timer)
+        UV.handle(timer).pointee.data = UV.context(server)
     }
 
     func stop() {
         UV.closeAndFree(listener)
-        for scrape in Array(open.values) { scrape.close() }
+        UV.closeAndFree(timer)
+        for scrape in open { scrape.close() }
     }
 
+    /// At the limit, the oldest connection still sending its request makes
+    /// room (an idle socket must not keep a scraper out); refused either way
+    /// counts in `chand_metrics_refused_total`.
     private func accept() {
         let tcp = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
         uv_tcp_init(server.loop, tcp)
-        guard uv_accept(UV.stream(listener), UV.stream(tcp)) == 0, open.count < MetricsEndpoint.maxScrapes else {
+        guard uv_accept(UV.stream(listener), UV.stream(tcp)) == 0 else {
             UV.closeAndFree(tcp)
             return
         }
-        let scrape = Scrape(endpoint: self, handle: tcp)
-        open[ObjectIdentifier(scrape)] = scrape
+        if open.count >= MetricsEndpoint.maxScrapes {
+            server.state.stats.metricsRefused += 1
+            guard let idle = open.first(where: \.isReading) else {
+                UV.closeAndFree(tcp)
+                return
+            }
+            idle.close()
+        }
+        let scrape = Scrape(endpoint: self, handle: tcp, openedAt: uv_now(server.loop))
+        open.append(scrape)
         scrape.start()
+        if uv_is_active(UV.handle(timer)) == 0 {
+            uv_timer_start(timer, { h in
+                UV.object(h!.pointee.data, as: Server.self).metricsEndpoint?.closeLateRequests()
+            }, 1000, 1000)
+        }
+    }
+
+    private func closeLateRequests() {
+        let now = uv_now(server.loop)
+        for scrape in open where scrape.isReading && now - scrape.openedAt >= MetricsEndpoint.requestTimeout {
+            server.state.stats.metricsRefused += 1
+            scrape.close()
+        }
+        if open.isEmpty { uv_timer_stop(timer) }
     }
 
     fileprivate func forget(_ scrape: Scrape) {
-        open[ObjectIdentifier(scrape)] = nil
+        open.removeAll { $0 === scrape }
     }
 
     /// The response to a request whose head is `head`.
@@ -54,7 +89,7 @@ final class MetricsEndpoint {
         } else if parts[1] != "/metrics" && !parts[1].hasPrefix("/metrics?") {
             (status, body) = ("404 Not Found", "GET /metrics\n")
         } else {
-            (status, body) = ("200 OK", server.metricsText())
+            (status, body) = ("200 OK", server.state.metricsText())
         }
         var out = Array("HTTP/1.1 \(status)\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n".utf8)
         if parts.first != "HEAD" { out += Array(body.utf8) }
@@ -66,27 +101,25 @@ final class MetricsEndpoint {
 private final class Scrape {
     unowned(unsafe) let endpoint: MetricsEndpoint
     let handle: UnsafeMutablePointer<uv_tcp_t>
+    let openedAt: UInt64
     var request: [UInt8] = []
     var closed = false
     var response: UnsafeMutableRawBufferPointer?
+    /// Still waiting for the whole request (not yet answering).
+    var isReading: Bool { response == nil && !closed }
 
-    init(endpoint: MetricsEndpoint, handle: UnsafeMutablePointer<uv_tcp_t>) {
+    init(endpoint: MetricsEndpoint, handle: UnsafeMutablePointer<uv_tcp_t>, openedAt: UInt64) {
         self.endpoint = endpoint
         self.handle = handle
-        UV.handle(handle).pointee.data = Unmanaged.passRetained(self).toOpaque()
-    }
-
-    static func from(_ p: UnsafeMutableRawPointer?) -> Scrape {
-        Unmanaged<Scrape>.fromOpaque(p!).takeUnretainedValue()
+        self.openedAt = openedAt
+        UV.handle(handle).pointee.data = UV.context(self, retained: true)
     }
 
     func start() {
         uv_read_start(UV.stream(handle), { h, _, buf in
-            let server = Scrape.from(h!.pointee.data).endpoint.server
-            buf!.pointee = uv_buf_init(server.readBuffer.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                       UInt32(server.readBuffer.count))
+            buf!.pointee = UV.buffer(UV.object(h!.pointee.data, as: Scrape.self).endpoint.server.readBuffer)
         }, { stream, nread, buf in
-            Scrape.from(stream!.pointee.data).didRead(nread, buf!.pointee)
+            UV.object(stream!.pointee.data, as: Scrape.self).didRead(nread, buf!.pointee)
         })
     }
 
@@ -105,11 +138,14 @@ private final class Scrape {
         }
     }
 
-    /// Where the request head ends (a blank line), if it has.
+    /// Where the request head ends (at its blank line), if it has: lines
+    /// end with CRLF or, as RFC 9112 lets a server accept, a bare LF.
     private func headEnd() -> Int? {
-        guard request.count >= 4 else { return nil }
-        for i in 0...(request.count - 4) where request[i] == 13 && request[i + 1] == 10 && request[i + 2] == 13 && request[i + 3] == 10 {
-            return i
+        var lineStart = 0
+        for (i, byte) in request.enumerated() where byte == 10 {
+            let line = request[lineStart..<i]
+            if line.isEmpty || line == [13] { return lineStart }
+            lineStart = i + 1
         }
         return nil
     }
@@ -119,9 +155,9 @@ private final class Scrape {
         copy.copyBytes(from: bytes)
         response = copy
         let req = UnsafeMutablePointer<uv_write_t>.allocate(capacity: 1)
-        var buf = uv_buf_init(copy.baseAddress!.assumingMemoryBound(to: CChar.self), UInt32(copy.count))
+        var buf = UV.buffer(copy)
         uv_write(req, UV.stream(handle), &buf, 1) { req, _ in
-            let scrape = Scrape.from(req!.pointee.handle!.pointee.data)
+            let scrape = UV.object(req!.pointee.handle!.pointee.data, as: Scrape.self)
             req!.deallocate()
             scrape.close()
         }
@@ -132,7 +168,7 @@ private final class Scrape {
         closed = true
         endpoint.forget(self)
         uv_close(UV.handle(handle)) { h in
-            let scrape = Unmanaged<Scrape>.fromOpaque(h!.pointee.data!).takeRetainedValue()
+            let scrape = UV.release(h!.pointee.data, as: Scrape.self)
             scrape.response?.deallocate()
             h!.deallocate()
         }

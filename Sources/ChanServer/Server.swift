@@ -1,21 +1,31 @@
 import ChanCore
 import ChanProtocol
+@_exported import ChanSession
 import CLibUV
 import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The daemon: one libuv loop owning the listener, every client connection,
 /// the engine and its timers. Everything runs on the thread that calls `run()`.
 public final class Server {
-    let config: ServerConfig
-    let engine: Engine
-    let logger: Logger
-    var stats = ServerStats()
-    let startedAt: UInt64
+    /// The engine, settings and counters every session shares.
+    let state: ServerState
+    var config: ServerConfig { state.config }
+    var engine: Engine { state.engine }
+    var logger: Logger { state.logger }
 
     let loop: UnsafeMutablePointer<uv_loop_t>
     private var listener: UnsafeMutablePointer<uv_tcp_t>?
     /// Before the loop polls: resume woken tasklets, then write replies.
     private let prepare: UnsafeMutablePointer<uv_prepare_t>
+    /// Runs the connections that yielded their turn, once per loop
+    /// iteration; while it is active the loop polls without sleeping.
+    private let turns: UnsafeMutablePointer<uv_idle_t>
+    private var waitingForTurn: [Connection] = []
     /// Fires at the engine's earliest select deadline.
     private let deadlineTimer: UnsafeMutablePointer<uv_timer_t>
     private var armedDeadline: UInt64?
@@ -25,8 +35,6 @@ public final class Server {
     private(set) var metricsEndpoint: MetricsEndpoint?
     /// The metrics endpoint's port, when it is on.
     public var metricsPort: Int? { metricsEndpoint?.port }
-    /// Seconds that SEND/RECV/SELECT waited before a partner completed them.
-    var blockedSeconds = Histogram(bounds: [0.0001, 0.001, 0.01, 0.1, 1, 10, 60, 600])
 
     var connections: [ObjectIdentifier: Connection] = [:]
     /// Connections with replies to write before the loop sleeps.
@@ -37,22 +45,29 @@ public final class Server {
     private var stopping = false
 
     public init(config: ServerConfig, logger: Logger = Logger(label: "chand")) throws {
-        self.config = config
-        self.logger = logger
-        let random = config.seed.map { Xoshiro256(seed: $0) } ?? Xoshiro256()
-        engine = Engine(random: random, maxChannels: config.maxChannels)
         loop = .allocate(capacity: 1)
         try LibUVError.check(uv_loop_init(loop), "uv_loop_init")
-        startedAt = uv_now(loop)
+        var config = config
+        let reserve = OpenFiles.reserve(metrics: config.metricsPort != nil)
+        let (allowed, limit) = OpenFiles.fit(connections: config.maxConnections, reserve: reserve)
+        if allowed < config.maxConnections {
+            // Past the open-file limit accept would fail, and clients would be dropped without a word.
+            logger.warning("open-file limit \(limit) allows \(allowed) connections, not --max-connections \(config.maxConnections): clients past \(allowed) get ERR LIMIT")
+            config.maxConnections = allowed
+        }
+        state = ServerState(config: config, logger: logger, clock: LoopClock(loop))
         readBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
         prepare = .allocate(capacity: 1)
+        turns = .allocate(capacity: 1)
         deadlineTimer = .allocate(capacity: 1)
         sweepTimer = .allocate(capacity: 1)
         uv_prepare_init(loop, prepare)
+        uv_idle_init(loop, turns)
         uv_timer_init(loop, deadlineTimer)
         uv_timer_init(loop, sweepTimer)
-        let me = Unmanaged.passUnretained(self).toOpaque()
-        for h in [UV.handle(prepare), UV.handle(deadlineTimer), UV.handle(sweepTimer)] { h.pointee.data = me }
+        for h in [UV.handle(prepare), UV.handle(turns), UV.handle(deadlineTimer), UV.handle(sweepTimer)] {
+            h.pointee.data = UV.context(self)
+        }
     }
 
     deinit {
@@ -60,35 +75,33 @@ public final class Server {
         loop.deallocate()
     }
 
-    static func from(_ data: UnsafeMutableRawPointer?) -> Server {
-        Unmanaged<Server>.fromOpaque(data!).takeUnretainedValue()
-    }
-
     /// Binds and listens; returns the port (the real one when asked for 0).
     public func start() throws -> Int {
         let tcp = try UV.listen(loop, host: config.host, port: config.port, context: self) { server, status in
-            Server.from(server!.pointee.data).accept(status)
+            UV.object(server!.pointee.data, as: Server.self).accept(status)
         }
         listener = tcp
         if let port = config.metricsPort {
             metricsEndpoint = try MetricsEndpoint(server: self, port: port)
         }
-        uv_prepare_start(prepare) { h in Server.from(h!.pointee.data).beforePoll() }
-        // Every second: forget idle implicit channels, and end an activity
-        // interval (so a channel's `rate` is its values moved per second).
+        uv_prepare_start(prepare) { h in UV.object(h!.pointee.data, as: Server.self).beforePoll() }
+        // Every second: forget idle implicit channels, end an activity
+        // interval (so a channel's `rate` is its values moved per second),
+        // and look for peers gone from sockets nobody reads.
         uv_timer_start(sweepTimer, { h in
-            let engine = Server.from(h!.pointee.data).engine
-            engine.sweepIdleChannels(sparingActive: true)
-            engine.startActivityInterval()
+            let server = UV.object(h!.pointee.data, as: Server.self)
+            server.engine.sweepIdleChannels(sparingActive: true)
+            server.engine.startActivityInterval()
+            server.noticeVanishedPeers()
         }, 1000, 1000)
         // The timer alone must not keep the loop alive at shutdown.
         uv_unref(UV.handle(sweepTimer))
         for signum in [SIGINT, SIGTERM] {
             let s = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)
             uv_signal_init(loop, s)
-            UV.handle(s).pointee.data = Unmanaged.passUnretained(self).toOpaque()
+            UV.handle(s).pointee.data = UV.context(self)
             uv_signal_start(s, { h, signum in
-                let server = Server.from(h!.pointee.data)
+                let server = UV.object(h!.pointee.data, as: Server.self)
                 server.logger.info("signal \(signum): shutting down")
                 server.stop()
             }, signum)
@@ -115,12 +128,18 @@ public final class Server {
         for s in signals { UV.closeAndFree(s) }
         uv_prepare_stop(prepare)
         UV.closeAndFree(prepare)
+        uv_idle_stop(turns)
+        UV.closeAndFree(turns)
         UV.closeAndFree(deadlineTimer)
         UV.closeAndFree(sweepTimer)
     }
 
     private func accept(_ status: Int32) {
         guard status >= 0, let listener else {
+            if status == UV.emfile || status == UV.enfile {
+                // libuv has closed the clients waiting to be accepted.
+                state.stats.connectionsRefused += 1
+            }
             logger.warning("accept failed: \(UV.describe(status))")
             return
         }
@@ -133,22 +152,69 @@ public final class Server {
         uv_tcp_nodelay(tcp, 1)
         uv_tcp_keepalive(tcp, 1, UInt32(config.keepaliveSeconds))
         if connections.count >= config.maxConnections {
-            stats.connectionsRefused += 1
+            state.stats.connectionsRefused += 1
             Connection.refuse(tcp, server: self)
             return
         }
         let conn = Connection(server: self, handle: tcp)
         connections[ObjectIdentifier(conn)] = conn
-        stats.connectionsOpen += 1
-        stats.connectionsTotal += 1
-        logger.debug("connection \(conn.tasklet.id) opened")
-        conn.startReading()
+        state.stats.connectionsOpen += 1
+        state.stats.connectionsTotal += 1
+        logger.debug("connection \(conn.id) opened")
+        conn.start()
     }
 
     func forget(_ conn: Connection) {
         connections[ObjectIdentifier(conn)] = nil
-        stats.connectionsOpen -= 1
-        logger.debug("connection \(conn.tasklet.id) closed")
+        state.stats.connectionsOpen -= 1
+        logger.debug("connection \(conn.id) closed")
+    }
+
+    /// libuv watches only the sockets it reads, so a client that closes or
+    /// resets a paused connection (blocked, with more pipelined than
+    /// `inputHighWater`) would go unseen, and its blocked request would keep
+    /// taking values. Asked here once a second, without reading: a reset
+    /// closes the connection, a close is its end of input (rule 20).
+    private func noticeVanishedPeers() {
+        var watched: [(conn: Connection, fd: pollfd)] = []
+        for conn in connections.values where conn.session.state == .paused {
+            var fd = uv_os_fd_t()
+            guard uv_fileno(UV.handle(conn.handle), &fd) == 0 else { continue }
+            watched.append((conn, pollfd(fd: fd, events: Int16(Server.peerGone), revents: 0)))
+        }
+        guard !watched.isEmpty else { return }
+        var fds = watched.map(\.fd)
+        guard poll(&fds, nfds_t(fds.count), 0) > 0 else { return }
+        for (entry, fd) in zip(watched, fds) where fd.revents & Int16(Server.peerGone) != 0 {
+            if fd.revents & Int16(POLLERR) != 0 {
+                entry.conn.close(failure: "connection reset while not read")
+            } else {
+                entry.conn.peerVanished()
+            }
+        }
+    }
+
+    /// The poll(2) events of a peer that closed or reset its side.
+    #if os(Linux)
+    private static let peerGone = Int32(POLLHUP | POLLERR) | 0x2000  // POLLRDHUP (glibc declares it only with _GNU_SOURCE)
+    #else
+    private static let peerGone = Int32(POLLHUP | POLLERR)
+    #endif
+
+    /// A connection used its turn with requests left (fair turns, so that
+    /// one client's pipelined requests do not hold up the others).
+    func continueNextTurn(_ conn: Connection) {
+        if waitingForTurn.isEmpty {
+            uv_idle_start(turns) { h in UV.object(h!.pointee.data, as: Server.self).runTurns() }
+        }
+        waitingForTurn.append(conn)
+    }
+
+    private func runTurns() {
+        let batch = waitingForTurn
+        waitingForTurn.removeAll(keepingCapacity: true)
+        for conn in batch { conn.nextTurn() }
+        if waitingForTurn.isEmpty { uv_idle_stop(turns) }
     }
 
     /// Resumes woken tasklets in runnable order (never re-entrantly, redis's
@@ -178,12 +244,28 @@ public final class Server {
         }
         let now = uv_now(loop)
         uv_timer_start(deadlineTimer, { h in
-            let server = Server.from(h!.pointee.data)
+            let server = UV.object(h!.pointee.data, as: Server.self)
             server.armedDeadline = nil
             server.engine.expireDeadlines(now: uv_now(server.loop))
         }, next > now ? next - now : 0, 0)
     }
+}
 
-    /// The current loop time in milliseconds, for select deadlines.
-    var now: UInt64 { uv_now(loop) }
+/// The loop's clock, for sessions.
+final class LoopClock: SessionClock {
+    private let loop: UnsafeMutablePointer<uv_loop_t>
+
+    init(_ loop: UnsafeMutablePointer<uv_loop_t>) {
+        self.loop = loop
+    }
+
+    var milliseconds: UInt64 { uv_now(loop) }
+
+    func currentMilliseconds() -> UInt64 {
+        // The loop's cached time may be behind by this iteration's work.
+        uv_update_time(loop)
+        return uv_now(loop)
+    }
+
+    func nanoseconds() -> UInt64 { uv_hrtime() }
 }

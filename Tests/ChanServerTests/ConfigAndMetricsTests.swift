@@ -125,4 +125,34 @@ final class ConfigAndMetricsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(m["chand_blocked_seconds_sum"] ?? 0, 0.1)
         XCTAssertEqual(try httpGet(metricsPort, "/other").0, "HTTP/1.1 404 Not Found")
     }
+
+    /// A request whose lines end with a bare LF is answered like one with CRLFs.
+    func testMetricsRequestWithBareLineFeeds() throws {
+        let daemon = try Daemon(["--metrics-port", "0"])
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let w = try Wire(port: try XCTUnwrap(daemon.metricsPort))
+        w.send("GET /metrics HTTP/1.1\nHost: 127.0.0.1\n\n")
+        XCTAssertEqual(w.line(), "HTTP/1.1 200 OK")
+    }
+
+    /// Dozens of idle and half-sent connections do not lock a scraper out:
+    /// the oldest make room, each counted as refused, and one that sends
+    /// nothing is closed after the request timeout.
+    func testMetricsScrapeAnsweredPastIdleConnections() throws {
+        let daemon = try Daemon(["--metrics-port", "0"])
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let metricsPort = try XCTUnwrap(daemon.metricsPort)
+        var idle: [Wire] = []
+        for i in 0..<40 {
+            let w = try Wire(port: metricsPort)
+            if i % 2 == 1 { w.send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n") }  // half-sent
+            idle.append(w)
+        }
+        let (status, body) = try httpGet(metricsPort, "/metrics")
+        XCTAssertEqual(status, "HTTP/1.1 200 OK")
+        // 41 connections, 16 at a time: at least 25 closed to make room.
+        XCTAssertGreaterThanOrEqual(samples(body)["chand_metrics_refused_total"] ?? 0, 25)
+        // The last idle one is closed by the request timeout.
+        XCTAssertTrue(idle.last!.closedByServer())
+    }
 }

@@ -25,11 +25,16 @@ final class Daemon {
         return URL(fileURLWithPath: ".build/debug/chand")
     }
 
-    init(_ arguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// `openFiles`: start it under `ulimit -n` of that many descriptors.
+    init(_ arguments: [String] = [], environment: [String: String] = [:], openFiles: Int? = nil) throws {
         signal(SIGPIPE, SIG_IGN)
         let stdout = Pipe()
         process.executableURL = Daemon.binary
         process.arguments = ["--port", "0", "--seed", "1"] + arguments
+        if let openFiles {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(openFiles) && exec \"$0\" \"$@\"", Daemon.binary.path] + process.arguments!
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = stdout
         process.standardError = stderrPipe

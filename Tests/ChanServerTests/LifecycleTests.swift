@@ -54,6 +54,63 @@ final class LifecycleTests: DaemonTestCase {
         XCTAssertEqual(r.reply(), "TIMEOUT")
     }
 
+    /// A blocked client that pipelined more than the server reads ahead
+    /// (so its socket is no longer read) and then closes is still noticed:
+    /// its blocked RECV is withdrawn (rule 20) and takes no later value.
+    func testClosedPeerOfAPausedConnectionIsNoticed() throws {
+        var consumer: Wire? = try daemon.connect()
+        consumer!.send(String(repeating: "RECV g\r\n", count: 20_000))
+        waitForStat("g", "receivers=1")
+        consumer = nil  // closes the socket
+        waitForStat("g", "receivers=0")
+        let producer = try daemon.connect()
+        producer.say("SELECT 1 NOWAIT", "SEND g v", "INFO")
+        XCTAssertEqual(producer.reply(), "TIMEOUT", "no receiver is left on g")
+        XCTAssertEqual(fields(producer.reply()!, "INFO")["values_lost"], "0")
+    }
+
+    /// The same with a reset instead of a close.
+    func testResetPeerOfAPausedConnectionIsNoticed() throws {
+        let consumer = try daemon.connect()
+        consumer.send(String(repeating: "RECV g\r\n", count: 20_000))
+        waitForStat("g", "receivers=1")
+        consumer.reset()
+        waitForStat("g", "receivers=0")
+        let producer = try daemon.connect()
+        producer.say("SELECT 1 NOWAIT", "SEND g v")
+        XCTAssertEqual(producer.reply(), "TIMEOUT", "no receiver is left on g")
+    }
+
+    /// Past the open-file limit: chand lowers its connection limit at start
+    /// and says so, and a client past it gets ERR LIMIT and is counted,
+    /// instead of being dropped without a word.
+    func testOpenFileLimitLowersTheConnectionLimit() throws {
+        let limited = try Daemon([], openFiles: 64)
+        var clients: [Wire] = []
+        for _ in 0..<80 { clients.append(try limited.connect()) }
+        usleep(500_000)  // the daemon accepts them all
+        var served: [Wire] = [], refused = 0
+        for c in clients {
+            c.setTimeout(0.05)
+            if let line = c.line() {
+                XCTAssertTrue(line.hasPrefix("ERR LIMIT too many connections"), line)
+                refused += 1
+            } else {
+                XCTAssertFalse(c.closedByServer(), "client \(served.count + refused) dropped without a reply")
+                served.append(c)
+            }
+        }
+        XCTAssertGreaterThan(refused, 0)
+        let probe = served[0]
+        probe.setTimeout(10)
+        probe.say("HELLO", "INFO")
+        XCTAssertEqual(fields(probe.reply()!, "HELLO")["max_connections"], "\(served.count)")
+        XCTAssertEqual(fields(probe.reply()!, "INFO")["connections_refused"], "\(refused)")
+        let (status, log) = limited.stop()
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(log.contains("open-file limit 64 allows \(served.count) connections"), log)
+    }
+
     /// Rule 3 over the wire: three receivers are served in arrival order.
     func testReceiversServedInArrivalOrder() throws {
         let s = try daemon.connect()

@@ -1,21 +1,26 @@
 // libFuzzer entry point for chand's request handling: the protocol parser
-// (ChanProtocol) and the channel engine (ChanCore), driven the way the
-// daemon drives them, without sockets. Built by Tests/Fuzz/build.sh with
-// `swiftc -sanitize=fuzzer,address`; see README, "Reliability".
+// (ChanProtocol) alone, and the daemon's own sessions (ChanSession, over
+// ChanCore) driven the way its event loop drives them, without sockets.
+// Built by Tests/Fuzz/build.sh with `swiftc -sanitize=fuzzer,address`; see
+// README, "Reliability".
 //
 // An input is one byte of settings, then a byte stream. Bytes below 0xFC are
 // request bytes for the current simulated connection; the others are events:
 //
 //   0xFF x   switch to connection x % connections (the bytes so far are
 //            handed to the current one first, as one read)
-//   0xFE x   the clock moves x * 8 ms on; due select deadlines expire; an odd x runs the timer's sweep and ends an activity interval
-//   0xFD     the current connection resets (its tasklet is cancelled, as a
+//   0xFE x   the clock moves x * 8 ms on; due select deadlines expire; writes
+//            waiting on a slow socket complete; an odd x runs the server's
+//            one-second timer (sweep, activity interval, vanished peers)
+//   0xFD     the current connection resets (its session closes, as a
 //            dropped socket) and a fresh one takes its place
-//   0xFC     end of input on the current connection (rule 20), then a fresh
-//            connection; idle implicit channels are swept
+//   0xFC     end of input on the current connection (rule 20: seen at once
+//            when its socket is read, else at the next one-second timer),
+//            then a fresh connection; idle implicit channels are swept
 //
 // Settings byte: low 4 bits + 1 = chunk size for the split check, next 2 bits
-// + 1 = number of connections.
+// + 1 = number of connections, bit 6 = slow sockets (a flush writes at most 7
+// bytes; the rest waits for the next clock event).
 //
 // Checked on every input (a failed check traps, which libFuzzer reports):
 // - the parser gives the same commands whole and in chunks, every command
@@ -26,17 +31,33 @@
 //   waits), a channel never holds waiting senders and receivers of two
 //   different tasklets (a missed rendezvous), blocked tasklets have all their
 //   chanops queued and running ones none, counters agree with the tasklets;
+// - every request gets one reply of its kind, in order (read back from the
+//   bytes the session wrote);
 // - values are conserved: every value a sender was told was sent (or would
 //   have been, for a cancelled one) is received (or lost with a cancelled
 //   receiver) or still buffered, in count and in bytes;
 // - once every connection is gone, no channel keeps a waiter and the sweep
 //   leaves only made, closed or non-empty channels.
 
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 @testable import ChanCore
 @testable import ChanProtocol
+@testable import ChanSession
 
 let limits = ProtocolLimits(maxLine: 64, maxPayload: 32, maxSelectCases: 6, maxCapacity: 4)
 let maxChannels = 12
+
+/// FUZZ_TRACE=1 prints every request with its reply (for replaying a crash).
+let traceReplies = getenv("FUZZ_TRACE") != nil
+
+func trace(_ line: String) {
+    let text = line + "\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}
 
 func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
     if !condition() { fatalError("check failed: \(message())") }
@@ -117,47 +138,77 @@ func parseAll(_ input: ArraySlice<UInt8>, chunk: Int) -> [Command] {
     return commands
 }
 
-// MARK: The engine, driven as the server drives it
+// MARK: The sessions, driven as the server's loop drives them
 
 /// Values told sent and values received, in count and bytes.
 struct Ledger {
     var sent = 0, sentBytes = 0, received = 0, receivedBytes = 0
 }
 
-final class Simulation {
-    let engine = Engine(random: Xoshiro256(seed: 1), maxChannels: maxChannels)
-    var now: UInt64 = 1000
-    var ledger = Ledger()
-    var connections: [Connection] = []
+final class FuzzClock: SessionClock {
+    var milliseconds: UInt64 = 1000
+    func currentMilliseconds() -> UInt64 { milliseconds }
+    func nanoseconds() -> UInt64 { milliseconds * 1_000_000 }
+}
 
-    init(count: Int) {
-        connections = (0..<count).map { _ in Connection(self) }
+final class Simulation {
+    let clock = FuzzClock()
+    let state: ServerState
+    var engine: Engine { state.engine }
+    let slowSockets: Bool
+    var ledger = Ledger()
+    var connections: [Client] = []
+    /// Replaced connections that have not closed yet (ended input, replies to write).
+    var retired: [Client] = []
+    var needFlush: [Client] = []
+    var waitingForTurn: [Client] = []
+
+    init(count: Int, slowSockets: Bool) {
+        var config = ServerConfig()
+        config.limits = limits
+        config.maxChannels = maxChannels
+        config.seed = 1
+        // Small marks, so that fuzzed inputs reach them.
+        config.outputHighWater = 256
+        config.inputHighWater = 96
+        config.commandsPerTurn = 3
+        state = ServerState(config: config, clock: clock)
+        self.slowSockets = slowSockets
+        connections = (0..<count).map { _ in Client(self) }
     }
 
-    /// Resumes woken tasklets in order, as the server's prepare callback does.
+    var everyClient: [Client] { connections + retired }
+
+    /// The server's loop until it would sleep; each iteration: the turns of
+    /// sessions that yielded, woken tasklets, replies, one read of each
+    /// socket that is read and has bytes.
     func drain() {
-        while let t = engine.nextRunnable() {
-            (t.context as! Connection).resume(t.takeCompletion()!)
+        for _ in 0..<100_000 {
+            var busy = !waitingForTurn.isEmpty
+            let turns = waitingForTurn
+            waitingForTurn.removeAll()
+            for client in turns { client.perform(client.session.nextTurn()) }
+            while let t = engine.nextRunnable() {
+                let client = t.context as! Client
+                client.perform(client.session.resume(t.takeCompletion()!))
+                busy = true
+            }
+            let batch = needFlush
+            needFlush.removeAll()
+            for client in batch { client.flush() }
+            for client in everyClient where client.readOnce() { busy = true }
+            if !busy && needFlush.isEmpty && engine.runnableCount == 0 && waitingForTurn.isEmpty {
+                retired.removeAll { $0.session.isClosed }
+                return
+            }
         }
+        check(false, "the loop never settles")
     }
 
     func replace(_ index: Int) {
-        connections[index].disconnect()
-        connections[index] = Connection(self)
-    }
-
-    /// Counts a completion the tasklet will never see (it was cancelled).
-    func account(lost completion: Completion?, _ sizes: [Int]) {
-        switch completion {
-        case .sent(let i)?:
-            ledger.sent += 1
-            ledger.sentBytes += sizes[i]
-        case .received(_, let m)?:
-            ledger.received += 1
-            ledger.receivedBytes += m.payload.count
-        default:
-            break
-        }
+        let old = connections[index]
+        if !old.session.isClosed { retired.append(old) }
+        connections[index] = Client(self)
     }
 
     func checkInvariants() {
@@ -190,8 +241,8 @@ final class Simulation {
             bufferedBytes += ch.bufferedMessages.reduce(0) { $0 + $1.payload.count }
         }
         var blocked = 0, chanops = 0
-        for conn in connections {
-            let t = conn.tasklet
+        for client in everyClient {
+            let t = client.session.tasklet
             switch t.state {
             case .blocked:
                 blocked += 1
@@ -205,6 +256,14 @@ final class Simulation {
         }
         check(engine.blockedCount == blocked, "blockedCount \(engine.blockedCount), blocked tasklets \(blocked)")
         check(queued == chanops, "\(queued) chanops in channels, \(chanops) held by blocked tasklets")
+        var ledger = ledger
+        for client in everyClient where !client.session.isClosed {
+            let unread = client.unreadReplies()
+            ledger.sent += unread.sent
+            ledger.sentBytes += unread.sentBytes
+            ledger.received += unread.received
+            ledger.receivedBytes += unread.receivedBytes
+        }
         check(ledger.sent == ledger.received + buffered,
               "sent \(ledger.sent) != received \(ledger.received) + buffered \(buffered)")
         check(ledger.sentBytes == ledger.receivedBytes + bufferedBytes,
@@ -213,7 +272,7 @@ final class Simulation {
 
     /// Every connection goes away: nothing may stay queued anywhere.
     func finish() {
-        for i in connections.indices { connections[i].disconnect() }
+        for client in everyClient { client.disconnect() }
         drain()
         checkInvariants()
         for ch in engine.channels().first {
@@ -227,197 +286,246 @@ final class Simulation {
     }
 }
 
-/// One simulated client, mirroring ChanServer's Connection and CommandExecution.
-final class Connection {
+/// One simulated client socket around a real `Session`. A shadow parser
+/// fed the same bytes knows the requests, so each reply read back from the
+/// session's output is checked against its request and booked in the ledger.
+final class Client {
     unowned let sim: Simulation
-    let tasklet: Tasklet
-    var parser = CommandParser(limits: limits)
-    var waiting: [Channel]?
-    var isSelect = false
-    /// Payload size of each case of the waiting command (0 for RECV).
-    var caseSizes: [Int] = []
-    var output: [UInt8] = []
-    var inputEnded = false
-    var done = false
+    let session: Session
+    private var unread: [UInt8] = []
+    private(set) var endOfInput = false
+    private var isRead = false
+    /// Written by the session and not yet read back, and a write waiting on a slow socket.
+    private var written: [UInt8] = []
+    private var inFlight: [UInt8] = []
+    private var requests = CommandParser(limits: limits)
+    private var answered: [Command] = []
+    private var pending: [Command] = []
 
     init(_ sim: Simulation) {
         self.sim = sim
-        tasklet = sim.engine.makeTasklet()
-        tasklet.context = self
+        session = Session(server: sim.state, context: nil)
+        session.tasklet.context = self
+        perform(session.start())
     }
 
-    var engine: Engine { sim.engine }
-
-    func read(_ bytes: ArraySlice<UInt8>) {
-        guard !done else { return }
-        parser.append(contentsOf: bytes)
-        if tasklet.state == .running { runCommands() } else { afterCommands() }
+    func send(_ bytes: ArraySlice<UInt8>) {
+        guard !endOfInput else { return }
+        unread += bytes
+        requests.append(contentsOf: bytes)
+        while let command = requests.next() { pending.append(command) }
     }
 
     func endInput() {
-        inputEnded = true
-        if tasklet.state == .running { runCommands() } else { afterCommands() }
+        endOfInput = true
     }
 
-    func runCommands() {
-        while tasklet.state == .running && !done, let command = parser.next() {
-            execute(command)
-            if output.count > 4096 { output.removeAll(keepingCapacity: true) }
+    /// The server's one-second timer: a peer gone from a socket nobody reads.
+    func checkVanished() {
+        if endOfInput && session.state == .paused { perform(session.inputEnded()) }
+    }
+
+    /// The slow socket took the waiting write.
+    func completeWrite() {
+        guard !inFlight.isEmpty, !session.isClosed else { return }
+        written += inFlight
+        inFlight = []
+        readBack()
+        perform(session.writeCompleted())
+    }
+
+    func readOnce() -> Bool {
+        guard isRead && !session.isClosed else { return false }
+        if !unread.isEmpty {
+            let n = min(unread.count, 64 << 10)
+            let actions = unread.withUnsafeBytes { session.received(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            unread.removeFirst(n)
+            perform(actions)
+            if isRead && !session.isClosed && session.tasklet.state == .running && !session.turnYielded {
+                checkParserBounds(session.parser)
+            }
+            return true
         }
-        if tasklet.state == .running && !done { checkParserBounds(parser) }
-        afterCommands()
-    }
-
-    func afterCommands() {
-        guard inputEnded && !done else { return }
-        switch tasklet.state {
-        case .blocked:
-            disconnect()
-        case .running:
-            done = true
-        default:
-            break
+        if endOfInput {
+            isRead = false
+            perform(session.inputEnded())
+            return true
         }
+        return false
     }
 
-    func resume(_ completion: Completion) {
-        if let waiting {
-            self.waiting = nil
-            reply(completion, waiting)
+    func perform(_ actions: Session.Actions) {
+        if actions.contains(.close) {
+            readBack()
+            return
         }
-        runCommands()
+        if actions.contains(.stopReading) { isRead = false }
+        if actions.contains(.startReading) { isRead = true }
+        if actions.contains(.flush) { sim.needFlush.append(self) }
+        if actions.contains(.continueNextTurn) { sim.waitingForTurn.append(self) }
     }
 
+    func flush() {
+        guard !session.isClosed else { return }
+        guard session.canWrite else { return perform(session.flushSkipped()) }
+        let n = sim.slowSockets ? min(7, session.output.count) : session.output.count
+        written += session.output[..<n]
+        inFlight = Array(session.output[n...])
+        readBack()
+        perform(session.wrote(n))
+    }
+
+    /// A dropped socket: what the session wrote counts as read back (those
+    /// values left their channels), and a completion the tasklet was woken
+    /// with but never saw is booked for its request.
     func disconnect() {
-        sim.account(lost: engine.cancel(tasklet), caseSizes)
-        done = true
-    }
-
-    func channel(_ name: String) -> Channel? {
-        if let ch = engine.channel(named: name) { return ch }
-        ReplyEncoder.error(.limit, "too many channels", into: &output)
-        return nil
-    }
-
-    func deadline(_ wait: WaitLimit) -> Wait {
-        switch wait {
-        case .forever: return .forever
-        case .nowait: return .nowait
-        case .milliseconds(let ms): return .deadline(sim.now + UInt64(ms))
-        }
-    }
-
-    func execute(_ command: Command) {
-        switch command {
-        case .ping:
-            ReplyEncoder.pong(into: &output)
-        case .quit:
-            ReplyEncoder.bye(into: &output)
-            done = true
-        case .hello, .info:
-            ReplyEncoder.line("INFO channels=\(engine.channelCount) blocked=\(engine.blockedCount)", into: &output)
-        case .channels(let prefix, let top):
-            let listed = top.map { engine.busiestChannels(withPrefix: prefix ?? "", limit: $0) }
-                ?? engine.channels(withPrefix: prefix ?? "", limit: ProtocolLimits.maxListedChannels)
-            check(listed.first.count <= min(listed.matching, top ?? .max), "CHANNELS listed more than it matched")
-            for ch in listed.first { stat(ch) }
-        case .stat(let name):
-            if let ch = engine.existingChannel(named: name) { stat(ch) }
-        case .make(let name, let capacity, let preference):
-            let wanted = ChanCore.Preference(rawValue: (preference ?? .receiver).rawValue)!
-            switch engine.make(name, capacity: capacity ?? 0, preference: wanted) {
-            case .made: ReplyEncoder.ok(into: &output)
-            case .exists: ReplyEncoder.error(.exists, "exists", into: &output)
-            case .limitReached: ReplyEncoder.error(.limit, "too many channels", into: &output)
+        guard !session.isClosed else { return }
+        written += inFlight + session.output
+        inFlight = []
+        readBack()
+        if session.tasklet.state == .runnable, let completion = session.tasklet.takeCompletion(), let request = pending.first {
+            switch completion {
+            case .sent(let i):
+                sim.ledger.sent += 1
+                sim.ledger.sentBytes += payloadSize(request, i)
+            case .received(_, let m):
+                sim.ledger.received += 1
+                sim.ledger.receivedBytes += m.payload.count
+            default:
+                break
             }
-        case .close(let name):
-            guard let ch = channel(name) else { return }
-            engine.close(ch)
-            ReplyEncoder.ok(into: &output)
-        case .send(let name, let payload, let isException):
-            guard let ch = channel(name) else { return }
-            caseSizes = [payload.count]
-            handle(engine.send(tasklet, ch, Message(payload, isException: isException)), [ch], select: false)
-        case .receive(let name, let wait):
-            guard let ch = channel(name) else { return }
-            caseSizes = [0]
-            handle(engine.receive(tasklet, ch, wait: deadline(wait)), [ch], select: false)
-        case .select(let requests, let wait):
-            let names = requests.map { request in
-                switch request {
-                case .send(let name, _, _), .receive(let name): name
-                }
-            }
-            guard let channels = engine.channels(named: names) else {
-                return ReplyEncoder.error(.limit, "too many channels", into: &output)
-            }
-            var cases: [SelectCase] = []
-            var sizes: [Int] = []
-            for (request, ch) in zip(requests, channels) {
-                switch request {
-                case .send(_, let payload, let isException):
-                    cases.append(.send(ch, Message(payload, isException: isException)))
-                    sizes.append(payload.count)
-                case .receive:
-                    cases.append(.receive(ch))
-                    sizes.append(0)
-                }
-            }
-            caseSizes = sizes
-            handle(engine.select(tasklet, cases, wait: deadline(wait)), cases.map(\.channel), select: true)
-        case .invalid(let code, let text, let closeAfter):
-            ReplyEncoder.error(code, text, into: &output)
-            if closeAfter { done = true }
         }
+        session.close()
+        endOfInput = true
     }
 
-    func stat(_ ch: Channel) {
-        ReplyEncoder.stat(channel: ch.name, fields: [("len", "\(ch.count)"), ("balance", "\(ch.balance)")], into: &output)
+    // MARK: Replies read back
+
+    /// Reads every whole reply in `written` and checks it against its request.
+    private func readBack() {
+        var reader = ReplyReader(bytes: written)
+        while let reply = reader.next() {
+            check(!pending.isEmpty, "a reply with no request: \(reply.words)")
+            book(reply, for: pending.removeFirst(), into: &sim.ledger)
+        }
+        written.removeFirst(reader.position)
     }
 
-    func handle(_ outcome: Outcome, _ channels: [Channel], select: Bool) {
-        isSelect = select
-        switch outcome {
-        case .completed(let completion):
-            reply(completion, channels)
-        case .yielded, .blocked:
-            waiting = channels
+    /// What the replies not yet read back (still in the socket or the
+    /// session's output) add to the ledger: their values left their channels.
+    func unreadReplies() -> Ledger {
+        var ledger = Ledger()
+        var reader = ReplyReader(bytes: written + inFlight + session.output)
+        var requests = pending[...]
+        while let reply = reader.next(), let request = requests.popFirst() {
+            book(reply, for: request, into: &ledger)
         }
+        return ledger
     }
 
-    func reply(_ completion: Completion, _ channels: [Channel]) {
-        if isSelect, completion != .timedOut {
-            check(completion.caseIndex < channels.count, "case index out of range")
-            ReplyEncoder.selected(completion.caseIndex, into: &output)
+    private func book(_ reply: Reply, for request: Command, into ledger: inout Ledger) {
+        if traceReplies { trace("connection \(session.id): \(request) -> \(reply.words.joined(separator: " "))") }
+        var words = reply.words[...]
+        var selected: Int?
+        if case .select = request, words.first == "SELECTED" {
+            selected = Int(words.dropFirst().first ?? "")
+            check(selected != nil, "bad SELECTED reply \(reply.words)")
+            words = words.dropFirst(2)
         }
-        switch completion {
-        case .sent(let i):
-            sim.ledger.sent += 1
-            sim.ledger.sentBytes += caseSizes[i]
-            ReplyEncoder.ok(into: &output)
-        case .received(let i, let m):
-            sim.ledger.received += 1
-            sim.ledger.receivedBytes += m.payload.count
-            check(caseSizes[i] == 0, "a SEND case completed as received")
-            ReplyEncoder.message(channel: channels[i].name, payload: m.payload, isException: m.isException, into: &output)
-        case .sendFailedClosed(let i):
-            check(channels[i].state != .open, "send failed on an open channel")
-            ReplyEncoder.error(.closed, "closed", into: &output)
-        case .receivedClosed(let i):
-            check(channels[i].state == .closed, "CLOSED from a channel that is \(channels[i].state)")
-            ReplyEncoder.closed(channel: channels[i].name, into: &output)
-        case .timedOut:
-            ReplyEncoder.timeout(into: &output)
+        let kind = words.first ?? ""
+        switch (request, kind) {
+        case (.ping, "PONG"), (.quit, "BYE"), (.hello, "HELLO"), (.info, "INFO"), (.stat, "STAT"), (.channels, "CHANNELS"),
+             (.make, "OK"), (.close, "OK"), (_, "ERR"):
+            break
+        case (.send(_, let payload, _), "OK"):
+            ledger.sent += 1
+            ledger.sentBytes += payload.count
+        case (.select(let cases, _), "OK") where selected != nil:
+            ledger.sent += 1
+            ledger.sentBytes += payloadSize(request, selected!)
+            check(selected! < cases.count, "case index out of range")
+        case (.receive, "MSG"), (.receive, "EXC"), (.select, "MSG"), (.select, "EXC"):
+            if case .select = request { check(selected != nil, "a SELECT's value without SELECTED") }
+            ledger.received += 1
+            ledger.receivedBytes += reply.payload
+            if let i = selected, case .select(let cases, _) = request {
+                check(i < cases.count && payloadSize(request, i) == 0 && isReceive(cases[i]), "a SEND case answered with a value")
+            }
+        case (.receive, "CLOSED"), (.receive, "TIMEOUT"), (.select, "TIMEOUT"), (.select, "CLOSED"):
+            if case .select = request { check((selected == nil) == (kind == "TIMEOUT"), "SELECTED on \(reply.words)") }
+        default:
+            check(false, "reply \(reply.words) to \(request)")
+        }
+        if case .invalid = request { check(kind == "ERR", "an invalid request answered \(reply.words)") }
+    }
+
+    private func isReceive(_ request: CaseRequest) -> Bool {
+        if case .receive = request { return true }
+        return false
+    }
+
+    private func payloadSize(_ request: Command, _ i: Int) -> Int {
+        switch request {
+        case .send(_, let payload, _): return payload.count
+        case .select(let cases, _):
+            if case .send(_, let payload, _) = cases[i] { return payload.count }
+            return 0
+        default: return 0
         }
     }
 }
 
-extension Completion {
-    var caseIndex: Int {
-        switch self {
-        case .sent(let i), .received(let i, _), .sendFailedClosed(let i), .receivedClosed(let i): return i
-        case .timedOut: return -1
+/// One reply: its first line's words, and the size of the value after a MSG/EXC header.
+struct Reply {
+    var words: [String]
+    var payload = 0
+}
+
+/// Splits replies off the bytes a session wrote.
+struct ReplyReader {
+    let bytes: [UInt8]
+    private(set) var position = 0
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    private func line(from start: Int) -> (words: [String], end: Int)? {
+        var i = start
+        while i + 1 < bytes.count {
+            if bytes[i] == 13 && bytes[i + 1] == 10 {
+                let words = bytes[start..<i].split(separator: 32).map { String(decoding: $0, as: UTF8.self) }
+                return (words, i + 2)
+            }
+            i += 1
         }
+        return nil
+    }
+
+    /// The next whole reply, or nil if what is left is not one yet.
+    mutating func next() -> Reply? {
+        guard let (words, end) = line(from: position) else { return nil }
+        var reply = Reply(words: words)
+        var next = end
+        let header = words.first == "SELECTED" ? Array(words.dropFirst(2)) : words
+        if header.first == "MSG" || header.first == "EXC" {
+            check(header.count == 3, "bad value header \(words)")
+            reply.payload = Int(header[2]) ?? -1
+            check(reply.payload >= 0, "bad value size \(words)")
+            next += reply.payload + 2
+            guard next <= bytes.count else { return nil }
+            check(bytes[next - 2] == 13 && bytes[next - 1] == 10, "value not followed by CRLF")
+        } else if header.first == "CHANNELS" {
+            let listed = Int(header.dropFirst().first ?? "") ?? -1
+            check(listed >= 0, "bad CHANNELS reply \(words)")
+            for _ in 0..<listed {
+                guard let (entry, after) = line(from: next) else { return nil }
+                check(entry.first == "CHANNEL", "CHANNELS followed by \(entry)")
+                next = after
+            }
+        }
+        position = next
+        return reply
     }
 }
 
@@ -436,8 +544,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let chunked = parseAll(stream, chunk: Int(settings & 0x0F) + 1)
     check(chunked == whole, "chunked parse differs from whole parse")
 
-    // The engine, driven by several connections.
-    let sim = Simulation(count: Int((settings >> 4) & 3) + 1)
+    // Sessions, driven by several connections.
+    let sim = Simulation(count: Int((settings >> 4) & 3) + 1, slowSockets: settings & 0x40 != 0)
     var current = 0
     var pending: ArraySlice<UInt8> = []
     var i = stream.startIndex
@@ -446,8 +554,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     func handOver(upTo end: Int) {
         pending = stream[pendingStart..<end]
         if !pending.isEmpty {
-            if sim.connections[current].done { sim.replace(current) }
-            sim.connections[current].read(pending)
+            if sim.connections[current].endOfInput || sim.connections[current].session.isClosed { sim.replace(current) }
+            sim.connections[current].send(pending)
             sim.drain()
             sim.checkInvariants()
         }
@@ -466,20 +574,23 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             current = argument % sim.connections.count
             i += 2
         case 0xFE:
-            sim.now += UInt64(argument) * 8
-            sim.engine.expireDeadlines(now: sim.now)
+            sim.clock.milliseconds += UInt64(argument) * 8
+            sim.engine.expireDeadlines(now: sim.clock.milliseconds)
+            for client in sim.everyClient { client.completeWrite() }
             if argument & 1 == 1 {  // as the server's 1 s timer
                 sim.engine.sweepIdleChannels(sparingActive: true)
                 sim.engine.startActivityInterval()
+                for client in sim.everyClient { client.checkVanished() }
             }
             i += 2
         case 0xFD:
+            sim.connections[current].disconnect()
             sim.replace(current)
             i += 1
         default:
             sim.connections[current].endInput()
             sim.drain()
-            if sim.connections[current].done { sim.replace(current) }
+            sim.replace(current)
             sim.engine.sweepIdleChannels()
             i += 1
         }

@@ -1,9 +1,8 @@
 import ChanCore
 import ChanProtocol
-import CLibUV
 
 /// Turns parsed commands into engine calls and engine outcomes into replies.
-extension Connection {
+extension Session {
     var engine: Engine { server.engine }
 
     func execute(_ command: Command) {
@@ -55,10 +54,7 @@ extension Connection {
         case .forever: return .forever
         case .nowait: return .nowait
         case .milliseconds(let ms):
-            // The loop's cached time may be behind by this iteration's work; a
-            // timeout counts from now.
-            uv_update_time(server.loop)
-            return .deadline(server.now + UInt64(ms))
+            return .deadline(server.clock.currentMilliseconds() + UInt64(ms))
         }
     }
 
@@ -103,7 +99,7 @@ extension Connection {
             self.waiting = waiting
         case .blocked:
             self.waiting = waiting
-            blockedSince = uv_hrtime()
+            blockedSince = server.clock.nanoseconds()
         }
     }
 

@@ -2,12 +2,12 @@ import ChanCore
 import ChanProtocol
 
 /// HELLO, INFO, CHANNELS and STAT replies.
-extension Server {
-    static let protocolVersion = 1
-    static let version = "0.1.0"
+extension ServerState {
+    public static let protocolVersion = 1
+    public static let version = "0.1.0"
     func helloLine() -> String {
         let l = config.limits
-        return "HELLO proto=\(Server.protocolVersion) server=chand/\(Server.version) max_line=\(l.maxLine)"
+        return "HELLO proto=\(ServerState.protocolVersion) server=chand/\(ServerState.version) max_line=\(l.maxLine)"
             + " max_payload=\(l.maxPayload) max_select_cases=\(l.maxSelectCases) max_capacity=\(l.maxCapacity)"
             + " max_channels=\(config.maxChannels) max_connections=\(config.maxConnections)"
     }
@@ -29,7 +29,7 @@ extension Server {
         for code in ServerStats.errorCodes {
             fields.append(("errors_" + code.rawValue.lowercased(), stats.errors[code, default: 0]))
         }
-        fields.append(("uptime_ms", Int(now - startedAt)))
+        fields.append(("uptime_ms", Int(clock.milliseconds - startedAt)))
         return "INFO " + fields.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
     }
 
@@ -71,9 +71,9 @@ extension Server {
     }
 }
 
-extension Server {
+extension ServerState {
     /// Every INFO figure, plus the blocked-time histogram, as Prometheus text.
-    func metricsText() -> String {
+    public func metricsText() -> String {
         var out = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
             out += "# HELP chand_\(name) \(help)\n# TYPE chand_\(name) \(type)\n"
@@ -96,6 +96,8 @@ extension Server {
                ServerStats.errorCodes.map { ("{code=\"\($0.rawValue)\"}", "\(stats.errors[$0, default: 0])") })
         metric("values_lost_total", "counter", "Values matched to a receiver whose connection died before they were written.",
                [("", "\(stats.valuesLost)")])
+        metric("metrics_refused_total", "counter", "Metrics connections closed unanswered (over the limit, or a request too slow).",
+               [("", "\(stats.metricsRefused)")])
         let h = blockedSeconds
         var buckets = zip(h.bounds.map { "\($0)" } + ["+Inf"], h.cumulative).map { ("_bucket{le=\"\($0.0)\"}", "\($0.1)") }
         buckets += [("_sum", "\(h.sum)"), ("_count", "\(h.count)")]

@@ -18,6 +18,9 @@ public struct ServerConfig: Sendable {
     /// A blocked connection stops being read once this many bytes of later
     /// commands are waiting.
     public var inputHighWater = 64 << 10
+    /// Requests one connection runs before the others get their turn (the
+    /// rest run on the loop's next iteration).
+    public var commandsPerTurn = 64
     /// Idle seconds before TCP keepalive probes start on a client socket.
     public var keepaliveSeconds = 60
 

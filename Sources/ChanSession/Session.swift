@@ -1,0 +1,272 @@
+import ChanCore
+import ChanProtocol
+
+/// One client connection's logic, without the socket: its tasklet, its
+/// command parser, its replies and their flow control, and end of input
+/// (rule 20). Its transport (the server's libuv connection, the fuzzer, the
+/// tests) reports events; each event answers what the transport must do, and
+/// the replies to write are read from `output`.
+///
+/// Commands run in order; while the tasklet is blocked (or waiting in the
+/// runnable queue) the later ones wait in the parser, and once enough of
+/// them wait the socket is no longer read.
+public final class Session {
+    public enum State: Equatable, Sendable {
+        /// The transport reads the socket.
+        case reading
+        /// Not read for now: a blocked tasklet with enough later commands
+        /// waiting, replies piled up past the high-water mark, or not started.
+        case paused
+        /// The client closed (or half-closed) its side; the commands it sent
+        /// before that still run until one would block.
+        case inputEnded
+        /// No further command runs; close once every reply is written
+        /// (QUIT, a fatal request error, end of input).
+        case closingAfterFlush
+        case closed
+    }
+
+    /// What the transport does after an event, in this order: `close`
+    /// (nothing else then), `stopReading` or `startReading`, `flush` (write
+    /// `output` before the loop sleeps, then report it with `wrote(_:)` or
+    /// `flushSkipped()`).
+    public struct Actions: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        public static let startReading = Actions(rawValue: 1 << 0)
+        public static let stopReading = Actions(rawValue: 1 << 1)
+        public static let flush = Actions(rawValue: 1 << 2)
+        public static let close = Actions(rawValue: 1 << 3)
+        /// The session used its turn with requests left: call `nextTurn()`
+        /// on the loop's next iteration, after other connections had theirs
+        /// (and without letting the loop sleep meanwhile).
+        public static let continueNextTurn = Actions(rawValue: 1 << 4)
+    }
+
+    /// Unowned(unsafe): the server outlives every session.
+    unowned(unsafe) let server: ServerState
+    public let tasklet: Tasklet
+    var parser: CommandParser
+    public private(set) var state = State.paused
+
+    /// How the completion of the blocked (or yielded) command is answered.
+    enum Waiting {
+        case single(Channel)
+        case select([Channel])
+    }
+    var waiting: Waiting?
+    /// When the waiting command blocked (clock ns), for the blocked-time histogram.
+    var blockedSince: UInt64 = 0
+
+    /// Replies not yet handed to the socket.
+    public internal(set) var output: [UInt8] = []
+    /// MSG/EXC replies in `output`: lost with the connection if it dies now.
+    var messagesInOutput = 0
+    /// The one write the socket has not finished (a write starts only when
+    /// none is in flight, so replies keep their order).
+    private var bytesInFlight = 0
+    private var messagesInFlight = 0
+    /// A `flush` was asked for and not yet reported.
+    private var flushRequested = false
+    /// Actions decided while commands ran (QUIT stops reading), returned with the event's.
+    private var pending: Actions = []
+    /// Requests run in this turn; at `commandsPerTurn` the session yields to
+    /// the other connections until `nextTurn()`.
+    private var turnUsed = 0
+    private(set) var turnYielded = false
+
+    /// `context` is what the engine hands back with a woken tasklet (the transport's connection).
+    public init(server: ServerState, context: AnyObject?) {
+        self.server = server
+        tasklet = server.engine.makeTasklet()
+        parser = CommandParser(limits: server.config.limits)
+        tasklet.context = context
+    }
+
+    public var id: Int { tasklet.id }
+    public var isClosed: Bool { state == .closed }
+    /// Whether `output` may be handed to the socket now.
+    public var canWrite: Bool { !output.isEmpty && bytesInFlight == 0 }
+    private var pendingOutput: Int { output.count + bytesInFlight }
+    private var outputFull: Bool { pendingOutput >= server.config.outputHighWater }
+
+    // MARK: Events
+
+    /// The connection is accepted: read it.
+    public func start() -> Actions {
+        progress()
+    }
+
+    /// Bytes arrived from the client.
+    public func received(_ bytes: UnsafeRawBufferPointer) -> Actions {
+        parser.append(bytes)
+        return progress()
+    }
+
+    /// The client closed or half-closed its side, or it vanished (rule 20).
+    public func inputEnded() -> Actions {
+        switch state {
+        case .reading:
+            state = .inputEnded
+            pending.insert(.stopReading)
+        case .paused:
+            state = .inputEnded
+        case .inputEnded, .closingAfterFlush, .closed:
+            return []
+        }
+        return progress()
+    }
+
+    /// The engine woke the tasklet with `completion` (the loop's runnable
+    /// drain): answer the waiting command, then carry on.
+    public func resume(_ completion: Completion) -> Actions {
+        if blockedSince != 0 {
+            switch completion {
+            case .sent, .received:
+                server.blockedSeconds.observe(Double(server.clock.nanoseconds() - blockedSince) / 1e9)
+            default:
+                break
+            }
+            blockedSince = 0
+        }
+        if let waiting {
+            self.waiting = nil
+            reply(completion, waiting)
+        }
+        return progress()
+    }
+
+    /// The transport handed the first `count` bytes of `output` to the
+    /// socket, and the rest (if any) to one write request that owns a copy.
+    public func wrote(_ count: Int) -> Actions {
+        flushRequested = false
+        let wasFull = outputFull
+        if count < output.count {
+            bytesInFlight = output.count - count
+            messagesInFlight = messagesInOutput
+        }
+        messagesInOutput = 0
+        // Keep a small buffer for the next replies; free a big one (idle connections stay small).
+        output.removeAll(keepingCapacity: output.capacity <= 4096)
+        if let done = closeIfFlushed() { return done }
+        // The socket took it all at once, so no write completion will come
+        // to say there is room again: carry on from here.
+        return wasFull && !outputFull ? progress() : []
+    }
+
+    /// A flush found nothing it could write (empty, or a write in flight).
+    public func flushSkipped() -> Actions {
+        flushRequested = false
+        return closeIfFlushed() ?? []
+    }
+
+    /// The loop's next iteration: run on where the last turn stopped.
+    public func nextTurn() -> Actions {
+        turnYielded = false
+        turnUsed = 0
+        guard state != .closed else { return [] }
+        return progress()
+    }
+
+    /// The write request finished: room again for the commands that waited for it.
+    public func writeCompleted() -> Actions {
+        bytesInFlight = 0
+        messagesInFlight = 0
+        guard state != .closed else { return [] }
+        return progress()
+    }
+
+    /// Closes now (a reset or failed socket, a server stop, or the transport
+    /// performing `close`): the tasklet is cancelled (every chanop
+    /// withdrawn), and values matched to it but not yet written count as lost.
+    public func close() {
+        guard state != .closed else { return }
+        state = .closed
+        if case .received? = server.engine.cancel(tasklet) { server.stats.valuesLost += 1 }
+        server.stats.valuesLost += messagesInOutput + messagesInFlight
+        messagesInOutput = 0
+        messagesInFlight = 0
+    }
+
+    // MARK: Running commands
+
+    /// The one re-drive after any event: run what can run, apply rule 20,
+    /// and say whether to flush and whether to read.
+    private func progress() -> Actions {
+        if tasklet.state == .running { runCommands() }
+        endInputIfDue()
+        var actions = pending
+        pending = []
+        if turnYielded { actions.insert(.continueNextTurn) }
+        if !flushRequested && (!output.isEmpty || state == .closingAfterFlush) {
+            flushRequested = true
+            actions.insert(.flush)
+        }
+        switch state {
+        case .reading where !wantsInput:
+            state = .paused
+            actions.insert(.stopReading)
+        case .paused where wantsInput:
+            state = .reading
+            actions.insert(.startReading)
+        default:
+            break
+        }
+        return actions
+    }
+
+    /// Reads while commands can run and replies are draining; a blocked
+    /// tasklet's connection is read only until `inputHighWater` bytes wait.
+    private var wantsInput: Bool {
+        !outputFull && (tasklet.state == .running && !turnYielded || parser.bufferedByteCount < server.config.inputHighWater)
+    }
+
+    private var runsCommands: Bool { state == .reading || state == .paused || state == .inputEnded }
+
+    /// Runs buffered commands until one blocks or yields, the replies pile
+    /// up, the input holds no complete command, or the turn is used up.
+    private func runCommands() {
+        guard !turnYielded else { return }
+        while tasklet.state == .running && runsCommands && !outputFull {
+            if turnUsed == server.config.commandsPerTurn && parser.bufferedByteCount > 0 {
+                turnYielded = true
+                return
+            }
+            guard let command = parser.next() else { break }
+            turnUsed += 1
+            server.stats.commands += 1
+            execute(command)
+        }
+        // Nothing left to run at once: the next request starts a new turn.
+        turnUsed = 0
+    }
+
+    /// Rule 20: at end of input the commands already received run until one
+    /// would block; that one is withdrawn, and the connection closes once its
+    /// replies are written.
+    private func endInputIfDue() {
+        guard state == .inputEnded else { return }
+        switch tasklet.state {
+        case .blocked:
+            server.engine.cancel(tasklet)
+            state = .closingAfterFlush
+        case .running where !outputFull && !turnYielded:
+            state = .closingAfterFlush
+        default:
+            break  // yielded or waiting for output room: runs again later
+        }
+    }
+
+    /// QUIT or a fatal request error: no further command runs; the
+    /// connection closes once its replies are written.
+    func endAfterReplies() {
+        if state == .reading { pending.insert(.stopReading) }
+        if state != .closed { state = .closingAfterFlush }
+    }
+
+    private func closeIfFlushed() -> Actions? {
+        guard state == .closingAfterFlush && bytesInFlight == 0 && output.isEmpty else { return nil }
+        close()
+        return .close
+    }
+}
