@@ -21,8 +21,8 @@ public final class Channel {
 
     /// Values taken out of the channel by receivers since it was created.
     public internal(set) var received = 0
-    // Values moved (sent + received) per activity interval of the engine,
-    // kept lazily: the interval of the last move, the moves in it, and the
+    // Values moved (sent + received) per activity interval of the table,
+    // kept lazily (`ChannelTable.noteMoved`): the interval of the last move, the moves in it, and the
     // moves in the interval before it.
     var activityInterval = 0
     var movedInInterval = 0
@@ -36,19 +36,6 @@ public final class Channel {
 
     deinit {
         buffer.free()
-    }
-
-    /// Records values moved: `moved` counts each one going in and each one
-    /// coming out (a rendezvous is 2), `received` those coming out.
-    @inline(__always)
-    func noteMoved(_ moved: Int, received r: Int, interval: Int) {
-        received &+= r
-        if activityInterval != interval {
-            movedInIntervalBefore = activityInterval == interval &- 1 ? movedInInterval : 0
-            movedInInterval = 0
-            activityInterval = interval
-        }
-        movedInInterval &+= moved
     }
 
     /// Values that entered the channel (handed to a receiver or buffered)

@@ -1,5 +1,6 @@
-/// The channel engine: named channels, the runnable queue, select, close,
-/// timeouts and cancellation. Pure and single-threaded: one event-loop thread
+/// The channel engine: the channel rules of semantics.md (rendezvous,
+/// buffer, select, close), the runnable queue, timeouts and cancellation.
+/// The channels themselves live in its `ChannelTable`. Pure and single-threaded: one event-loop thread
 /// drives it. Every call completes or blocks the calling tasklet at once;
 /// tasklets completed on the way (partners of a rendezvous, receivers woken by
 /// a close, selects timed out) are placed in the runnable queue, which the
@@ -12,35 +13,37 @@ public final class Engine {
         public var channelsCreated = 0, channelsDropped = 0
     }
 
-    public private(set) var counters = Counters()
+    /// Operation counters; the channel table's are included.
+    public var counters: Counters {
+        var c = stats
+        c.channelsCreated = table.created
+        c.channelsDropped = table.dropped
+        return c
+    }
+    private var stats = Counters()
     /// Tasklets blocked in a select.
     public private(set) var blockedCount = 0
-    /// Channels are not created past this many; `channel(named:)` returns nil.
-    public var maxChannels: Int
+    /// Where the channels live: names, the limit, the sweep, listings, rates.
+    public let table: ChannelTable
 
-    // The generator that chooses among ready cases: kept unboxed when it is a
-    // `Xoshiro256` (the default, and what tests inject), so that drawing is
-    // inlined; any other is called through its existential. Both draw with
-    // the same `next(upperBound:)`.
-    private var xoshiro: Xoshiro256?
-    private var otherRandom: (any RandomNumberGenerator)?
-    private var channels: [String: Channel] = [:]
-    private var idleCandidates: [Channel] = []
+    // The generator that chooses among ready cases, stored unboxed so that
+    // drawing is inlined.
+    private var random: Xoshiro256
     private(set) var runnable = RunQueue()
     private var deadlines = DeadlineHeap()
     private var nextTaskletID = 1
 
-    /// `random` chooses among ready select cases; inject a seeded
-    /// `Xoshiro256` for reproducible runs.
-    public init(random: some RandomNumberGenerator = Xoshiro256(), maxChannels: Int = 1_000_000) {
-        if let x = random as? Xoshiro256 { xoshiro = x } else { otherRandom = random }
-        self.maxChannels = maxChannels
+    /// `random` chooses among ready select cases; inject a seeded generator
+    /// for reproducible runs.
+    public init(random: Xoshiro256 = Xoshiro256(), maxChannels: Int = 1_000_000) {
+        self.random = random
+        table = ChannelTable(maxChannels: maxChannels)
     }
 
     deinit {
         // Blocked tasklets are owned by the engine (see `block`): cancel them,
         // so that none is left with chanops queued in channels that outlive it.
-        for ch in channels.values {
+        for ch in table.all {
             while let op = ch.sendq.head ?? ch.recvq.head { cancel(op.pointee.tasklet) }
         }
         while runnable.popFirst() != nil {}
@@ -78,7 +81,7 @@ public final class Engine {
         var expired = 0
         while let t = deadlines.popDue(now: now) {
             finish(t, .timedOut, first: false)
-            counters.timeouts += 1
+            stats.timeouts += 1
             expired += 1
         }
         return expired
@@ -106,104 +109,45 @@ public final class Engine {
         return lost
     }
 
-    // MARK: Channels
+    // MARK: Channels (the table's, here for the callers that have an engine)
 
-    /// The channel of this name, created open, unbuffered and preferring the
-    /// receiver if nobody has made it; nil when the channel limit is reached.
-    public func channel(named name: String) -> Channel? {
-        if let ch = channels[name] { return ch }
-        if channels.count >= maxChannels {
-            sweepIdleChannels()
-            if channels.count >= maxChannels { return nil }
-        }
-        let ch = Channel(name: name, capacity: 0, preference: .receiver)
-        channels[name] = ch
-        counters.channelsCreated += 1
-        noteIfIdle(ch)
-        return ch
+    /// Channels are not created past this many; `channel(named:)` returns nil.
+    public var maxChannels: Int {
+        get { table.maxChannels }
+        set { table.maxChannels = newValue }
     }
 
-    /// The channels of these names (a SELECT's cases), created as by
-    /// `channel(named:)`, all or none: nil when the missing ones do not fit
-    /// under the limit. One by one, the sweep made at the limit for a later
-    /// name could drop the idle channel just created for an earlier one.
-    public func channels(named names: [String]) -> [Channel]? {
-        var found: [Channel] = []
-        found.reserveCapacity(names.count)
-        for name in names {
-            guard let ch = channels[name] else { return creatingChannels(named: names) }
-            found.append(ch)
-        }
-        return found
-    }
+    /// See `ChannelTable.channel(named:)`.
+    public func channel(named name: String) -> Channel? { table.channel(named: name) }
 
-    // Out of line: a select whose channels all exist (the usual case) only
-    // looks each name up once.
-    @inline(never)
-    private func creatingChannels(named names: [String]) -> [Channel]? {
-        func missing() -> Int { Set(names).count { channels[$0] == nil } }
-        if channels.count + missing() > maxChannels { sweepIdleChannels() }
-        guard channels.count + missing() <= maxChannels else { return nil }
-        return names.map { channel(named: $0)! }
-    }
+    /// See `ChannelTable.channels(named:)`.
+    public func channels(named names: [String]) -> [Channel]? { table.channels(named: names) }
 
     /// The channel of this name if it exists; never creates one.
-    public func existingChannel(named name: String) -> Channel? {
-        channels[name]
-    }
+    public func existingChannel(named name: String) -> Channel? { table.existing(named: name) }
 
-    public var channelCount: Int { channels.count }
+    public var channelCount: Int { table.count }
 
-    /// Channels whose names start with `prefix`: how many, and the first
-    /// `limit` of them by name.
+    /// See `ChannelTable.channels(withPrefix:limit:)`.
     public func channels(withPrefix prefix: String = "", limit: Int = .max) -> (first: [Channel], matching: Int) {
-        let (first, matching) = matching(prefix: prefix).smallest(limit) { $0.name < $1.name }
-        return (first, matching)
+        table.channels(withPrefix: prefix, limit: limit)
     }
 
-    /// Channels whose names start with `prefix`: how many, and the `limit`
-    /// busiest: most values moved in the last completed activity interval
-    /// first, then most values held plus tasklets waiting, then by name.
+    /// See `ChannelTable.busiestChannels(withPrefix:limit:)`.
     public func busiestChannels(withPrefix prefix: String = "", limit: Int) -> (first: [Channel], matching: Int) {
-        struct Activity {
-            let channel: Channel
-            let moved: Int
-            let load: Int
-        }
-        func busier(_ a: Activity, _ b: Activity) -> Bool {
-            if a.moved != b.moved { return a.moved > b.moved }
-            if a.load != b.load { return a.load > b.load }
-            return a.channel.name < b.channel.name
-        }
-        let (busiest, matching) = matching(prefix: prefix).map { ch in
-            Activity(channel: ch, moved: self.recentlyMoved(ch), load: ch.count + ch.sendq.count + ch.recvq.count)
-        }.smallest(limit, by: busier)
-        return (busiest.map(\.channel), matching)
+        table.busiestChannels(withPrefix: prefix, limit: limit)
     }
 
-    /// The channels whose names start with `prefix`, in no order, without copying the table.
-    private func matching(prefix: String) -> LazyFilterSequence<LazySequence<[String: Channel].Values>.Elements> {
-        channels.values.lazy.filter { prefix.isEmpty || $0.name.hasPrefix(prefix) }
-    }
+    public var activityInterval: Int { table.activityInterval }
 
-    // MARK: Activity
+    public func startActivityInterval() { table.startActivityInterval() }
 
-    /// The activity interval under way. The server ends one every second
-    /// (`startActivityInterval`), so `recentlyMoved` is a rate per second.
-    public private(set) var activityInterval = 0
+    /// See `ChannelTable.recentlyMoved(_:)`.
+    public func recentlyMoved(_ ch: Channel) -> Int { table.recentlyMoved(ch) }
 
-    public func startActivityInterval() {
-        activityInterval &+= 1
-    }
-
-    /// Values the channel moved (sent + received) in the last completed
-    /// activity interval.
-    public func recentlyMoved(_ ch: Channel) -> Int {
-        switch ch.activityInterval {
-        case activityInterval: ch.movedInIntervalBefore
-        case activityInterval &- 1: ch.movedInInterval
-        default: 0
-        }
+    /// See `ChannelTable.sweepIdleChannels(sparingActive:)`.
+    public func sweepIdleChannels(sparingActive: Bool = false) {
+        table.sweepIdleChannels(sparingActive: sparingActive)
     }
 
     public enum MakeResult: Equatable, Sendable {
@@ -230,38 +174,10 @@ public final class Engine {
 
     /// CLOSE (rule 15): closing now; closed once drained. Idempotent.
     public func close(_ ch: Channel) {
-        counters.closes += 1
+        stats.closes += 1
         guard ch.state == .open else { return }
         ch.state = .closing
         settleClose(ch)
-    }
-
-    /// Forgets implicit channels that are idle (hold nothing, nobody waits,
-    /// open). Call it now and then (a timer) so a busy server does not keep
-    /// every name it has seen; MAKE-made channels stay. `sparingActive`
-    /// keeps, until the next sweep, those that moved values in the current
-    /// activity interval: a busy rendezvous channel is idle between handoffs,
-    /// and dropping it would make it anew (and lose its counters) every time.
-    public func sweepIdleChannels(sparingActive: Bool = false) {
-        var spared: [Channel] = []
-        for ch in idleCandidates {
-            guard !ch.isPersistent && ch.isIdle && channels[ch.name] === ch else {
-                ch.isIdleCandidate = false
-                continue
-            }
-            if sparingActive && ch.activityInterval == activityInterval && ch.movedInInterval > 0 {
-                spared.append(ch)
-                continue
-            }
-            ch.isIdleCandidate = false
-            channels[ch.name] = nil
-            counters.channelsDropped += 1
-        }
-        if spared.isEmpty {
-            idleCandidates.removeAll(keepingCapacity: idleCandidates.count < 4096)
-        } else {
-            idleCandidates = spared
-        }
     }
 
     // MARK: Select (rules 8-14)
@@ -272,10 +188,10 @@ public final class Engine {
         for c in cases {
             switch c.operation {
             case .send(let m): count(send: m)
-            case .receive: counters.receives += 1
+            case .receive: stats.receives += 1
             }
         }
-        counters.selects += 1
+        stats.selects += 1
         precondition(t.state == .running, "only a running tasklet selects")
         // Rules 8-12: check every case, pick one ready case uniformly, or
         // block with one chanop per case; all in one step. The cases are
@@ -332,7 +248,7 @@ public final class Engine {
 
     /// RECV: a select with one case (rule 14), as `send`.
     public func receive(_ t: Tasklet, _ ch: Channel, wait: Wait = .forever) -> Outcome {
-        counters.receives += 1
+        stats.receives += 1
         precondition(t.state == .running, "only a running tasklet selects")
         if ch.canReceive {
             noteIfIdle(ch)
@@ -342,13 +258,13 @@ public final class Engine {
     }
 
     /// A uniform draw in 0..<n from the injected generator.
+    @inline(__always)
     private func draw(below n: UInt) -> UInt {
-        if xoshiro != nil { return xoshiro!.next(upperBound: n) }
-        return otherRandom!.next(upperBound: n)
+        random.next(upperBound: n)
     }
 
     private func count(send m: Message) {
-        if m.isException { counters.throws_ += 1 } else { counters.sends += 1 }
+        if m.isException { stats.throws_ += 1 } else { stats.sends += 1 }
     }
 
     // A select that ends, by firing a case or timing out at once, first notes
@@ -369,7 +285,7 @@ public final class Engine {
 
     /// Rule 11: NOWAIT found nothing ready.
     private func timedOutAtOnce() -> Outcome {
-        counters.timeouts += 1
+        stats.timeouts += 1
         return .completed(.timedOut)
     }
 
@@ -404,16 +320,16 @@ public final class Engine {
         }
         // Rule 5: a waiting receiver takes the value directly.
         if let partner = ch.recvq.popFirst() {
-            counters.rendezvous += 1
-            ch.noteMoved(2, received: 1, interval: activityInterval)
+            stats.rendezvous += 1
+            table.noteMoved(ch, 2, received: 1)
             let targetFirst = ch.preference == .receiver
             partner.pointee.owner._withUnsafeGuaranteedRef {
                 finish($0, .received(case: partner.pointee.caseIndex, message), first: targetFirst)
             }
             return resumeOrYield(t, .sent(case: index), yield: targetFirst)
         }
-        counters.buffered += 1
-        ch.noteMoved(1, received: 0, interval: activityInterval)
+        stats.buffered += 1
+        table.noteMoved(ch, 1, received: 0)
         ch.buffer.append(message)
         return .completed(.sent(case: index))
     }
@@ -428,14 +344,14 @@ public final class Engine {
             if let partner = ch.sendq.popFirst() {
                 ch.buffer.append(partner.pointee.message.take()!)
                 yield = complete(sender: partner, on: ch)
-                ch.noteMoved(2, received: 1, interval: activityInterval)
+                table.noteMoved(ch, 2, received: 1)
             } else {
-                ch.noteMoved(1, received: 1, interval: activityInterval)
+                table.noteMoved(ch, 1, received: 1)
             }
         } else if let partner = ch.sendq.popFirst() {
             message = partner.pointee.message.take()!
-            counters.rendezvous += 1
-            ch.noteMoved(2, received: 1, interval: activityInterval)
+            stats.rendezvous += 1
+            table.noteMoved(ch, 2, received: 1)
             yield = complete(sender: partner, on: ch)
         } else {
             // Ready with nothing to take: the channel is closed (rule 15).
@@ -536,15 +452,5 @@ public final class Engine {
     }
 
     @inline(__always)
-    private func noteIfIdle(_ ch: Channel) {
-        guard !ch.isIdleCandidate, !ch.isPersistent, ch.isIdle else { return }
-        addIdleCandidate(ch)
-    }
-
-    // Out of line: the hot paths inline only the checks above.
-    @inline(never)
-    private func addIdleCandidate(_ ch: Channel) {
-        ch.isIdleCandidate = true
-        idleCandidates.append(ch)
-    }
+    private func noteIfIdle(_ ch: Channel) { table.noteIfIdle(ch) }
 }
