@@ -49,14 +49,24 @@ struct WaitQueue {
 
     var isEmpty: Bool { head == nil }
 
-    mutating func append(_ op: ChanOpRef) {
+    /// Adds `op` at the tail; true when the chanop it joined behind belongs
+    /// to the same tasklet (two cases of one select in one queue, rule 12).
+    @discardableResult
+    mutating func append(_ op: ChanOpRef) -> Bool {
         precondition(!op.pointee.isQueued, "a chanop is in at most one queue")
         op.pointee.isQueued = true
         op.pointee.next = nil
         op.pointee.prev = tail
-        if let tail { tail.pointee.next = op } else { head = op }
+        var sameOwner = false
+        if let tail {
+            tail.pointee.next = op
+            sameOwner = tail.pointee.owner.toOpaque() == op.pointee.owner.toOpaque()
+        } else {
+            head = op
+        }
         tail = op
         count += 1
+        return sameOwner
     }
 
     mutating func popFirst() -> ChanOpRef? {

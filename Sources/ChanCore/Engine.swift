@@ -290,7 +290,8 @@ public final class Engine {
     }
 
     /// Nothing was ready and the select may wait: its `caseCount` chanops,
-    /// set by the caller, are queued, and its deadline armed. The engine
+    /// set by the caller, are queued (rule 12: see `requeueShuffled`), and
+    /// its deadline armed. The engine
     /// takes a reference to the blocked tasklet, which keeps it and its
     /// chanops alive whatever its owner does (see `ChanOp`); `finish` hands
     /// it to the runnable queue, `cancel` drops it.
@@ -301,16 +302,51 @@ public final class Engine {
             deadlines.insert(t)
         }
         t.opCount = caseCount
+        var shared = false
         for i in 0..<caseCount {
             let op = t.ops[i]
             op.pointee.channel!._withUnsafeGuaranteedRef { ch in
-                if op.pointee.isSend { ch.sendq.append(op) } else { ch.recvq.append(op) }
+                if op.pointee.isSend {
+                    shared = ch.sendq.append(op) || shared
+                } else {
+                    shared = ch.recvq.append(op) || shared
+                }
             }
         }
+        if shared { requeueShuffled(t) }
         t.state = .blocked
         blockedCount += 1
         _ = Unmanaged.passRetained(t)
         return .blocked
+    }
+
+    /// Rule 12: a blocked select's chanops join their queues in a uniformly
+    /// random order (Go's pollorder), so that a later partner fires each of
+    /// several cases on one channel equally often. The order shows only
+    /// among chanops that share a queue (each queue is FIFO, and a select's
+    /// chanops all join in one step), so `block` queues them in case order
+    /// and, only when two of them met in one queue, takes them out again and
+    /// queues them shuffled: the queues then look exactly as after a full
+    /// shuffle, and other selects draw nothing. Each chanop keeps its own
+    /// case index.
+    @inline(never)
+    private func requeueShuffled(_ t: Tasklet) {
+        let n = t.opCount
+        for i in 0..<n {
+            let op = t.ops[i]
+            op.pointee.channel!._withUnsafeGuaranteedRef { ch in
+                if op.pointee.isSend { ch.sendq.remove(op) } else { ch.recvq.remove(op) }
+            }
+        }
+        t.ops.withUnsafeMutableBufferPointer { ops in
+            random.permute(n) { i, j in ops.swapAt(i, j) }
+        }
+        for i in 0..<n {
+            let op = t.ops[i]
+            op.pointee.channel!._withUnsafeGuaranteedRef { ch in
+                _ = op.pointee.isSend ? ch.sendq.append(op) : ch.recvq.append(op)
+            }
+        }
     }
 
     /// Performs a ready SEND case of the running tasklet `t`.

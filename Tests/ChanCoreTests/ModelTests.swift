@@ -41,7 +41,16 @@ private struct Model {
         if wait == .nowait { return .completed(.timedOut) }
         if case .deadline(let d) = wait { t.deadline = d }
         t.cases = cases
-        for (i, c) in cases.enumerated() {
+        // Rule 12: queued in a random order, drawn as the engine draws it.
+        // The engine shuffles only when two cases share a queue (the order
+        // shows nowhere else); the model draws likewise, to stay in step.
+        var order = Array(cases.indices)
+        let shared = cases.indices.contains { i in
+            cases[..<i].contains { $0.channel == cases[i].channel && $0.isSend == cases[i].isSend }
+        }
+        if shared { random.permute(order.count) { order.swapAt($0, $1) } }
+        for i in order {
+            let c = cases[i]
             let op = Op(tasklet: id, caseIndex: i, isSend: c.isSend, message: c.message)
             if c.isSend { channels[c.channel]!.sendq.append(op) } else { channels[c.channel]!.recvq.append(op) }
         }
