@@ -24,6 +24,8 @@ struct ChanOp {
     /// the select ends (`Engine.releaseOps` drops it); nil otherwise.
     var message: Message?
     var caseIndex = 0
+    /// A RECV case that holds the value it receives (rule 22).
+    var hold = false
 
     // Intrusive links of the wait queue this chanop is in, if any.
     var next: ChanOpRef?
@@ -89,6 +91,27 @@ struct WaitQueue {
         op.pointee.prev = nil
         op.pointee.isQueued = false
         count -= 1
+    }
+
+    /// Adds `op` at the head (a sender whose held value came back, rule 23).
+    mutating func prepend(_ op: ChanOpRef) {
+        precondition(!op.pointee.isQueued, "a chanop is in at most one queue")
+        op.pointee.isQueued = true
+        op.pointee.prev = nil
+        op.pointee.next = head
+        if let head { head.pointee.prev = op } else { tail = op }
+        head = op
+        count += 1
+    }
+
+    /// The first chanop not of tasklet `owner`.
+    func first(notOf owner: Unmanaged<Tasklet>) -> ChanOpRef? {
+        var op = head
+        while let current = op {
+            if current.pointee.owner.toOpaque() != owner.toOpaque() { return current }
+            op = current.pointee.next
+        }
+        return nil
     }
 
     /// The queued chanops, head first (for inspection and tests).

@@ -38,9 +38,15 @@ public final class Channel {
         buffer.free()
     }
 
+    /// Values received with `hold` and not yet acknowledged or given back
+    /// (rule 22). A rendezvous sender whose value is held is counted here,
+    /// not among the waiting senders.
+    public internal(set) var held = 0
+
     /// Values that entered the channel (handed to a receiver or buffered)
-    /// since it was created: every one was received or is still buffered.
-    public var sent: Int { received + count }
+    /// since it was created: every one was received, is still buffered, or
+    /// is held. (`received` counts a held value once acknowledged.)
+    public var sent: Int { received + count + held }
 
     /// Values held in the buffer.
     public var count: Int { buffer.count }
@@ -53,7 +59,7 @@ public final class Channel {
     /// Holds nothing, nobody waits, and open: an implicit channel in this
     /// state can be forgotten without anyone noticing.
     var isIdle: Bool {
-        state == .open && buffer.isEmpty && sendq.isEmpty && recvq.isEmpty
+        state == .open && buffer.isEmpty && sendq.isEmpty && recvq.isEmpty && held == 0
     }
 
     /// Rule 9 for a SEND case: can it complete now (or fail at once on a

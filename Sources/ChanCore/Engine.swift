@@ -11,6 +11,9 @@ public final class Engine {
         public var sends = 0, throws_ = 0, receives = 0, selects = 0
         public var rendezvous = 0, buffered = 0, timeouts = 0, closes = 0
         public var channelsCreated = 0, channelsDropped = 0
+        /// Values held by receivers now (rule 22), and values given back
+        /// and offered again (rule 23).
+        public var held = 0, redelivered = 0
     }
 
     /// Operation counters; the channel table's are included.
@@ -20,17 +23,17 @@ public final class Engine {
         c.channelsDropped = table.dropped
         return c
     }
-    private var stats = Counters()
+    var stats = Counters()
     /// Tasklets blocked in a select.
-    public private(set) var blockedCount = 0
+    public internal(set) var blockedCount = 0
     /// Where the channels live: names, the limit, the sweep, listings, rates.
     public let table: ChannelTable
 
     // The generator that chooses among ready cases, stored unboxed so that
     // drawing is inlined.
-    private var random: Xoshiro256
+    var random: Xoshiro256
     private(set) var runnable = RunQueue()
-    private var deadlines = DeadlineHeap()
+    var deadlines = DeadlineHeap()
     private var nextTaskletID = 1
 
     /// `random` chooses among ready select cases; inject a seeded generator
@@ -91,8 +94,13 @@ public final class Engine {
     /// chanop leaves every channel before anything else runs. Returns the
     /// completion it had been woken with but never resumed to see, if any:
     /// a `.received` there is a value lost with its receiver.
+    /// Every value `t` holds is given back (rule 23), latest first, so that
+    /// values from one channel return in the order they left it; if `t` is
+    /// a sender whose value is held, the holder's acknowledgement will
+    /// complete nothing and a give-back drops the value.
     @discardableResult
     public func cancel(_ t: Tasklet) -> Completion? {
+        if !t.held.isEmpty || t.heldBy != nil { releaseHolds(of: t) }
         var lost: Completion?
         switch t.state {
         case .blocked:
@@ -183,7 +191,10 @@ public final class Engine {
     // MARK: Select (rules 8-14)
 
     /// A select over `cases` for a running tasklet.
-    public func select(_ t: Tasklet, _ cases: [SelectCase], wait: Wait) -> Outcome {
+    /// With `hold`, a RECV case that fires holds its value (rule 22): the
+    /// completion is `.received`, and the value stays the receiver's, under
+    /// the tag `t.lastHeldTag`, to `acknowledge` or `giveBack`.
+    public func select(_ t: Tasklet, _ cases: [SelectCase], wait: Wait, hold: Bool = false) -> Outcome {
         precondition(!cases.isEmpty, "a select has at least one case")
         for c in cases {
             switch c.operation {
@@ -211,6 +222,9 @@ public final class Engine {
             if let m = cases[chosen].message {
                 return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireSend(t, $0, m, case: chosen) }
             }
+            if hold {
+                return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireHeldReceive(t, $0, case: chosen) }
+            }
             return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireReceive(t, $0, case: chosen) }
         }
         if case .nowait = wait {
@@ -221,7 +235,7 @@ public final class Engine {
             if case .send(let m) = cases[i].operation {
                 t.setOp(i, channel: cases[i].channelRef, sending: m)
             } else {
-                t.setOp(i, channel: cases[i].channelRef, sending: nil)
+                t.setOp(i, channel: cases[i].channelRef, sending: nil, hold: hold)
             }
         }
         return block(t, caseCount: cases.count, wait: wait)
@@ -246,15 +260,16 @@ public final class Engine {
         return waitAlone(t, on: ch, sending: m, wait: wait)
     }
 
-    /// RECV: a select with one case (rule 14), as `send`.
-    public func receive(_ t: Tasklet, _ ch: Channel, wait: Wait = .forever) -> Outcome {
+    /// RECV: a select with one case (rule 14), as `send`. With `hold`, as
+    /// for `select`.
+    public func receive(_ t: Tasklet, _ ch: Channel, wait: Wait = .forever, hold: Bool = false) -> Outcome {
         stats.receives += 1
         precondition(t.state == .running, "only a running tasklet selects")
         if ch.canReceive {
             noteIfIdle(ch)
-            return fireReceive(t, ch, case: 0)
+            return hold ? fireHeldReceive(t, ch, case: 0) : fireReceive(t, ch, case: 0)
         }
-        return waitAlone(t, on: ch, sending: nil, wait: wait)
+        return waitAlone(t, on: ch, sending: nil, hold: hold, wait: wait)
     }
 
     /// A uniform draw in 0..<n from the injected generator.
@@ -274,12 +289,12 @@ public final class Engine {
     /// A SEND or RECV that found its channel not ready.
     @inline(__always)
     private func waitAlone(_ t: Tasklet, on ch: Channel, sending message: consuming Message?,
-                           wait: Wait) -> Outcome {
+                           hold: Bool = false, wait: Wait) -> Outcome {
         if case .nowait = wait {
             noteIfIdle(ch)
             return timedOutAtOnce()
         }
-        t.setOp(0, channel: Unmanaged.passUnretained(ch), sending: message)
+        t.setOp(0, channel: Unmanaged.passUnretained(ch), sending: message, hold: hold)
         return block(t, caseCount: 1, wait: wait)
     }
 
@@ -356,6 +371,7 @@ public final class Engine {
         }
         // Rule 5: a waiting receiver takes the value directly.
         if let partner = ch.recvq.popFirst() {
+            if partner.pointee.hold { return sendToHolder(t, ch, message, case: index, receiver: partner) }
             stats.rendezvous += 1
             table.noteMoved(ch, 2, received: 1)
             let targetFirst = ch.preference == .receiver
@@ -377,7 +393,8 @@ public final class Engine {
         var yield = false
         if let head = ch.buffer.popFirst() {
             message = head
-            if let partner = ch.sendq.popFirst() {
+            // (A buffer past its capacity holds values given back, rule 23.)
+            if ch.buffer.count < ch.capacity, let partner = ch.sendq.popFirst() {
                 ch.buffer.append(partner.pointee.message.take()!)
                 yield = complete(sender: partner, on: ch)
                 table.noteMoved(ch, 2, received: 1)
@@ -401,7 +418,7 @@ public final class Engine {
     /// Wakes a sender whose value was just taken; true when the channel
     /// prefers senders, so the sender runs before the receiving source.
     @inline(__always)
-    private func complete(sender partner: ChanOpRef, on ch: Channel) -> Bool {
+    func complete(sender partner: ChanOpRef, on ch: Channel) -> Bool {
         let targetFirst = ch.preference == .sender
         partner.pointee.owner._withUnsafeGuaranteedRef {
             finish($0, .sent(case: partner.pointee.caseIndex), first: targetFirst)
@@ -412,7 +429,7 @@ public final class Engine {
     /// Rule 17 for the source: carry on, or rejoin the runnable queue's tail
     /// behind the partner that the channel preferred.
     @inline(__always)
-    private func resumeOrYield(_ t: Tasklet, _ c: consuming Completion, yield: Bool) -> Outcome {
+    func resumeOrYield(_ t: Tasklet, _ c: consuming Completion, yield: Bool) -> Outcome {
         guard yield else { return .completed(c) }
         t.completion = c
         t.state = .runnable
@@ -426,7 +443,7 @@ public final class Engine {
     /// when `first` (its channel preferred its side), else at the tail. The
     /// queue takes over the reference the engine took when it blocked.
     @inline(__always)
-    private func finish(_ t: Tasklet, _ c: consuming Completion, first: Bool) {
+    func finish(_ t: Tasklet, _ c: consuming Completion, first: Bool) {
         t.completion = c
         t.state = .runnable
         let entry = Unmanaged.passUnretained(t)
@@ -438,7 +455,7 @@ public final class Engine {
     /// Removing a sender can finish a close (rule 15), which wakes
     /// receivers; that happens only after every chanop of `t` is out, so the
     /// cascade cannot reach `t` again.
-    private func withdraw(_ t: Tasklet) {
+    func withdraw(_ t: Tasklet) {
         blockedCount -= 1
         if t.heapIndex >= 0 { deadlines.remove(t) }
         var anyClosing = false
@@ -465,7 +482,7 @@ public final class Engine {
 
     /// Notes the chanops' channels that may have turned idle, and drops the
     /// chanops' references to channels and payloads.
-    private func releaseOps(_ t: Tasklet) {
+    func releaseOps(_ t: Tasklet) {
         for i in 0..<t.opCount {
             let op = t.ops[i]
             op.pointee.channel!._withUnsafeGuaranteedRef { noteIfIdle($0) }
@@ -477,7 +494,7 @@ public final class Engine {
 
     /// Rule 15: a closing channel with an empty buffer and no sender waiting
     /// is closed, and every receiver waiting on it is woken with CLOSED.
-    private func settleClose(_ ch: Channel) {
+    func settleClose(_ ch: Channel) {
         guard ch.state == .closing, ch.buffer.isEmpty, ch.sendq.isEmpty else { return }
         ch.state = .closed
         while let op = ch.recvq.popFirst() {
@@ -488,5 +505,5 @@ public final class Engine {
     }
 
     @inline(__always)
-    private func noteIfIdle(_ ch: Channel) { table.noteIfIdle(ch) }
+    func noteIfIdle(_ ch: Channel) { table.noteIfIdle(ch) }
 }
