@@ -18,13 +18,19 @@ public final class Channel {
     var recvq = WaitQueue()
     /// Queued on the engine's idle list, awaiting the next sweep.
     var isIdleCandidate = false
+    /// Its position in the table (`ChannelTable.scan`); -1 once forgotten
+    /// or deleted.
+    var slot = -1
+    /// On the table's list of closed channels, and when that saw it closed.
+    var isClosedCandidate = false
+    var closedSince: UInt64?
 
     /// Values taken out of the channel by receivers since it was created.
     public internal(set) var received = 0
     // Values moved (sent + received) per activity interval of the table,
     // kept lazily (`ChannelTable.noteMoved`): the interval of the last move, the moves in it, and the
     // moves in the interval before it.
-    var activityInterval = 0
+    var activityInterval = -1  // none yet: the first move starts one
     var movedInInterval = 0
     var movedInIntervalBefore = 0
 

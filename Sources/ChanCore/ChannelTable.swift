@@ -12,6 +12,16 @@ public final class ChannelTable {
 
     private var channels: [String: Channel] = [:]
     private var idleCandidates: [Channel] = []
+    /// Closed channels awaiting `forgetClosedChannels`.
+    private var closedCandidates: [Channel] = []
+    /// Every channel at a fixed position for `scan`: a channel keeps its
+    /// slot while it exists, and a freed slot is reused by a later one.
+    private var slots: [Channel?] = []
+    private var freeSlots: [Int] = []
+    // Channels that moved values in the activity interval under way, and in
+    // the last completed one (each once), for `busiestActiveChannels`.
+    private var movedNow: [Channel] = []
+    private var movedLast: [Channel] = []
 
     init(maxChannels: Int) {
         self.maxChannels = maxChannels
@@ -34,6 +44,13 @@ public final class ChannelTable {
         }
         let ch = Channel(name: name, capacity: 0, preference: .receiver)
         channels[name] = ch
+        if let free = freeSlots.popLast() {
+            ch.slot = free
+            slots[free] = ch
+        } else {
+            ch.slot = slots.count
+            slots.append(ch)
+        }
         created += 1
         noteIfIdle(ch)
         return ch
@@ -92,6 +109,45 @@ public final class ChannelTable {
         return (busiest.map(\.channel), matching)
     }
 
+    /// Channels whose names start with `prefix` among those that moved
+    /// values in the last completed activity interval: how many, and the
+    /// `limit` busiest, ranked as by `busiestChannels`. It costs the number
+    /// of channels active in that interval, not the size of the table.
+    public func busiestActiveChannels(withPrefix prefix: String = "", limit: Int) -> (first: [Channel], matching: Int) {
+        func busier(_ a: (channel: Channel, moved: Int), _ b: (channel: Channel, moved: Int)) -> Bool {
+            if a.moved != b.moved { return a.moved > b.moved }
+            let loadA = a.channel.count + a.channel.sendq.count + a.channel.recvq.count
+            let loadB = b.channel.count + b.channel.sendq.count + b.channel.recvq.count
+            if loadA != loadB { return loadA > loadB }
+            return a.channel.name < b.channel.name
+        }
+        let (busiest, matching) = movedLast.lazy
+            .filter { $0.slot >= 0 && (prefix.isEmpty || $0.name.hasPrefix(prefix)) }
+            .map { (channel: $0, moved: self.recentlyMoved($0)) }
+            .smallest(limit, by: busier)
+        return (busiest.map(\.channel), matching)
+    }
+
+    /// A bounded step of a listing (Redis's SCAN): the channels whose names
+    /// start with `prefix` among the next `count` positions of the table
+    /// from `cursor` (0 to start), and the cursor to continue with (0 when
+    /// the scan is complete). A channel that exists for the whole scan is
+    /// listed exactly once; one made or forgotten meanwhile may or may not
+    /// be. A step may list none and still continue. Positions freed by
+    /// forgotten channels are reused, so a full scan visits at most as many
+    /// positions as the table ever held channels at once.
+    public func scan(cursor: Int, prefix: String = "", count: Int) -> (next: Int, channels: [Channel]) {
+        guard cursor >= 0, cursor < slots.count else { return (0, []) }
+        var found: [Channel] = []
+        var i = cursor
+        let end = min(slots.count, cursor + max(count, 1))
+        while i < end {
+            if let ch = slots[i], prefix.isEmpty || ch.name.hasPrefix(prefix) { found.append(ch) }
+            i += 1
+        }
+        return (i >= slots.count ? 0 : i, found)
+    }
+
     /// The channels whose names start with `prefix`, in no order, without copying the table.
     private func matching(prefix: String) -> LazyFilterSequence<LazySequence<[String: Channel].Values>.Elements> {
         channels.values.lazy.filter { prefix.isEmpty || $0.name.hasPrefix(prefix) }
@@ -108,6 +164,8 @@ public final class ChannelTable {
 
     public func startActivityInterval() {
         activityInterval &+= 1
+        swap(&movedLast, &movedNow)
+        movedNow.removeAll(keepingCapacity: movedNow.count < 4096)
     }
 
     /// Values the channel moved (sent + received) in the last completed
@@ -125,12 +183,17 @@ public final class ChannelTable {
     @inline(__always)
     func noteMoved(_ ch: Channel, _ moved: Int, received r: Int) {
         ch.received &+= r
-        if ch.activityInterval != activityInterval {
-            ch.movedInIntervalBefore = ch.activityInterval == activityInterval &- 1 ? ch.movedInInterval : 0
-            ch.movedInInterval = 0
-            ch.activityInterval = activityInterval
-        }
+        if ch.activityInterval != activityInterval { startInterval(of: ch) }
         ch.movedInInterval &+= moved
+    }
+
+    // Out of line: once per channel and interval.
+    @inline(never)
+    private func startInterval(of ch: Channel) {
+        ch.movedInIntervalBefore = ch.activityInterval == activityInterval &- 1 ? ch.movedInInterval : 0
+        ch.movedInInterval = 0
+        ch.activityInterval = activityInterval
+        movedNow.append(ch)
     }
 
     // MARK: Sweep
@@ -144,7 +207,7 @@ public final class ChannelTable {
     public func sweepIdleChannels(sparingActive: Bool = false) {
         var spared: [Channel] = []
         for ch in idleCandidates {
-            guard !ch.isPersistent && ch.isIdle && channels[ch.name] === ch else {
+            guard !ch.isPersistent && ch.isIdle && ch.slot >= 0 else {
                 ch.isIdleCandidate = false
                 continue
             }
@@ -153,7 +216,7 @@ public final class ChannelTable {
                 continue
             }
             ch.isIdleCandidate = false
-            channels[ch.name] = nil
+            forget(ch)
             dropped += 1
         }
         if spared.isEmpty {
@@ -161,6 +224,55 @@ public final class ChannelTable {
         } else {
             idleCandidates = spared
         }
+    }
+
+    /// Forgets closed channels that hold nothing (no value buffered or held,
+    /// nobody waiting) `ttl` after they closed, so that closing names does
+    /// not fill the table for ever. Call it now and then with the time in
+    /// the unit of `ttl`; a channel's closing time is the `now` of the first
+    /// call that sees it closed, so it goes between `ttl` and `ttl` plus one
+    /// interval between calls after it closed. A channel opened again stays.
+    public func forgetClosedChannels(now: UInt64, ttl: UInt64) {
+        var kept: [Channel] = []
+        for ch in closedCandidates {
+            guard ch.state == .closed, ch.slot >= 0 else {
+                ch.isClosedCandidate = false
+                ch.closedSince = nil
+                continue
+            }
+            let since = ch.closedSince ?? now
+            ch.closedSince = since
+            let drained = ch.buffer.isEmpty && ch.sendq.isEmpty && ch.recvq.isEmpty && ch.held == 0
+            if drained && now &- since >= ttl {
+                ch.isClosedCandidate = false
+                forget(ch)
+                dropped += 1
+            } else {
+                kept.append(ch)
+            }
+        }
+        closedCandidates = kept
+    }
+
+    /// Puts a channel that just closed on `forgetClosedChannels`'s list.
+    func noteClosed(_ ch: Channel) {
+        guard !ch.isClosedCandidate else { return }
+        ch.isClosedCandidate = true
+        closedCandidates.append(ch)
+    }
+
+    /// Removes `ch` from the table (DELETE); false when it was not there.
+    func remove(_ ch: Channel) -> Bool {
+        guard ch.slot >= 0 else { return false }
+        forget(ch)
+        return true
+    }
+
+    private func forget(_ ch: Channel) {
+        channels[ch.name] = nil
+        slots[ch.slot] = nil
+        freeSlots.append(ch.slot)
+        ch.slot = -1
     }
 
     /// Puts a channel that may have turned idle on the next sweep's list.

@@ -14,6 +14,9 @@ public final class Engine {
         /// Values held by receivers now (rule 22), and values given back
         /// and offered again (rule 23).
         public var held = 0, redelivered = 0
+        /// DELETE and OPEN requests, and the buffered values deleted
+        /// channels dropped.
+        public var deletes = 0, opens = 0, valuesDropped = 0
     }
 
     /// Operation counters; the channel table's are included.
@@ -153,6 +156,21 @@ public final class Engine {
     /// See `ChannelTable.recentlyMoved(_:)`.
     public func recentlyMoved(_ ch: Channel) -> Int { table.recentlyMoved(ch) }
 
+    /// See `ChannelTable.busiestActiveChannels(withPrefix:limit:)`.
+    public func busiestActiveChannels(withPrefix prefix: String = "", limit: Int) -> (first: [Channel], matching: Int) {
+        table.busiestActiveChannels(withPrefix: prefix, limit: limit)
+    }
+
+    /// See `ChannelTable.scan(cursor:prefix:count:)`.
+    public func scan(cursor: Int, prefix: String = "", count: Int) -> (next: Int, channels: [Channel]) {
+        table.scan(cursor: cursor, prefix: prefix, count: count)
+    }
+
+    /// See `ChannelTable.forgetClosedChannels(now:ttl:)`.
+    public func forgetClosedChannels(now: UInt64, ttl: UInt64) {
+        table.forgetClosedChannels(now: now, ttl: ttl)
+    }
+
     /// See `ChannelTable.sweepIdleChannels(sparingActive:)`.
     public func sweepIdleChannels(sparingActive: Bool = false) {
         table.sweepIdleChannels(sparingActive: sparingActive)
@@ -163,12 +181,15 @@ public final class Engine {
         /// It exists, in use or made before, with other settings.
         case exists(capacity: Int, preference: Preference)
         case limitReached
+        /// It is closing or closed: `open` it, or `delete` it first.
+        case closed
     }
 
     /// MAKE: a persistent channel with these settings. Making it again with
     /// the same settings succeeds; an idle implicit channel takes the new ones.
     public func make(_ name: String, capacity: Int, preference: Preference) -> MakeResult {
         guard let ch = channel(named: name) else { return .limitReached }
+        guard ch.state == .open else { return .closed }
         if ch.capacity != capacity || ch.preference != preference {
             guard !ch.isPersistent && ch.isIdle else {
                 return .exists(capacity: ch.capacity, preference: ch.preference)
@@ -178,6 +199,44 @@ public final class Engine {
         }
         ch.isPersistent = true
         return .made
+    }
+
+    /// OPEN (Stackless's `channel.open()`): a closing or closed channel is
+    /// open again, with its buffer, waiting senders and settings.
+    public func open(_ ch: Channel) {
+        stats.opens += 1
+        guard ch.state != .open, ch.slot >= 0 else { return }
+        ch.state = .open
+        ch.closedSince = nil
+        noteIfIdle(ch)
+    }
+
+    /// DELETE: the channel of this name is gone at once, and a later use
+    /// makes the name anew. Its waiting receivers complete with
+    /// `.receivedClosed`, its waiting senders with `.sendFailedClosed`, and
+    /// its buffered values are dropped (returned, and counted in
+    /// `valuesDropped`). Values of it that receivers hold stay theirs: an
+    /// acknowledgement still completes a rendezvous sender (`.sent`), a
+    /// give-back drops the value and fails that sender (`.sendFailedClosed`).
+    @discardableResult
+    public func delete(named name: String) -> Int {
+        stats.deletes += 1
+        guard let ch = table.existing(named: name), table.remove(ch) else { return 0 }
+        ch.state = .closed
+        while let op = ch.recvq.popFirst() {
+            op.pointee.owner._withUnsafeGuaranteedRef {
+                finish($0, .receivedClosed(case: op.pointee.caseIndex), first: false)
+            }
+        }
+        while let op = ch.sendq.popFirst() {
+            op.pointee.owner._withUnsafeGuaranteedRef {
+                finish($0, .sendFailedClosed(case: op.pointee.caseIndex), first: false)
+            }
+        }
+        let dropped = ch.buffer.count
+        while ch.buffer.popFirst() != nil {}
+        stats.valuesDropped += dropped
+        return dropped
     }
 
     /// CLOSE (rule 15): closing now; closed once drained. Idempotent.
@@ -497,6 +556,7 @@ public final class Engine {
     func settleClose(_ ch: Channel) {
         guard ch.state == .closing, ch.buffer.isEmpty, ch.sendq.isEmpty else { return }
         ch.state = .closed
+        table.noteClosed(ch)
         while let op = ch.recvq.popFirst() {
             op.pointee.owner._withUnsafeGuaranteedRef {
                 finish($0, .receivedClosed(case: op.pointee.caseIndex), first: false)

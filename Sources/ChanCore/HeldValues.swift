@@ -148,6 +148,14 @@ extension Engine {
     private func putBack(_ h: HeldValue) {
         release(h)
         let ch = h.channel
+        if ch.slot < 0 {
+            // Its channel was deleted: dropped, and its sender fails.
+            if let s = h.sender {
+                s._withUnsafeGuaranteedRef { $0.heldBy = nil }
+                finish(s.takeUnretainedValue(), .sendFailedClosed(case: h.senderCase), first: false)
+            }
+            return
+        }
         if h.fromBuffer {
             ch.buffer.prepend(h.message)
         } else if let s = h.sender {
