@@ -18,6 +18,8 @@ public final class Channel {
     var recvq = WaitQueue()
     /// Queued on the engine's idle list, awaiting the next sweep.
     var isIdleCandidate = false
+    /// On the engine's list of channels whose senders wait for memory.
+    var waitsForMemory = false
     /// Its position in the table (`ChannelTable.scan`); -1 once forgotten
     /// or deleted.
     var slot = -1
@@ -71,9 +73,11 @@ public final class Channel {
     /// Rule 9 for a SEND case: can it complete now (or fail at once on a
     /// closing or closed channel)? Asked only for a running tasklet, which has
     /// nothing queued, so a waiter found here is never the asking tasklet
-    /// itself (rule 12).
-    var canSend: Bool {
-        state != .open || !recvq.isEmpty || buffer.count < capacity
+    /// itself (rule 12). With the engine's memory budget spent, a value
+    /// that would be buffered waits as if the buffer were full.
+    @inline(__always)
+    func canSend(memoryFull: Bool) -> Bool {
+        state != .open || !recvq.isEmpty || (buffer.count < capacity && !memoryFull)
     }
 
     /// Rule 9 for a RECV case, as `canSend`.

@@ -39,10 +39,23 @@ public final class Engine {
     var deadlines = DeadlineHeap()
     private var nextTaskletID = 1
 
+    /// The memory budget: payload bytes of buffered and held values, plus
+    /// what the caller adds with `reserveMemory`. At or past `maxMemory` a
+    /// value that would be buffered waits as if its buffer were full; a
+    /// rendezvous still completes. (A value is admitted while the total is
+    /// below the bound, so the total may pass it by one value.)
+    public var maxMemory: Int {
+        didSet { if !memoryWaiters.isEmpty { admitWaitingSenders() } }
+    }
+    public internal(set) var memoryUsed = 0
+    /// Channels whose senders wait for memory, in the order they began to.
+    var memoryWaiters: [Channel] = []
+
     /// `random` chooses among ready select cases; inject a seeded generator
     /// for reproducible runs.
-    public init(random: Xoshiro256 = Xoshiro256(), maxChannels: Int = 1_000_000) {
+    public init(random: Xoshiro256 = Xoshiro256(), maxChannels: Int = 1_000_000, maxMemory: Int = .max) {
         self.random = random
+        self.maxMemory = maxMemory
         table = ChannelTable(maxChannels: maxChannels)
     }
 
@@ -234,8 +247,9 @@ public final class Engine {
             }
         }
         let dropped = ch.buffer.count
-        while ch.buffer.popFirst() != nil {}
+        while unbuffer(ch) != nil {}
         stats.valuesDropped += dropped
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return dropped
     }
 
@@ -269,9 +283,12 @@ public final class Engine {
         // held across a call is retained and released, channel and payload.
         var chosen = -1
         var ready = 0
+        let memoryFull = isMemoryFull
         for i in cases.indices {
             let isSend = cases[i].isSend, ch = cases[i].channelRef
-            guard ch._withUnsafeGuaranteedRef({ isSend ? $0.canSend : $0.canReceive }) else { continue }
+            guard ch._withUnsafeGuaranteedRef({ isSend ? $0.canSend(memoryFull: memoryFull) : $0.canReceive }) else {
+                continue
+            }
             // Reservoir sampling: the k-th ready case wins with chance 1/k.
             ready += 1
             if ready == 1 || draw(below: UInt(ready)) == 0 { chosen = i }
@@ -312,7 +329,7 @@ public final class Engine {
     public func send(_ t: Tasklet, _ ch: Channel, _ m: Message, wait: Wait = .forever) -> Outcome {
         count(send: m)
         precondition(t.state == .running, "only a running tasklet selects")
-        if ch.canSend {
+        if ch.canSend(memoryFull: isMemoryFull) {
             noteIfIdle(ch)
             return fireSend(t, ch, m, case: 0)
         }
@@ -382,6 +399,8 @@ public final class Engine {
             op.pointee.channel!._withUnsafeGuaranteedRef { ch in
                 if op.pointee.isSend {
                     shared = ch.sendq.append(op) || shared
+                    // Room in the buffer, yet waiting: for memory.
+                    if ch.buffer.count < ch.capacity { waitForMemory(ch) }
                 } else {
                     shared = ch.recvq.append(op) || shared
                 }
@@ -441,7 +460,7 @@ public final class Engine {
         }
         stats.buffered += 1
         table.noteMoved(ch, 1, received: 0)
-        ch.buffer.append(message)
+        buffer(message, in: ch)
         return .completed(.sent(case: index))
     }
 
@@ -450,11 +469,11 @@ public final class Engine {
         // Rule 6: the buffer's head first, refilled from a waiting sender.
         let message: Message
         var yield = false
-        if let head = ch.buffer.popFirst() {
+        if let head = unbuffer(ch) {
             message = head
             // (A buffer past its capacity holds values given back, rule 23.)
-            if ch.buffer.count < ch.capacity, let partner = ch.sendq.popFirst() {
-                ch.buffer.append(partner.pointee.message.take()!)
+            if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+                buffer(partner.pointee.message.take()!, in: ch)
                 yield = complete(sender: partner, on: ch)
                 table.noteMoved(ch, 2, received: 1)
             } else {
@@ -471,6 +490,7 @@ public final class Engine {
         }
         if ch.state == .closing { settleClose(ch) }
         noteIfIdle(ch)
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return resumeOrYield(t, .received(case: index, message), yield: yield)
     }
 

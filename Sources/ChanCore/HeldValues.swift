@@ -31,6 +31,7 @@ extension Engine {
             s._withUnsafeGuaranteedRef { $0.heldBy = nil }
             finish(s.takeUnretainedValue(), .sent(case: h.senderCase), first: false)
         }
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return true
     }
 
@@ -43,6 +44,7 @@ extension Engine {
     public func giveBack(_ t: Tasklet, tag: Int) -> Bool {
         guard let h = t.held.removeValue(forKey: tag) else { return false }
         putBack(h)
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return true
     }
 
@@ -56,6 +58,7 @@ extension Engine {
         for tag in t.held.keys.sorted(by: >) {
             putBack(t.held.removeValue(forKey: tag)!)
         }
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
     }
 
     // MARK: Matching a holding receiver
@@ -65,10 +68,10 @@ extension Engine {
     func fireHeldReceive(_ t: Tasklet, _ ch: Channel, case index: Int) -> Outcome {
         let h: HeldValue
         var yield = false
-        if let head = ch.buffer.popFirst() {
+        if let head = unbuffer(ch) {
             h = HeldValue(channel: ch, message: head, fromBuffer: true)
-            if ch.buffer.count < ch.capacity, let partner = ch.sendq.popFirst() {
-                ch.buffer.append(partner.pointee.message.take()!)
+            if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+                buffer(partner.pointee.message.take()!, in: ch)
                 yield = complete(sender: partner, on: ch)
                 table.noteMoved(ch, 2, received: 0)
             } else {
@@ -85,6 +88,7 @@ extension Engine {
         hold(h, by: t)
         if ch.state == .closing { settleClose(ch) }
         noteIfIdle(ch)
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return resumeOrYield(t, .received(case: index, h.message), yield: yield)
     }
 
@@ -135,12 +139,14 @@ extension Engine {
         r.held[r.lastHeldTag] = h
         h.channel.held += 1
         stats.held += 1
+        memoryUsed += h.message.payload.count
     }
 
     /// The value is no longer held.
     private func release(_ h: HeldValue) {
         h.channel.held -= 1
         stats.held -= 1
+        memoryUsed -= h.message.payload.count
     }
 
     // MARK: Giving back
@@ -158,6 +164,7 @@ extension Engine {
         }
         if h.fromBuffer {
             ch.buffer.prepend(h.message)
+            memoryUsed += h.message.payload.count
         } else if let s = h.sender {
             s._withUnsafeGuaranteedRef { t in
                 t.heldBy = nil
@@ -180,12 +187,12 @@ extension Engine {
     /// running tasklet is the source here.
     private func offer(_ ch: Channel) {
         while let r = ch.recvq.head {
-            if let m = ch.buffer.popFirst() {
+            if let m = unbuffer(ch) {
                 ch.recvq.remove(r)
                 deliver(m, to: r, on: ch, fromBuffer: true, sender: nil)
                 // Rule 6's refill, unless the buffer is still past its capacity.
-                if ch.buffer.count < ch.capacity, let partner = ch.sendq.popFirst() {
-                    ch.buffer.append(partner.pointee.message.take()!)
+                if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+                    buffer(partner.pointee.message.take()!, in: ch)
                     table.noteMoved(ch, 1, received: 0)
                     partner.pointee.owner._withUnsafeGuaranteedRef {
                         finish($0, .sent(case: partner.pointee.caseIndex), first: false)
