@@ -107,16 +107,16 @@ public final class Engine {
     }
 
     /// Ends a tasklet for good (its client disconnected, rule 20): every
-    /// chanop leaves every channel before anything else runs. Returns the
-    /// completion it had been woken with but never resumed to see, if any:
-    /// a `.received` there is a value lost with its receiver.
-    /// Every value `t` holds is given back (rule 23), latest first, so that
-    /// values from one channel return in the order they left it; if `t` is
-    /// a sender whose value is held, the holder's acknowledgement will
-    /// complete nothing and a give-back drops the value.
+    /// chanop leaves every channel before anything else runs, and every
+    /// value it holds is given back (rule 23), latest first, so that values
+    /// from one channel return in the order they left it. If it is a sender
+    /// whose value is held, the holder's acknowledgement will complete
+    /// nothing and a give-back drops the value. Returns the completion it
+    /// had been woken with but never resumed to see, if any: a `.received`
+    /// there is a value lost with its receiver, unless that receive was made
+    /// with `hold` (the value was given back).
     @discardableResult
     public func cancel(_ t: Tasklet) -> Completion? {
-        if !t.held.isEmpty || t.heldBy != nil { releaseHolds(of: t) }
         var lost: Completion?
         switch t.state {
         case .blocked:
@@ -130,6 +130,8 @@ public final class Engine {
         }
         t.state = .dead
         t.context = nil
+        // Last: a value given back must not find a chanop of `t` waiting.
+        if !t.held.isEmpty || t.heldBy != nil { releaseHolds(of: t) }
         return lost
     }
 

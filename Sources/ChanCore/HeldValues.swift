@@ -93,14 +93,14 @@ extension Engine {
     }
 
     /// The running tasklet `t` sends to a waiting receiver that holds what it
-    /// receives. Where the buffer has room the send completes as if
-    /// buffered, and the value, given back, returns to the buffer; else
+    /// receives. Where the send would have been buffered (room, and memory)
+    /// it completes as if buffered, and the value, given back, returns to the buffer; else
     /// (a rendezvous) `t` stays blocked until the acknowledgement.
     func sendToHolder(_ t: Tasklet, _ ch: Channel, _ message: Message, case index: Int,
                       receiver partner: ChanOpRef) -> Outcome {
         stats.rendezvous += 1
         table.noteMoved(ch, 2, received: 0)
-        let fromBuffer = ch.buffer.count < ch.capacity
+        let fromBuffer = ch.buffer.count < ch.capacity && !isMemoryFull
         let h = HeldValue(channel: ch, message: message, fromBuffer: fromBuffer)
         let targetFirst = ch.preference == .receiver
         partner.pointee.owner._withUnsafeGuaranteedRef { r in

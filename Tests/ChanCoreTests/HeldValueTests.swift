@@ -261,3 +261,20 @@ final class HeldValueTests: XCTestCase {
                       "a completed send neither acknowledged nor still buffered")
     }
 }
+
+extension HeldValueTests {
+    // Rule 23 with rule 20: a holder cancelled while it waits again on the
+    // same channel: its chanop goes first, so the value it gives back is
+    // not handed to it again.
+    func testCancelOfAHolderWaitingOnTheSameChannel() {
+        let w = World(), s = w.tasklet(), r = w.tasklet(), other = w.tasklet()
+        _ = w.engine.make("q", capacity: 1, preference: .receiver)
+        _ = w.send(s, "q", "v")
+        _ = w.engine.receive(r, w.ch("q"), hold: true)
+        XCTAssertEqual(w.engine.receive(r, w.ch("q"), hold: true), .blocked)
+        XCTAssertNil(w.engine.cancel(r))
+        XCTAssertEqual(w.ch("q").bufferedMessages, [msg("v")])
+        XCTAssertEqual([w.ch("q").held, w.ch("q").waitingReceivers], [0, 0])
+        XCTAssertEqual(w.recv(other, "q"), .completed(received("v")))
+    }
+}
