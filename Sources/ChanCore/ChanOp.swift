@@ -24,6 +24,8 @@ struct ChanOp {
     /// the select ends (`Engine.releaseOps` drops it); nil otherwise.
     var message: Message?
     var caseIndex = 0
+    /// A RECV case that holds the value it receives (rule 22).
+    var hold = false
 
     // Intrusive links of the wait queue this chanop is in, if any.
     var next: ChanOpRef?
@@ -49,14 +51,24 @@ struct WaitQueue {
 
     var isEmpty: Bool { head == nil }
 
-    mutating func append(_ op: ChanOpRef) {
+    /// Adds `op` at the tail; true when the chanop it joined behind belongs
+    /// to the same tasklet (two cases of one select in one queue, rule 12).
+    @discardableResult
+    mutating func append(_ op: ChanOpRef) -> Bool {
         precondition(!op.pointee.isQueued, "a chanop is in at most one queue")
         op.pointee.isQueued = true
         op.pointee.next = nil
         op.pointee.prev = tail
-        if let tail { tail.pointee.next = op } else { head = op }
+        var sameOwner = false
+        if let tail {
+            tail.pointee.next = op
+            sameOwner = tail.pointee.owner.toOpaque() == op.pointee.owner.toOpaque()
+        } else {
+            head = op
+        }
         tail = op
         count += 1
+        return sameOwner
     }
 
     mutating func popFirst() -> ChanOpRef? {
@@ -79,6 +91,27 @@ struct WaitQueue {
         op.pointee.prev = nil
         op.pointee.isQueued = false
         count -= 1
+    }
+
+    /// Adds `op` at the head (a sender whose held value came back, rule 23).
+    mutating func prepend(_ op: ChanOpRef) {
+        precondition(!op.pointee.isQueued, "a chanop is in at most one queue")
+        op.pointee.isQueued = true
+        op.pointee.prev = nil
+        op.pointee.next = head
+        if let head { head.pointee.prev = op } else { tail = op }
+        head = op
+        count += 1
+    }
+
+    /// The first chanop not of tasklet `owner`.
+    func first(notOf owner: Unmanaged<Tasklet>) -> ChanOpRef? {
+        var op = head
+        while let current = op {
+            if current.pointee.owner.toOpaque() != owner.toOpaque() { return current }
+            op = current.pointee.next
+        }
+        return nil
     }
 
     /// The queued chanops, head first (for inspection and tests).

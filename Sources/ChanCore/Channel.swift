@@ -18,13 +18,21 @@ public final class Channel {
     var recvq = WaitQueue()
     /// Queued on the engine's idle list, awaiting the next sweep.
     var isIdleCandidate = false
+    /// On the engine's list of channels whose senders wait for memory.
+    var waitsForMemory = false
+    /// Its position in the table (`ChannelTable.scan`); -1 once forgotten
+    /// or deleted.
+    var slot = -1
+    /// On the table's list of closed channels, and when that saw it closed.
+    var isClosedCandidate = false
+    var closedSince: UInt64?
 
     /// Values taken out of the channel by receivers since it was created.
     public internal(set) var received = 0
-    // Values moved (sent + received) per activity interval of the engine,
-    // kept lazily: the interval of the last move, the moves in it, and the
+    // Values moved (sent + received) per activity interval of the table,
+    // kept lazily (`ChannelTable.noteMoved`): the interval of the last move, the moves in it, and the
     // moves in the interval before it.
-    var activityInterval = 0
+    var activityInterval = -1  // none yet: the first move starts one
     var movedInInterval = 0
     var movedInIntervalBefore = 0
 
@@ -38,22 +46,15 @@ public final class Channel {
         buffer.free()
     }
 
-    /// Records values moved: `moved` counts each one going in and each one
-    /// coming out (a rendezvous is 2), `received` those coming out.
-    @inline(__always)
-    func noteMoved(_ moved: Int, received r: Int, interval: Int) {
-        received &+= r
-        if activityInterval != interval {
-            movedInIntervalBefore = activityInterval == interval &- 1 ? movedInInterval : 0
-            movedInInterval = 0
-            activityInterval = interval
-        }
-        movedInInterval &+= moved
-    }
+    /// Values received with `hold` and not yet acknowledged or given back
+    /// (rule 22). A rendezvous sender whose value is held is counted here,
+    /// not among the waiting senders.
+    public internal(set) var held = 0
 
     /// Values that entered the channel (handed to a receiver or buffered)
-    /// since it was created: every one was received or is still buffered.
-    public var sent: Int { received + count }
+    /// since it was created: every one was received, is still buffered, or
+    /// is held. (`received` counts a held value once acknowledged.)
+    public var sent: Int { received + count + held }
 
     /// Values held in the buffer.
     public var count: Int { buffer.count }
@@ -66,15 +67,17 @@ public final class Channel {
     /// Holds nothing, nobody waits, and open: an implicit channel in this
     /// state can be forgotten without anyone noticing.
     var isIdle: Bool {
-        state == .open && buffer.isEmpty && sendq.isEmpty && recvq.isEmpty
+        state == .open && buffer.isEmpty && sendq.isEmpty && recvq.isEmpty && held == 0
     }
 
     /// Rule 9 for a SEND case: can it complete now (or fail at once on a
     /// closing or closed channel)? Asked only for a running tasklet, which has
     /// nothing queued, so a waiter found here is never the asking tasklet
-    /// itself (rule 12).
-    var canSend: Bool {
-        state != .open || !recvq.isEmpty || buffer.count < capacity
+    /// itself (rule 12). With the engine's memory budget spent, a value
+    /// that would be buffered waits as if the buffer were full.
+    @inline(__always)
+    func canSend(memoryFull: Bool) -> Bool {
+        state != .open || !recvq.isEmpty || (buffer.count < capacity && !memoryFull)
     }
 
     /// Rule 9 for a RECV case, as `canSend`.

@@ -1,5 +1,6 @@
-/// The channel engine: named channels, the runnable queue, select, close,
-/// timeouts and cancellation. Pure and single-threaded: one event-loop thread
+/// The channel engine: the channel rules of semantics.md (rendezvous,
+/// buffer, select, close), the runnable queue, timeouts and cancellation.
+/// The channels themselves live in its `ChannelTable`. Pure and single-threaded: one event-loop thread
 /// drives it. Every call completes or blocks the calling tasklet at once;
 /// tasklets completed on the way (partners of a rendezvous, receivers woken by
 /// a close, selects timed out) are placed in the runnable queue, which the
@@ -10,37 +11,58 @@ public final class Engine {
         public var sends = 0, throws_ = 0, receives = 0, selects = 0
         public var rendezvous = 0, buffered = 0, timeouts = 0, closes = 0
         public var channelsCreated = 0, channelsDropped = 0
+        /// Values held by receivers now (rule 22), and values given back
+        /// and offered again (rule 23).
+        public var held = 0, redelivered = 0
+        /// DELETE and OPEN requests, and the buffered values deleted
+        /// channels dropped.
+        public var deletes = 0, opens = 0, valuesDropped = 0
     }
 
-    public private(set) var counters = Counters()
+    /// Operation counters; the channel table's are included.
+    public var counters: Counters {
+        var c = stats
+        c.channelsCreated = table.created
+        c.channelsDropped = table.dropped
+        return c
+    }
+    var stats = Counters()
     /// Tasklets blocked in a select.
-    public private(set) var blockedCount = 0
-    /// Channels are not created past this many; `channel(named:)` returns nil.
-    public var maxChannels: Int
+    public internal(set) var blockedCount = 0
+    /// Where the channels live: names, the limit, the sweep, listings, rates.
+    public let table: ChannelTable
 
-    // The generator that chooses among ready cases: kept unboxed when it is a
-    // `Xoshiro256` (the default, and what tests inject), so that drawing is
-    // inlined; any other is called through its existential. Both draw with
-    // the same `next(upperBound:)`.
-    private var xoshiro: Xoshiro256?
-    private var otherRandom: (any RandomNumberGenerator)?
-    private var channels: [String: Channel] = [:]
-    private var idleCandidates: [Channel] = []
+    // The generator that chooses among ready cases, stored unboxed so that
+    // drawing is inlined.
+    var random: Xoshiro256
     private(set) var runnable = RunQueue()
-    private var deadlines = DeadlineHeap()
+    var deadlines = DeadlineHeap()
     private var nextTaskletID = 1
 
-    /// `random` chooses among ready select cases; inject a seeded
-    /// `Xoshiro256` for reproducible runs.
-    public init(random: some RandomNumberGenerator = Xoshiro256(), maxChannels: Int = 1_000_000) {
-        if let x = random as? Xoshiro256 { xoshiro = x } else { otherRandom = random }
-        self.maxChannels = maxChannels
+    /// The memory budget: payload bytes of buffered and held values, plus
+    /// what the caller adds with `reserveMemory`. At or past `maxMemory` a
+    /// value that would be buffered waits as if its buffer were full; a
+    /// rendezvous still completes. (A value is admitted while the total is
+    /// below the bound, so the total may pass it by one value.)
+    public var maxMemory: Int {
+        didSet { if !memoryWaiters.isEmpty { admitWaitingSenders() } }
+    }
+    public internal(set) var memoryUsed = 0
+    /// Channels whose senders wait for memory, in the order they began to.
+    var memoryWaiters: [Channel] = []
+
+    /// `random` chooses among ready select cases; inject a seeded generator
+    /// for reproducible runs.
+    public init(random: Xoshiro256 = Xoshiro256(), maxChannels: Int = 1_000_000, maxMemory: Int = .max) {
+        self.random = random
+        self.maxMemory = maxMemory
+        table = ChannelTable(maxChannels: maxChannels)
     }
 
     deinit {
         // Blocked tasklets are owned by the engine (see `block`): cancel them,
         // so that none is left with chanops queued in channels that outlive it.
-        for ch in channels.values {
+        for ch in table.all {
             while let op = ch.sendq.head ?? ch.recvq.head { cancel(op.pointee.tasklet) }
         }
         while runnable.popFirst() != nil {}
@@ -78,16 +100,21 @@ public final class Engine {
         var expired = 0
         while let t = deadlines.popDue(now: now) {
             finish(t, .timedOut, first: false)
-            counters.timeouts += 1
+            stats.timeouts += 1
             expired += 1
         }
         return expired
     }
 
     /// Ends a tasklet for good (its client disconnected, rule 20): every
-    /// chanop leaves every channel before anything else runs. Returns the
-    /// completion it had been woken with but never resumed to see, if any:
-    /// a `.received` there is a value lost with its receiver.
+    /// chanop leaves every channel before anything else runs, and every
+    /// value it holds is given back (rule 23), latest first, so that values
+    /// from one channel return in the order they left it. If it is a sender
+    /// whose value is held, the holder's acknowledgement will complete
+    /// nothing and a give-back drops the value. Returns the completion it
+    /// had been woken with but never resumed to see, if any: a `.received`
+    /// there is a value lost with its receiver, unless that receive was made
+    /// with `hold` (the value was given back).
     @discardableResult
     public func cancel(_ t: Tasklet) -> Completion? {
         var lost: Completion?
@@ -103,107 +130,65 @@ public final class Engine {
         }
         t.state = .dead
         t.context = nil
+        // Last: a value given back must not find a chanop of `t` waiting.
+        if !t.held.isEmpty || t.heldBy != nil { releaseHolds(of: t) }
         return lost
     }
 
-    // MARK: Channels
+    // MARK: Channels (the table's, here for the callers that have an engine)
 
-    /// The channel of this name, created open, unbuffered and preferring the
-    /// receiver if nobody has made it; nil when the channel limit is reached.
-    public func channel(named name: String) -> Channel? {
-        if let ch = channels[name] { return ch }
-        if channels.count >= maxChannels {
-            sweepIdleChannels()
-            if channels.count >= maxChannels { return nil }
-        }
-        let ch = Channel(name: name, capacity: 0, preference: .receiver)
-        channels[name] = ch
-        counters.channelsCreated += 1
-        noteIfIdle(ch)
-        return ch
+    /// Channels are not created past this many; `channel(named:)` returns nil.
+    public var maxChannels: Int {
+        get { table.maxChannels }
+        set { table.maxChannels = newValue }
     }
 
-    /// The channels of these names (a SELECT's cases), created as by
-    /// `channel(named:)`, all or none: nil when the missing ones do not fit
-    /// under the limit. One by one, the sweep made at the limit for a later
-    /// name could drop the idle channel just created for an earlier one.
-    public func channels(named names: [String]) -> [Channel]? {
-        var found: [Channel] = []
-        found.reserveCapacity(names.count)
-        for name in names {
-            guard let ch = channels[name] else { return creatingChannels(named: names) }
-            found.append(ch)
-        }
-        return found
-    }
+    /// See `ChannelTable.channel(named:)`.
+    public func channel(named name: String) -> Channel? { table.channel(named: name) }
 
-    // Out of line: a select whose channels all exist (the usual case) only
-    // looks each name up once.
-    @inline(never)
-    private func creatingChannels(named names: [String]) -> [Channel]? {
-        func missing() -> Int { Set(names).count { channels[$0] == nil } }
-        if channels.count + missing() > maxChannels { sweepIdleChannels() }
-        guard channels.count + missing() <= maxChannels else { return nil }
-        return names.map { channel(named: $0)! }
-    }
+    /// See `ChannelTable.channels(named:)`.
+    public func channels(named names: [String]) -> [Channel]? { table.channels(named: names) }
 
     /// The channel of this name if it exists; never creates one.
-    public func existingChannel(named name: String) -> Channel? {
-        channels[name]
-    }
+    public func existingChannel(named name: String) -> Channel? { table.existing(named: name) }
 
-    public var channelCount: Int { channels.count }
+    public var channelCount: Int { table.count }
 
-    /// Channels whose names start with `prefix`: how many, and the first
-    /// `limit` of them by name.
+    /// See `ChannelTable.channels(withPrefix:limit:)`.
     public func channels(withPrefix prefix: String = "", limit: Int = .max) -> (first: [Channel], matching: Int) {
-        let (first, matching) = matching(prefix: prefix).smallest(limit) { $0.name < $1.name }
-        return (first, matching)
+        table.channels(withPrefix: prefix, limit: limit)
     }
 
-    /// Channels whose names start with `prefix`: how many, and the `limit`
-    /// busiest: most values moved in the last completed activity interval
-    /// first, then most values held plus tasklets waiting, then by name.
+    /// See `ChannelTable.busiestChannels(withPrefix:limit:)`.
     public func busiestChannels(withPrefix prefix: String = "", limit: Int) -> (first: [Channel], matching: Int) {
-        struct Activity {
-            let channel: Channel
-            let moved: Int
-            let load: Int
-        }
-        func busier(_ a: Activity, _ b: Activity) -> Bool {
-            if a.moved != b.moved { return a.moved > b.moved }
-            if a.load != b.load { return a.load > b.load }
-            return a.channel.name < b.channel.name
-        }
-        let (busiest, matching) = matching(prefix: prefix).map { ch in
-            Activity(channel: ch, moved: self.recentlyMoved(ch), load: ch.count + ch.sendq.count + ch.recvq.count)
-        }.smallest(limit, by: busier)
-        return (busiest.map(\.channel), matching)
+        table.busiestChannels(withPrefix: prefix, limit: limit)
     }
 
-    /// The channels whose names start with `prefix`, in no order, without copying the table.
-    private func matching(prefix: String) -> LazyFilterSequence<LazySequence<[String: Channel].Values>.Elements> {
-        channels.values.lazy.filter { prefix.isEmpty || $0.name.hasPrefix(prefix) }
+    public var activityInterval: Int { table.activityInterval }
+
+    public func startActivityInterval() { table.startActivityInterval() }
+
+    /// See `ChannelTable.recentlyMoved(_:)`.
+    public func recentlyMoved(_ ch: Channel) -> Int { table.recentlyMoved(ch) }
+
+    /// See `ChannelTable.busiestActiveChannels(withPrefix:limit:)`.
+    public func busiestActiveChannels(withPrefix prefix: String = "", limit: Int) -> (first: [Channel], matching: Int) {
+        table.busiestActiveChannels(withPrefix: prefix, limit: limit)
     }
 
-    // MARK: Activity
-
-    /// The activity interval under way. The server ends one every second
-    /// (`startActivityInterval`), so `recentlyMoved` is a rate per second.
-    public private(set) var activityInterval = 0
-
-    public func startActivityInterval() {
-        activityInterval &+= 1
+    /// See `ChannelTable.scan(cursor:prefix:count:)`.
+    public func scan(cursor: Int, prefix: String = "", count: Int) -> (next: Int, channels: [Channel]) {
+        table.scan(cursor: cursor, prefix: prefix, count: count)
     }
 
-    /// Values the channel moved (sent + received) in the last completed
-    /// activity interval.
-    public func recentlyMoved(_ ch: Channel) -> Int {
-        switch ch.activityInterval {
-        case activityInterval: ch.movedInIntervalBefore
-        case activityInterval &- 1: ch.movedInInterval
-        default: 0
-        }
+    /// See `ChannelTable.forgetClosedChannels(now:ttl:)`.
+    public func forgetClosedChannels(now: UInt64, ttl: UInt64) {
+        table.forgetClosedChannels(now: now, ttl: ttl)
+    }
+
+    /// See `ChannelTable.sweepIdleChannels(sparingActive:)`.
+    public func sweepIdleChannels(sparingActive: Bool = false) {
+        table.sweepIdleChannels(sparingActive: sparingActive)
     }
 
     public enum MakeResult: Equatable, Sendable {
@@ -211,12 +196,15 @@ public final class Engine {
         /// It exists, in use or made before, with other settings.
         case exists(capacity: Int, preference: Preference)
         case limitReached
+        /// It is closing or closed: `open` it, or `delete` it first.
+        case closed
     }
 
     /// MAKE: a persistent channel with these settings. Making it again with
     /// the same settings succeeds; an idle implicit channel takes the new ones.
     public func make(_ name: String, capacity: Int, preference: Preference) -> MakeResult {
         guard let ch = channel(named: name) else { return .limitReached }
+        guard ch.state == .open else { return .closed }
         if ch.capacity != capacity || ch.preference != preference {
             guard !ch.isPersistent && ch.isIdle else {
                 return .exists(capacity: ch.capacity, preference: ch.preference)
@@ -228,54 +216,68 @@ public final class Engine {
         return .made
     }
 
+    /// OPEN (Stackless's `channel.open()`): a closing or closed channel is
+    /// open again, with its buffer, waiting senders and settings.
+    public func open(_ ch: Channel) {
+        stats.opens += 1
+        guard ch.state != .open, ch.slot >= 0 else { return }
+        ch.state = .open
+        ch.closedSince = nil
+        noteIfIdle(ch)
+    }
+
+    /// DELETE: the channel of this name is gone at once, and a later use
+    /// makes the name anew. Its waiting receivers complete with
+    /// `.receivedClosed`, its waiting senders with `.sendFailedClosed`, and
+    /// its buffered values are dropped (returned, and counted in
+    /// `valuesDropped`). Values of it that receivers hold stay theirs: an
+    /// acknowledgement still completes a rendezvous sender (`.sent`), a
+    /// give-back drops the value and fails that sender (`.sendFailedClosed`).
+    @discardableResult
+    public func delete(named name: String) -> Int {
+        stats.deletes += 1
+        guard let ch = table.existing(named: name), table.remove(ch) else { return 0 }
+        ch.state = .closed
+        while let op = ch.recvq.popFirst() {
+            op.pointee.owner._withUnsafeGuaranteedRef {
+                finish($0, .receivedClosed(case: op.pointee.caseIndex), first: false)
+            }
+        }
+        while let op = ch.sendq.popFirst() {
+            op.pointee.owner._withUnsafeGuaranteedRef {
+                finish($0, .sendFailedClosed(case: op.pointee.caseIndex), first: false)
+            }
+        }
+        let dropped = ch.buffer.count
+        while unbuffer(ch) != nil {}
+        stats.valuesDropped += dropped
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
+        return dropped
+    }
+
     /// CLOSE (rule 15): closing now; closed once drained. Idempotent.
     public func close(_ ch: Channel) {
-        counters.closes += 1
+        stats.closes += 1
         guard ch.state == .open else { return }
         ch.state = .closing
         settleClose(ch)
     }
 
-    /// Forgets implicit channels that are idle (hold nothing, nobody waits,
-    /// open). Call it now and then (a timer) so a busy server does not keep
-    /// every name it has seen; MAKE-made channels stay. `sparingActive`
-    /// keeps, until the next sweep, those that moved values in the current
-    /// activity interval: a busy rendezvous channel is idle between handoffs,
-    /// and dropping it would make it anew (and lose its counters) every time.
-    public func sweepIdleChannels(sparingActive: Bool = false) {
-        var spared: [Channel] = []
-        for ch in idleCandidates {
-            guard !ch.isPersistent && ch.isIdle && channels[ch.name] === ch else {
-                ch.isIdleCandidate = false
-                continue
-            }
-            if sparingActive && ch.activityInterval == activityInterval && ch.movedInInterval > 0 {
-                spared.append(ch)
-                continue
-            }
-            ch.isIdleCandidate = false
-            channels[ch.name] = nil
-            counters.channelsDropped += 1
-        }
-        if spared.isEmpty {
-            idleCandidates.removeAll(keepingCapacity: idleCandidates.count < 4096)
-        } else {
-            idleCandidates = spared
-        }
-    }
-
     // MARK: Select (rules 8-14)
 
     /// A select over `cases` for a running tasklet.
-    public func select(_ t: Tasklet, _ cases: [SelectCase], wait: Wait) -> Outcome {
+    /// With `hold`, a RECV case that fires holds its value (rule 22): the
+    /// completion is `.received`, and the value stays the receiver's, under
+    /// the tag `t.lastHeldTag`, to `acknowledge` or `giveBack`.
+    public func select(_ t: Tasklet, _ cases: [SelectCase], wait: Wait, hold: Bool = false) -> Outcome {
         precondition(!cases.isEmpty, "a select has at least one case")
         for c in cases {
             switch c.operation {
             case .send(let m): count(send: m)
-            case .receive: counters.receives += 1
+            case .receive: stats.receives += 1
             }
         }
-        counters.selects += 1
+        stats.selects += 1
         precondition(t.state == .running, "only a running tasklet selects")
         // Rules 8-12: check every case, pick one ready case uniformly, or
         // block with one chanop per case; all in one step. The cases are
@@ -283,9 +285,12 @@ public final class Engine {
         // held across a call is retained and released, channel and payload.
         var chosen = -1
         var ready = 0
+        let memoryFull = isMemoryFull
         for i in cases.indices {
             let isSend = cases[i].isSend, ch = cases[i].channelRef
-            guard ch._withUnsafeGuaranteedRef({ isSend ? $0.canSend : $0.canReceive }) else { continue }
+            guard ch._withUnsafeGuaranteedRef({ isSend ? $0.canSend(memoryFull: memoryFull) : $0.canReceive }) else {
+                continue
+            }
             // Reservoir sampling: the k-th ready case wins with chance 1/k.
             ready += 1
             if ready == 1 || draw(below: UInt(ready)) == 0 { chosen = i }
@@ -294,6 +299,9 @@ public final class Engine {
             noteChannels(of: cases)
             if let m = cases[chosen].message {
                 return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireSend(t, $0, m, case: chosen) }
+            }
+            if hold {
+                return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireHeldReceive(t, $0, case: chosen) }
             }
             return cases[chosen].channelRef._withUnsafeGuaranteedRef { fireReceive(t, $0, case: chosen) }
         }
@@ -305,7 +313,7 @@ public final class Engine {
             if case .send(let m) = cases[i].operation {
                 t.setOp(i, channel: cases[i].channelRef, sending: m)
             } else {
-                t.setOp(i, channel: cases[i].channelRef, sending: nil)
+                t.setOp(i, channel: cases[i].channelRef, sending: nil, hold: hold)
             }
         }
         return block(t, caseCount: cases.count, wait: wait)
@@ -323,32 +331,33 @@ public final class Engine {
     public func send(_ t: Tasklet, _ ch: Channel, _ m: Message, wait: Wait = .forever) -> Outcome {
         count(send: m)
         precondition(t.state == .running, "only a running tasklet selects")
-        if ch.canSend {
+        if ch.canSend(memoryFull: isMemoryFull) {
             noteIfIdle(ch)
             return fireSend(t, ch, m, case: 0)
         }
         return waitAlone(t, on: ch, sending: m, wait: wait)
     }
 
-    /// RECV: a select with one case (rule 14), as `send`.
-    public func receive(_ t: Tasklet, _ ch: Channel, wait: Wait = .forever) -> Outcome {
-        counters.receives += 1
+    /// RECV: a select with one case (rule 14), as `send`. With `hold`, as
+    /// for `select`.
+    public func receive(_ t: Tasklet, _ ch: Channel, wait: Wait = .forever, hold: Bool = false) -> Outcome {
+        stats.receives += 1
         precondition(t.state == .running, "only a running tasklet selects")
         if ch.canReceive {
             noteIfIdle(ch)
-            return fireReceive(t, ch, case: 0)
+            return hold ? fireHeldReceive(t, ch, case: 0) : fireReceive(t, ch, case: 0)
         }
-        return waitAlone(t, on: ch, sending: nil, wait: wait)
+        return waitAlone(t, on: ch, sending: nil, hold: hold, wait: wait)
     }
 
     /// A uniform draw in 0..<n from the injected generator.
+    @inline(__always)
     private func draw(below n: UInt) -> UInt {
-        if xoshiro != nil { return xoshiro!.next(upperBound: n) }
-        return otherRandom!.next(upperBound: n)
+        random.next(upperBound: n)
     }
 
     private func count(send m: Message) {
-        if m.isException { counters.throws_ += 1 } else { counters.sends += 1 }
+        if m.isException { stats.throws_ += 1 } else { stats.sends += 1 }
     }
 
     // A select that ends, by firing a case or timing out at once, first notes
@@ -358,23 +367,24 @@ public final class Engine {
     /// A SEND or RECV that found its channel not ready.
     @inline(__always)
     private func waitAlone(_ t: Tasklet, on ch: Channel, sending message: consuming Message?,
-                           wait: Wait) -> Outcome {
+                           hold: Bool = false, wait: Wait) -> Outcome {
         if case .nowait = wait {
             noteIfIdle(ch)
             return timedOutAtOnce()
         }
-        t.setOp(0, channel: Unmanaged.passUnretained(ch), sending: message)
+        t.setOp(0, channel: Unmanaged.passUnretained(ch), sending: message, hold: hold)
         return block(t, caseCount: 1, wait: wait)
     }
 
     /// Rule 11: NOWAIT found nothing ready.
     private func timedOutAtOnce() -> Outcome {
-        counters.timeouts += 1
+        stats.timeouts += 1
         return .completed(.timedOut)
     }
 
     /// Nothing was ready and the select may wait: its `caseCount` chanops,
-    /// set by the caller, are queued, and its deadline armed. The engine
+    /// set by the caller, are queued (rule 12: see `requeueShuffled`), and
+    /// its deadline armed. The engine
     /// takes a reference to the blocked tasklet, which keeps it and its
     /// chanops alive whatever its owner does (see `ChanOp`); `finish` hands
     /// it to the runnable queue, `cancel` drops it.
@@ -385,16 +395,53 @@ public final class Engine {
             deadlines.insert(t)
         }
         t.opCount = caseCount
+        var shared = false
         for i in 0..<caseCount {
             let op = t.ops[i]
             op.pointee.channel!._withUnsafeGuaranteedRef { ch in
-                if op.pointee.isSend { ch.sendq.append(op) } else { ch.recvq.append(op) }
+                if op.pointee.isSend {
+                    shared = ch.sendq.append(op) || shared
+                    // Room in the buffer, yet waiting: for memory.
+                    if ch.buffer.count < ch.capacity { waitForMemory(ch) }
+                } else {
+                    shared = ch.recvq.append(op) || shared
+                }
             }
         }
+        if shared { requeueShuffled(t) }
         t.state = .blocked
         blockedCount += 1
         _ = Unmanaged.passRetained(t)
         return .blocked
+    }
+
+    /// Rule 12: a blocked select's chanops join their queues in a uniformly
+    /// random order (Go's pollorder), so that a later partner fires each of
+    /// several cases on one channel equally often. The order shows only
+    /// among chanops that share a queue (each queue is FIFO, and a select's
+    /// chanops all join in one step), so `block` queues them in case order
+    /// and, only when two of them met in one queue, takes them out again and
+    /// queues them shuffled: the queues then look exactly as after a full
+    /// shuffle, and other selects draw nothing. Each chanop keeps its own
+    /// case index.
+    @inline(never)
+    private func requeueShuffled(_ t: Tasklet) {
+        let n = t.opCount
+        for i in 0..<n {
+            let op = t.ops[i]
+            op.pointee.channel!._withUnsafeGuaranteedRef { ch in
+                if op.pointee.isSend { ch.sendq.remove(op) } else { ch.recvq.remove(op) }
+            }
+        }
+        t.ops.withUnsafeMutableBufferPointer { ops in
+            random.permute(n) { i, j in ops.swapAt(i, j) }
+        }
+        for i in 0..<n {
+            let op = t.ops[i]
+            op.pointee.channel!._withUnsafeGuaranteedRef { ch in
+                _ = op.pointee.isSend ? ch.sendq.append(op) : ch.recvq.append(op)
+            }
+        }
     }
 
     /// Performs a ready SEND case of the running tasklet `t`.
@@ -404,17 +451,18 @@ public final class Engine {
         }
         // Rule 5: a waiting receiver takes the value directly.
         if let partner = ch.recvq.popFirst() {
-            counters.rendezvous += 1
-            ch.noteMoved(2, received: 1, interval: activityInterval)
+            if partner.pointee.hold { return sendToHolder(t, ch, message, case: index, receiver: partner) }
+            stats.rendezvous += 1
+            table.noteMoved(ch, 2, received: 1)
             let targetFirst = ch.preference == .receiver
             partner.pointee.owner._withUnsafeGuaranteedRef {
                 finish($0, .received(case: partner.pointee.caseIndex, message), first: targetFirst)
             }
             return resumeOrYield(t, .sent(case: index), yield: targetFirst)
         }
-        counters.buffered += 1
-        ch.noteMoved(1, received: 0, interval: activityInterval)
-        ch.buffer.append(message)
+        stats.buffered += 1
+        table.noteMoved(ch, 1, received: 0)
+        buffer(message, in: ch)
         return .completed(.sent(case: index))
     }
 
@@ -423,19 +471,20 @@ public final class Engine {
         // Rule 6: the buffer's head first, refilled from a waiting sender.
         let message: Message
         var yield = false
-        if let head = ch.buffer.popFirst() {
+        if let head = unbuffer(ch) {
             message = head
-            if let partner = ch.sendq.popFirst() {
-                ch.buffer.append(partner.pointee.message.take()!)
+            // (A buffer past its capacity holds values given back, rule 23.)
+            if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+                buffer(partner.pointee.message.take()!, in: ch)
                 yield = complete(sender: partner, on: ch)
-                ch.noteMoved(2, received: 1, interval: activityInterval)
+                table.noteMoved(ch, 2, received: 1)
             } else {
-                ch.noteMoved(1, received: 1, interval: activityInterval)
+                table.noteMoved(ch, 1, received: 1)
             }
         } else if let partner = ch.sendq.popFirst() {
             message = partner.pointee.message.take()!
-            counters.rendezvous += 1
-            ch.noteMoved(2, received: 1, interval: activityInterval)
+            stats.rendezvous += 1
+            table.noteMoved(ch, 2, received: 1)
             yield = complete(sender: partner, on: ch)
         } else {
             // Ready with nothing to take: the channel is closed (rule 15).
@@ -443,13 +492,14 @@ public final class Engine {
         }
         if ch.state == .closing { settleClose(ch) }
         noteIfIdle(ch)
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return resumeOrYield(t, .received(case: index, message), yield: yield)
     }
 
     /// Wakes a sender whose value was just taken; true when the channel
     /// prefers senders, so the sender runs before the receiving source.
     @inline(__always)
-    private func complete(sender partner: ChanOpRef, on ch: Channel) -> Bool {
+    func complete(sender partner: ChanOpRef, on ch: Channel) -> Bool {
         let targetFirst = ch.preference == .sender
         partner.pointee.owner._withUnsafeGuaranteedRef {
             finish($0, .sent(case: partner.pointee.caseIndex), first: targetFirst)
@@ -460,7 +510,7 @@ public final class Engine {
     /// Rule 17 for the source: carry on, or rejoin the runnable queue's tail
     /// behind the partner that the channel preferred.
     @inline(__always)
-    private func resumeOrYield(_ t: Tasklet, _ c: consuming Completion, yield: Bool) -> Outcome {
+    func resumeOrYield(_ t: Tasklet, _ c: consuming Completion, yield: Bool) -> Outcome {
         guard yield else { return .completed(c) }
         t.completion = c
         t.state = .runnable
@@ -474,7 +524,7 @@ public final class Engine {
     /// when `first` (its channel preferred its side), else at the tail. The
     /// queue takes over the reference the engine took when it blocked.
     @inline(__always)
-    private func finish(_ t: Tasklet, _ c: consuming Completion, first: Bool) {
+    func finish(_ t: Tasklet, _ c: consuming Completion, first: Bool) {
         t.completion = c
         t.state = .runnable
         let entry = Unmanaged.passUnretained(t)
@@ -486,7 +536,7 @@ public final class Engine {
     /// Removing a sender can finish a close (rule 15), which wakes
     /// receivers; that happens only after every chanop of `t` is out, so the
     /// cascade cannot reach `t` again.
-    private func withdraw(_ t: Tasklet) {
+    func withdraw(_ t: Tasklet) {
         blockedCount -= 1
         if t.heapIndex >= 0 { deadlines.remove(t) }
         var anyClosing = false
@@ -513,7 +563,7 @@ public final class Engine {
 
     /// Notes the chanops' channels that may have turned idle, and drops the
     /// chanops' references to channels and payloads.
-    private func releaseOps(_ t: Tasklet) {
+    func releaseOps(_ t: Tasklet) {
         for i in 0..<t.opCount {
             let op = t.ops[i]
             op.pointee.channel!._withUnsafeGuaranteedRef { noteIfIdle($0) }
@@ -525,9 +575,10 @@ public final class Engine {
 
     /// Rule 15: a closing channel with an empty buffer and no sender waiting
     /// is closed, and every receiver waiting on it is woken with CLOSED.
-    private func settleClose(_ ch: Channel) {
+    func settleClose(_ ch: Channel) {
         guard ch.state == .closing, ch.buffer.isEmpty, ch.sendq.isEmpty else { return }
         ch.state = .closed
+        table.noteClosed(ch)
         while let op = ch.recvq.popFirst() {
             op.pointee.owner._withUnsafeGuaranteedRef {
                 finish($0, .receivedClosed(case: op.pointee.caseIndex), first: false)
@@ -536,15 +587,5 @@ public final class Engine {
     }
 
     @inline(__always)
-    private func noteIfIdle(_ ch: Channel) {
-        guard !ch.isIdleCandidate, !ch.isPersistent, ch.isIdle else { return }
-        addIdleCandidate(ch)
-    }
-
-    // Out of line: the hot paths inline only the checks above.
-    @inline(never)
-    private func addIdleCandidate(_ ch: Channel) {
-        ch.isIdleCandidate = true
-        idleCandidates.append(ch)
-    }
+    func noteIfIdle(_ ch: Channel) { table.noteIfIdle(ch) }
 }

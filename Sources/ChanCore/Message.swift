@@ -18,6 +18,8 @@ public struct Message: Hashable, Sendable {
 public enum Completion: Hashable, Sendable {
     /// The value was taken by a receiver or stored in the buffer.
     case sent(case: Int)
+    /// The value; after a receive with `hold` the receiver holds it (rule
+    /// 22), under the tag `Tasklet.lastHeldTag`.
     case received(case: Int, Message)
     /// A SEND case on a closing or closed channel (rule 15).
     case sendFailedClosed(case: Int)

@@ -28,6 +28,19 @@ struct MessageRing {
         count += 1
     }
 
+    /// Adds `message` before the head (a held value given back, rule 23).
+    mutating func prepend(_ message: Message) {
+        precondition(message.payload.count < Int(Self.exceptionBit), "payload too large to buffer")
+        let size = Self.headerSize + message.payload.count
+        if used + size > capacity { grow(toFit: used + size) }
+        head = (head - size + capacity) % capacity
+        var header = UInt32(message.payload.count) | (message.isException ? Self.exceptionBit : 0)
+        withUnsafeBytes(of: &header) { write($0, at: head) }
+        message.payload.withUnsafeBytes { write($0, at: head + Self.headerSize) }
+        used += size
+        count += 1
+    }
+
     mutating func popFirst() -> Message? {
         guard count > 0 else { return nil }
         var header: UInt32 = 0

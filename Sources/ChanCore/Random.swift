@@ -24,6 +24,7 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
         self.init(seed: system.next())
     }
 
+    @inline(__always)
     public mutating func next() -> UInt64 {
         let result = rotateLeft(s1 &* 5, 7) &* 9
         let t = s1 << 17
@@ -36,7 +37,34 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable {
         return result
     }
 
+    @inline(__always)
     private func rotateLeft(_ x: UInt64, _ k: UInt64) -> UInt64 {
         (x << k) | (x >> (64 - k))
+    }
+}
+
+extension Xoshiro256 {
+    /// A uniform random permutation of `0..<n` as Fisher-Yates swaps, each
+    /// reported to `swap` (i, j) with j in 0...i, i from n-1 down to 1. Up to
+    /// 12 elements take one draw, split by multiply-shift (12! < 2^29, so the
+    /// bias is below 2^-35); more take one draw each.
+    @inline(__always)
+    mutating func permute(_ n: Int, _ swap: (Int, Int) -> Void) {
+        if n <= 12 {
+            var bits = next()
+            var i = n - 1
+            while i > 0 {
+                let (j, rest) = bits.multipliedFullWidth(by: UInt64(i + 1))
+                swap(i, Int(j))
+                bits = rest
+                i -= 1
+            }
+        } else {
+            var i = n - 1
+            while i > 0 {
+                swap(i, Int(next(upperBound: UInt(i + 1))))
+                i -= 1
+            }
+        }
     }
 }

@@ -31,6 +31,19 @@ public final class Tasklet {
     var heapIndex = -1
     /// The next tasklet in the engine's runnable queue; see `RunQueue`.
     var runNext: Unmanaged<Tasklet>?
+    /// Values this tasklet received with `hold` and has neither acknowledged
+    /// nor given back, by tag (rule 22).
+    var held: [Int: HeldValue] = [:]
+    /// The tag of the value this tasklet received last with `hold`: its
+    /// select's `.received` completion is that value. Tags count up from 1,
+    /// so each is unique among the values the tasklet holds.
+    public internal(set) var lastHeldTag = 0
+    /// Set while this tasklet is a sender whose value a receiver holds: it
+    /// stays blocked, in no queue, until the acknowledgement.
+    var heldBy: HeldValue?
+
+    /// Values held now (a server bounds them per connection).
+    public var heldCount: Int { held.count }
 
     init(id: Int) {
         self.id = id
@@ -51,7 +64,7 @@ public final class Tasklet {
     /// Fills chanop `index` of the pool for the select about to block: a
     /// SEND case when `message` is given, else a RECV.
     @inline(__always)
-    func setOp(_ index: Int, channel: Unmanaged<Channel>, sending message: consuming Message?) {
+    func setOp(_ index: Int, channel: Unmanaged<Channel>, sending message: consuming Message?, hold: Bool = false) {
         if index == ops.count {
             let op = ChanOpRef.allocate(capacity: 1)
             op.initialize(to: ChanOp(owner: self))
@@ -64,6 +77,7 @@ public final class Tasklet {
         // case need not store one.
         if message != nil { op.pointee.message = consume message }
         op.pointee.caseIndex = index
+        op.pointee.hold = hold
     }
 
     /// The channels this tasklet waits on, one per queued chanop (for tests

@@ -54,4 +54,48 @@ final class FairnessTests: XCTestCase {
             XCTAssertLessThan(abs(Double(counts[name, default: 0]) - Double(trials) / 3), 5 * sd, "\(counts)")
         }
     }
+
+    /// Rule 12 (Go's TestPseudoRandomSend): a select blocked with several
+    /// cases on one channel; a later partner fires each about equally often.
+    func testDuplicateCasesOfABlockedSelectFireEquallyOften() {
+        let w = World(seed: 12), selector = w.tasklet(), partner = w.tasklet()
+        let trials = 30_000
+        for (lines, partnerSends) in [(["SEND dup one", "SEND dup zero"], false),
+                                      (["RECV dup", "RECV other", "RECV dup", "RECV dup"], true)] {
+            let duplicates = lines.indices.filter { lines[$0].contains("dup") }
+            var counts = [Int](repeating: 0, count: lines.count)
+            for _ in 0..<trials {
+                XCTAssertEqual(w.select(selector, lines), .blocked)
+                _ = partnerSends ? w.send(partner, "dup", "v") : w.recv(partner, "dup")
+                for (id, c) in w.drain() where id == selector.id {
+                    switch c {
+                    case .sent(let i), .received(let i, _): counts[i] += 1
+                    default: XCTFail("\(c)")
+                    }
+                }
+            }
+            let p = 1.0 / Double(duplicates.count)
+            let sd = (Double(trials) * p * (1 - p)).squareRoot()
+            for i in duplicates {
+                XCTAssertLessThan(abs(Double(counts[i]) - Double(trials) * p), 5 * sd, "\(lines): \(counts)")
+            }
+            XCTAssertEqual(counts.reduce(0, +), trials)
+        }
+    }
+
+    /// Rule 3 still holds with the random poll order: between tasklets,
+    /// first come, first served.
+    func testBlockedSelectsAreStillServedInArrivalOrder() {
+        let w = World(seed: 13)
+        for _ in 0..<200 {
+            let first = w.tasklet(), second = w.tasklet(), s = w.tasklet()
+            XCTAssertEqual(w.select(first, ["RECV x", "RECV y", "RECV x"]), .blocked)
+            XCTAssertEqual(w.select(second, ["RECV y", "RECV x"]), .blocked)
+            _ = w.send(s, "x", "v")
+            let woken = w.drain()
+            XCTAssertEqual(woken.first?.0, first.id)
+            _ = w.send(s, "y", "v")
+            XCTAssertEqual(w.drain().first?.0, second.id)
+        }
+    }
 }

@@ -5,17 +5,30 @@ import XCTest
 /// searches, no pools. The engine must agree with it step by step, given the
 /// same generator seed (both choose with reservoir sampling in case order).
 private struct Model {
-    struct Op { var tasklet: Int; var caseIndex: Int; var isSend: Bool; var message: Message }
+    typealias Case = (channel: String, isSend: Bool, message: Message)
+    struct Op { var tasklet: Int; var caseIndex: Int; var isSend: Bool; var message: Message; var hold = false }
     final class Chan {
         var capacity: Int, preference: Preference, state = Channel.State.open
         var buffer: [Message] = [], sendq: [Op] = [], recvq: [Op] = []
+        var held = 0
         init(capacity: Int, preference: Preference) { self.capacity = capacity; self.preference = preference }
     }
     final class Task {
         var state = Tasklet.State.running
-        var cases: [(channel: String, isSend: Bool, message: Message)] = []
+        var cases: [Case] = []
         var deadline: UInt64?
         var completion: Completion?
+        var held: [Int: Held] = [:]
+        var lastTag = 0
+        var heldBy: Held?
+    }
+    /// Rules 22-25: a held value, and the rendezvous sender waiting for it.
+    final class Held {
+        let channel: String, message: Message, fromBuffer: Bool
+        var sender: Int?, senderCase = 0
+        init(_ channel: String, _ message: Message, fromBuffer: Bool) {
+            self.channel = channel; self.message = message; self.fromBuffer = fromBuffer
+        }
     }
 
     var random: Xoshiro256
@@ -23,13 +36,13 @@ private struct Model {
     var tasks: [Int: Task] = [:]
     var runnable: [Int] = []
 
-    func ready(_ c: (channel: String, isSend: Bool, message: Message)) -> Bool {
+    func ready(_ c: Case) -> Bool {
         let ch = channels[c.channel]!
         if c.isSend { return ch.state != .open || !ch.recvq.isEmpty || ch.buffer.count < ch.capacity }
         return !ch.buffer.isEmpty || !ch.sendq.isEmpty || ch.state == .closed
     }
 
-    mutating func select(_ id: Int, _ cases: [(channel: String, isSend: Bool, message: Message)], wait: Wait) -> Outcome {
+    mutating func select(_ id: Int, _ cases: [Case], wait: Wait, hold: Bool = false) -> Outcome {
         let t = tasks[id]!
         var chosen: Int?
         var count = 0
@@ -37,25 +50,47 @@ private struct Model {
             count += 1
             if count == 1 || random.next(upperBound: UInt(count)) == 0 { chosen = i }
         }
-        if let i = chosen { return fire(id, i, cases[i]) }
+        if let i = chosen { return fire(id, i, cases[i], hold: hold) }
         if wait == .nowait { return .completed(.timedOut) }
         if case .deadline(let d) = wait { t.deadline = d }
         t.cases = cases
-        for (i, c) in cases.enumerated() {
-            let op = Op(tasklet: id, caseIndex: i, isSend: c.isSend, message: c.message)
+        // Rule 12: queued in a random order, drawn as the engine draws it.
+        // The engine shuffles only when two cases share a queue (the order
+        // shows nowhere else); the model draws likewise, to stay in step.
+        var order = Array(cases.indices)
+        let shared = cases.indices.contains { i in
+            cases[..<i].contains { $0.channel == cases[i].channel && $0.isSend == cases[i].isSend }
+        }
+        if shared { random.permute(order.count) { order.swapAt($0, $1) } }
+        for i in order {
+            let c = cases[i]
+            let op = Op(tasklet: id, caseIndex: i, isSend: c.isSend, message: c.message, hold: hold && !c.isSend)
             if c.isSend { channels[c.channel]!.sendq.append(op) } else { channels[c.channel]!.recvq.append(op) }
         }
         t.state = .blocked
         return .blocked
     }
 
-    mutating func fire(_ id: Int, _ i: Int, _ c: (channel: String, isSend: Bool, message: Message)) -> Outcome {
+    mutating func fire(_ id: Int, _ i: Int, _ c: Case, hold: Bool) -> Outcome {
         let ch = channels[c.channel]!
         if c.isSend {
             if ch.state != .open { return .completed(.sendFailedClosed(case: i)) }
             if !ch.recvq.isEmpty {
                 let p = ch.recvq.removeFirst()
                 let first = ch.preference == .receiver
+                if p.hold {
+                    // Buffered as far as the sender knows where there was room;
+                    // else the sender waits for the acknowledgement.
+                    let h = Held(c.channel, c.message, fromBuffer: ch.buffer.count < ch.capacity)
+                    add(h, to: p.tasklet)
+                    finish(p.tasklet, .received(case: p.caseIndex, c.message), first: first)
+                    if h.fromBuffer { return resume(id, .sent(case: i), yield: first) }
+                    h.sender = id
+                    h.senderCase = i
+                    tasks[id]!.heldBy = h
+                    tasks[id]!.state = .blocked
+                    return .blocked
+                }
                 finish(p.tasklet, .received(case: p.caseIndex, c.message), first: first)
                 return resume(id, .sent(case: i), yield: first)
             }
@@ -64,9 +99,11 @@ private struct Model {
         }
         let m: Message
         var yield = false
+        var h: Held?
         if !ch.buffer.isEmpty {
             m = ch.buffer.removeFirst()
-            if !ch.sendq.isEmpty {
+            if hold { h = Held(c.channel, m, fromBuffer: true) }
+            if ch.buffer.count < ch.capacity && !ch.sendq.isEmpty {
                 let p = ch.sendq.removeFirst()
                 ch.buffer.append(p.message)
                 yield = ch.preference == .sender
@@ -75,13 +112,35 @@ private struct Model {
         } else if !ch.sendq.isEmpty {
             let p = ch.sendq.removeFirst()
             m = p.message
-            yield = ch.preference == .sender
-            finish(p.tasklet, .sent(case: p.caseIndex), first: yield)
+            if hold {
+                h = Held(c.channel, m, fromBuffer: false)
+                keepWaiting(p, for: h!)
+            } else {
+                yield = ch.preference == .sender
+                finish(p.tasklet, .sent(case: p.caseIndex), first: yield)
+            }
         } else {
             return .completed(.receivedClosed(case: i))
         }
+        if let h { add(h, to: id) }
         settle(ch)
         return resume(id, .received(case: i, m), yield: yield)
+    }
+
+    mutating func add(_ h: Held, to id: Int) {
+        let t = tasks[id]!
+        t.lastTag += 1
+        t.held[t.lastTag] = h
+        channels[h.channel]!.held += 1
+    }
+
+    /// A sender matched with a holding receiver: out of every queue, no
+    /// deadline, still blocked.
+    mutating func keepWaiting(_ p: Op, for h: Held) {
+        h.sender = p.tasklet
+        h.senderCase = p.caseIndex
+        tasks[p.tasklet]!.heldBy = h
+        withdraw(p.tasklet)
     }
 
     mutating func resume(_ id: Int, _ c: Completion, yield: Bool) -> Outcome {
@@ -100,12 +159,17 @@ private struct Model {
         withdraw(id)
     }
 
-    mutating func withdraw(_ id: Int) {
-        let t = tasks[id]!
+    /// Takes every chanop of `id` out of every queue, without settling.
+    mutating func unqueue(_ id: Int) {
         for ch in channels.values {
             ch.sendq.removeAll { $0.tasklet == id }
             ch.recvq.removeAll { $0.tasklet == id }
         }
+    }
+
+    mutating func withdraw(_ id: Int) {
+        let t = tasks[id]!
+        unqueue(id)
         t.deadline = nil
         let cases = t.cases
         t.cases = []
@@ -128,6 +192,71 @@ private struct Model {
         settle(ch)
     }
 
+    mutating func acknowledge(_ id: Int, _ tag: Int) -> Bool {
+        guard let h = tasks[id]!.held.removeValue(forKey: tag) else { return false }
+        channels[h.channel]!.held -= 1
+        if let s = h.sender {
+            tasks[s]!.heldBy = nil
+            finish(s, .sent(case: h.senderCase), first: false)
+        }
+        return true
+    }
+
+    mutating func giveBack(_ id: Int, _ tag: Int) -> Bool {
+        guard let h = tasks[id]!.held.removeValue(forKey: tag) else { return false }
+        putBack(h)
+        return true
+    }
+
+    mutating func putBack(_ h: Held) {
+        let ch = channels[h.channel]!
+        ch.held -= 1
+        if h.fromBuffer {
+            ch.buffer.insert(h.message, at: 0)
+        } else if let s = h.sender {
+            let t = tasks[s]!
+            t.heldBy = nil
+            t.cases = [(h.channel, true, h.message)]
+            ch.sendq.insert(Op(tasklet: s, caseIndex: h.senderCase, isSend: true, message: h.message), at: 0)
+        } else {
+            return
+        }
+        if ch.state == .closed { ch.state = .closing }
+        // Offered at once to waiting receivers, in order.
+        while let r = ch.recvq.first {
+            if !ch.buffer.isEmpty {
+                ch.recvq.removeFirst()
+                deliver(ch.buffer.removeFirst(), to: r, on: h.channel, fromBuffer: true, sender: nil)
+                if ch.buffer.count < ch.capacity && !ch.sendq.isEmpty {
+                    let p = ch.sendq.removeFirst()
+                    ch.buffer.append(p.message)
+                    finish(p.tasklet, .sent(case: p.caseIndex), first: false)
+                }
+            } else if let j = ch.sendq.firstIndex(where: { $0.tasklet != r.tasklet }) {
+                ch.recvq.removeFirst()
+                let s = ch.sendq.remove(at: j)
+                deliver(s.message, to: r, on: h.channel, fromBuffer: false, sender: s)
+            } else {
+                break
+            }
+        }
+        settle(ch)
+    }
+
+    mutating func deliver(_ m: Message, to r: Op, on name: String, fromBuffer: Bool, sender s: Op?) {
+        unqueue(r.tasklet)
+        if let s { unqueue(s.tasklet) }
+        if r.hold {
+            let h = Held(name, m, fromBuffer: fromBuffer)
+            add(h, to: r.tasklet)
+            finish(r.tasklet, .received(case: r.caseIndex, m), first: false)
+            if let s { keepWaiting(s, for: h) }
+        } else {
+            finish(r.tasklet, .received(case: r.caseIndex, m), first: false)
+            if let s { finish(s.tasklet, .sent(case: s.caseIndex), first: false) }
+        }
+    }
+
     mutating func expire(now: UInt64) -> Int {
         var n = 0
         while let (id, _) = tasks.filter({ $0.value.state == .blocked && $0.value.deadline.map { $0 <= now } == true })
@@ -144,6 +273,11 @@ private struct Model {
         if t.state == .blocked { withdraw(id) }
         if t.state == .runnable { lost = t.completion; t.completion = nil }
         t.state = .dead
+        if let h = t.heldBy {
+            h.sender = nil
+            t.heldBy = nil
+        }
+        for tag in t.held.keys.sorted(by: >) { putBack(t.held.removeValue(forKey: tag)!) }
         return lost
     }
 
@@ -195,6 +329,10 @@ final class ModelTests: XCTestCase {
         var now: UInt64 = 0, serial: UInt64 = 0
         var pendingSends: [Int: [Message]] = [:]  // tasklet -> values of its current cases
         var completedSends = Set<Message>(), received = Set<Message>(), lost = Set<Message>()
+        // Rules 22-25: values held now, and values whose sender ended while
+        // they were held (never completed, acknowledged or dropped).
+        var heldNow = Set<Message>(), orphans = Set<Message>()
+        var holding: [Int: Bool] = [:]  // tasklet -> its current select holds
         var checks = 0
 
         func observe(_ id: Int, _ c: Completion?, lostToCancel: Bool = false) {
@@ -202,13 +340,29 @@ final class ModelTests: XCTestCase {
             case .sent(let i)?:
                 completedSends.insert(pendingSends[id]![i])
             case .received(_, let m)?:
-                XCTAssertFalse(received.contains(m) || lost.contains(m), "value delivered twice")
+                // Delivered again only after a give-back (rule 25).
+                XCTAssertFalse(received.contains(m) || lost.contains(m) || heldNow.contains(m), "value delivered twice")
                 // Rule 12: never a value of the receiver's own select (a value
                 // it buffered earlier is fine).
                 XCTAssertFalse(pendingSends[id, default: []].contains(m), "a tasklet paired with itself")
-                if lostToCancel { lost.insert(m) } else { received.insert(m) }
+                if holding[id] == true {
+                    if !lostToCancel { heldNow.insert(m) }  // else given back by the cancel
+                } else if lostToCancel {
+                    lost.insert(m)
+                } else {
+                    received.insert(m)
+                }
             default: break
             }
+        }
+
+        func settleHold(_ id: Int, _ tag: Int, acknowledge: Bool) {
+            let m = tasklets[id]!.held[tag]!.message
+            let expected = acknowledge ? model.acknowledge(id, tag) : model.giveBack(id, tag)
+            let actual = acknowledge ? engine.acknowledge(tasklets[id]!, tag: tag) : engine.giveBack(tasklets[id]!, tag: tag)
+            XCTAssertEqual(actual, expected, "seed \(seed)")
+            heldNow.remove(m)
+            if acknowledge { received.insert(m) }
         }
 
         for _ in 0..<steps {
@@ -225,10 +379,12 @@ final class ModelTests: XCTestCase {
                 }
                 pendingSends[id] = cases.map(\.message)
                 let wait: Wait = [.forever, .nowait, .deadline(now + UInt64(1 + roll(40)) * 1_000_000 + serial)][roll(3)]
-                let expected = model.select(id, cases, wait: wait)
+                let hold = roll(3) == 0
+                holding[id] = hold
+                let expected = model.select(id, cases, wait: wait, hold: hold)
                 let actual = engine.select(tasklets[id]!, cases.map {
                     SelectCase(engine.channel(named: $0.channel)!, $0.isSend ? .send($0.message) : .receive)
-                }, wait: wait)
+                }, wait: wait, hold: hold)
                 XCTAssertEqual(actual, expected, "seed \(seed)")
                 if case .completed(let c) = actual { observe(id, c) }
             case 9:
@@ -243,11 +399,21 @@ final class ModelTests: XCTestCase {
             case 12:
                 let live = tasklets.values.filter { $0.state == .blocked || $0.state == .runnable }.map(\.id).sorted()
                 if let id = live.isEmpty ? nil : live[roll(live.count)] {
+                    let t = tasklets[id]!
+                    heldNow.subtract(t.held.values.map(\.message))
+                    if let h = t.heldBy { orphans.insert(h.message) }
                     let expected = model.cancel(id)
                     let actual = engine.cancel(tasklets[id]!)
                     XCTAssertEqual(actual, expected, "seed \(seed)")
                     observe(id, actual, lostToCancel: true)
                     spawn()
+                }
+            case 13..<15:
+                // Acknowledge or give back a value a running tasklet holds.
+                let holders = tasklets.values.filter { $0.state == .running && !$0.held.isEmpty }.map(\.id).sorted()
+                if let id = holders.isEmpty ? nil : holders[roll(holders.count)] {
+                    let tags = tasklets[id]!.held.keys.sorted()
+                    settleHold(id, tags[roll(tags.count)], acknowledge: roll(2) == 0)
                 }
             default:
                 let expected = model.nextRunnable()
@@ -266,11 +432,25 @@ final class ModelTests: XCTestCase {
             observe(id, c)
         }
         XCTAssertNil(engine.nextRunnable())
+        // Every value still held is acknowledged; its sender completes.
+        for id in tasklets.keys.sorted() where tasklets[id]!.state != .dead {
+            for tag in tasklets[id]!.held.keys.sorted() { settleHold(id, tag, acknowledge: true) }
+        }
+        while let (id, c) = model.nextRunnable() {
+            let t = engine.nextRunnable()
+            XCTAssertEqual(t?.id, id, "seed \(seed)")
+            XCTAssertEqual(t?.takeCompletion(), c, "seed \(seed)")
+            observe(id, c)
+        }
+        checks += check(engine, model, tasklets, seed: seed)
         // Every completed send was received once, is still buffered, or was
-        // matched to a receiver that died before it could be told.
+        // matched to a receiver that died before it could be told (rule 25);
+        // values whose sender ended while they were held never completed.
         var buffered = Set<Message>()
         for name in names { buffered.formUnion(engine.channel(named: name)!.bufferedMessages) }
-        XCTAssertEqual(completedSends, received.union(lost).union(buffered), "seed \(seed)")
+        let accounted = received.union(lost).union(buffered).subtracting(orphans)
+        XCTAssertEqual(completedSends, accounted, "seed \(seed): completed, not accounted for: \(completedSends.subtracting(accounted).map(text)); accounted, not completed: \(accounted.subtracting(completedSends).map(text))")
+        XCTAssertTrue(completedSends.isDisjoint(with: orphans), "seed \(seed)")
         return checks
     }
 
@@ -282,6 +462,7 @@ final class ModelTests: XCTestCase {
             let ch = engine.channel(named: name)!
             XCTAssertEqual(ch.state, m.state, "seed \(seed) \(name)")
             XCTAssertEqual(ch.bufferedMessages, m.buffer, "seed \(seed) \(name)")
+            XCTAssertEqual(ch.held, m.held, "seed \(seed) \(name)")
             XCTAssertEqual(ch.sendWaiters.map { [$0.0, $0.1] }, m.sendq.map { [$0.tasklet, $0.caseIndex] }, "seed \(seed)")
             XCTAssertEqual(ch.recvWaiters.map { [$0.0, $0.1] }, m.recvq.map { [$0.tasklet, $0.caseIndex] }, "seed \(seed)")
             // Rule 2 and rule 7.
@@ -289,7 +470,8 @@ final class ModelTests: XCTestCase {
             let selfSelect = Set(ch.sendWaiters.map(\.0)).intersection(ch.recvWaiters.map(\.0))
             if selfSelect.isEmpty {
                 XCTAssertTrue(ch.count == 0 || ch.recvWaiters.isEmpty, "seed \(seed): rule 7")
-                XCTAssertTrue(ch.count == ch.capacity || ch.sendWaiters.isEmpty, "seed \(seed): rule 7")
+                // (Values given back may fill a buffer past its capacity.)
+                XCTAssertTrue(ch.count >= ch.capacity || ch.sendWaiters.isEmpty, "seed \(seed): rule 7")
             }
             for (id, _) in ch.sendWaiters + ch.recvWaiters { queued[id, default: 0] += 1 }
             checks += 6
@@ -297,6 +479,9 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(engine.runnable.map(\.id), model.runnable, "seed \(seed)")
         for (id, t) in tasklets {
             XCTAssertEqual(t.state, model.tasks[id]!.state, "seed \(seed) tasklet \(id)")
+            XCTAssertEqual(t.held.keys.sorted(), model.tasks[id]!.held.keys.sorted(), "seed \(seed) tasklet \(id)")
+            XCTAssertEqual(t.held.keys.sorted().map { t.held[$0]!.message },
+                           model.tasks[id]!.held.keys.sorted().map { model.tasks[id]!.held[$0]!.message }, "seed \(seed)")
             // No chanop left behind: only a blocked tasklet has chanops queued, all of its cases.
             XCTAssertEqual(queued[id, default: 0], t.state == .blocked ? model.tasks[id]!.cases.count : 0, "seed \(seed)")
             checks += 2

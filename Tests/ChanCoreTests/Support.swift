@@ -13,8 +13,8 @@ func text(_ m: Message) -> String { String(decoding: m.payload, as: UTF8.self) }
 final class World {
     let engine: Engine
 
-    init(seed: UInt64 = 42, maxChannels: Int = 1_000_000) {
-        engine = Engine(random: Xoshiro256(seed: seed), maxChannels: maxChannels)
+    init(seed: UInt64 = 42, maxChannels: Int = 1_000_000, maxMemory: Int = .max) {
+        engine = Engine(random: Xoshiro256(seed: seed), maxChannels: maxChannels, maxMemory: maxMemory)
     }
 
     func tasklet() -> Tasklet { engine.makeTasklet() }
