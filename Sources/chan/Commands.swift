@@ -10,20 +10,31 @@ import Darwin
 /// A channel argument, refused (usage error, exit 64) before anything is
 /// connected or read when the server would refuse it.
 func channelName(_ text: String) throws -> String {
-    guard ChanClient.isValidName(text) else {
+    guard ChannelName.isValid(text) else {
         throw ValidationError("bad channel name \"\(text)\": a name is 1-255 printable ASCII characters, no spaces")
     }
     return text
 }
 
+/// A channel's fields as `chan stat` and `chan channels` print them: the wire's, with the preference by name.
+func describe(_ stat: ChannelStat) -> String {
+    stat.fields.pairs.compactMap { field in
+        switch field.key {
+        case ChannelStat.Key.exists: return nil
+        case ChannelStat.Key.preference: return "\(field.key)=\(stat.preference.name)"
+        default: return "\(field.key)=\(field.value)"
+        }
+    }.joined(separator: " ")
+}
+
 /// `--timeout MS` as the client's Wait: absent waits for ever, 0 is NOWAIT.
-func wait(_ milliseconds: Int?) -> Wait {
+func wait(_ milliseconds: Int?) -> WaitLimit {
     milliseconds.map { $0 == 0 ? .nowait : .milliseconds($0) } ?? .forever
 }
 
 func validateTimeout(_ milliseconds: Int?) throws {
-    if let ms = milliseconds, !(0...ChanClient.maxTimeoutMilliseconds).contains(ms) {
-        throw ValidationError("--timeout is 0-\(ChanClient.maxTimeoutMilliseconds) ms")
+    if let ms = milliseconds, !(0...WaitLimit.maxMilliseconds).contains(ms) {
+        throw ValidationError("--timeout is 0-\(WaitLimit.maxMilliseconds) ms")
     }
 }
 
@@ -93,7 +104,7 @@ struct Send: ParsableCommand {
 
 struct Throw: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Send a value as an exception (THROW): the receiver gets EXC instead of MSG.",
+        abstract: "Send a value as an exception: the receiver gets it as one (chan recv exits 6).",
         discussion: exitCodesHelp)
 
     @OptionGroup var server: ServerOptions
@@ -288,7 +299,7 @@ struct Close: ParsableCommand {
 struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a channel's state: capacity, values buffered, waiting senders and receivers.",
-        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=.. senders=.. receivers=.. persistent=.. sent=.. received=.. rate=..\" (protocol.md, STAT).\n\n"
+        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=<receiver|sender|none> senders=.. receivers=.. persistent=.. sent=.. received=.. rate=..\" (protocol.md, STAT).\n\n"
             + exitCodesHelp)
 
     @OptionGroup var server: ServerOptions
@@ -300,7 +311,7 @@ struct Stat: ParsableCommand {
         try reporting {
             let client = try server.connect()
             let stat = try client.stat(channel)
-            Output.standardOutput("\(stat.name) \(stat.fieldsDescription)\n")
+            Output.standardOutput("\(stat.name) \(describe(stat))\n")
             try? client.quit()
         }
     }
@@ -337,7 +348,7 @@ struct Info: ParsableCommand {
             Output.standardOutput(lines)
         }
         if let missing {
-            complain("the server has no INFO key \"\(missing)\"")
+            complain("the server reports no counter \"\(missing)\"")
             throw ExitCode(ExitStatus.usage)
         }
     }
@@ -359,7 +370,7 @@ struct Channels: ParsableCommand {
             let client = try server.connect()
             let list = try client.channels(prefix: prefix ?? "")
             try? client.quit()
-            Output.standardOutput(list.channels.map { "\($0.name) \($0.fieldsDescription)\n" }.joined())
+            Output.standardOutput(list.channels.map { "\($0.name) \(describe($0))\n" }.joined())
             if list.total > list.channels.count {
                 Output.standardError("chan: listed \(list.channels.count) of \(list.total) channels\n")
             }
@@ -369,7 +380,7 @@ struct Channels: ParsableCommand {
 
 struct Ping: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check that the server answers; prints PONG and the round trip time.",
+        abstract: "Check that a chand server answers; prints the round trip time.",
         discussion: exitCodesHelp)
 
     @OptionGroup var server: ServerOptions
@@ -381,7 +392,7 @@ struct Ping: ParsableCommand {
             try client.ping()
             let elapsed = ContinuousClock.now - start
             try? client.quit()
-            Output.standardOutput("PONG from \(client.host):\(client.port) in \(formatMilliseconds(elapsed)) ms\n")
+            Output.standardOutput("\(Reply.pong.summary) from \(client.host):\(client.port) in \(formatMilliseconds(elapsed)) ms\n")
         }
     }
 }

@@ -84,7 +84,7 @@ struct Top: ParsableCommand {
 /// What one refresh asks the server: INFO and the busiest channels.
 struct TopSample {
     let time: ContinuousClock.Instant
-    let info: ServerFields
+    let info: ReplyFields
     let channels: ChannelList
 
     static func take(_ client: ChanClient, prefix: String, top: Int) throws(ChanError) -> TopSample {

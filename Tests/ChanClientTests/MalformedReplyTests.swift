@@ -108,7 +108,7 @@ final class ChanClientWireTests: XCTestCase {
         let r = try exchange("ERR LIMIT too many connections (max 1)\r\n") { try $0.ping() }
         XCTAssertEqual(r.error, .server(code: .limit, text: "too many connections (max 1)"))
         let odd = try exchange("ERR NEWCODE\r\n") { try $0.make("x") }
-        XCTAssertEqual(odd.error, .server(code: ServerErrorCode(rawValue: "NEWCODE"), text: ""))
+        XCTAssertEqual(odd.error, .server(code: ErrorCode(rawValue: "NEWCODE"), text: ""))
     }
 
     // MARK: Replies that break the protocol
