@@ -48,7 +48,6 @@ let package = Package(
             name: "chand",
             dependencies: [
                 "ChanServer", "ChanProtocol",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
