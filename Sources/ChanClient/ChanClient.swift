@@ -37,8 +37,9 @@ public final class ChanClient {
     private let stream: SocketStream
     private var parser: ReplyParser
 
-    /// Connects to a chand server.
+    /// Connects to a chand server. `host` is a name or an address; an IPv6 address may come in brackets.
     public init(host: String = "127.0.0.1", port: Int = 7400, options: Options = Options()) throws(ChanError) {
+        let host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         self.host = host
         self.port = port
         self.options = options
@@ -76,9 +77,13 @@ public final class ChanClient {
         if answer != .bye { throw unexpected(answer, sent) }
     }
 
-    /// `HELLO`: the protocol version and the server's limits.
-    public func hello() throws(ChanError) -> ServerHello {
-        let sent = try request { RequestEncoder.hello(into: &$0) }
+    /// `HELLO`: the protocol version and the server's limits. `probing` adds an empty line (ignored by chand)
+    /// so that a port where some other server listens, HTTP say, answers at once: a malformed reply.
+    public func hello(probing: Bool = false) throws(ChanError) -> ServerHello {
+        let sent = try request {
+            RequestEncoder.hello(into: &$0)
+            if probing { RequestEncoder.emptyLine(into: &$0) }
+        }
         switch try reply(.prompt) {
         case .hello(let fields): return try decoded { () throws(MalformedReply) in try ServerHello(fields: fields) }
         case let other: throw unexpected(other, sent)

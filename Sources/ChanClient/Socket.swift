@@ -64,7 +64,7 @@ final class SocketStream {
     /// Resolves `host` (a name or a numeric IPv4/IPv6 address) and connects to
     /// the first address that answers within the timeout.
     static func connect(host: String, port: Int, timeoutMilliseconds: Int, ioTimeoutMilliseconds: Int) throws(ChanError) -> SocketStream {
-        let target = "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        let target = ServerAddress.display(host: host, port: port)
         guard (1...65535).contains(port) else { throw .connectFailed("\(target): port must be 1-65535") }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC

@@ -17,6 +17,10 @@ public enum RequestEncoder {
     /// `HELLO`
     public static func hello(into out: inout [UInt8]) { line(Wire.hello, into: &out) }
 
+    /// An empty line: the server ignores it. After a HELLO it completes what an HTTP server takes for a
+    /// request head, so that a port serving HTTP answers (with something that is not HELLO) instead of waiting.
+    public static func emptyLine(into out: inout [UInt8]) { out.append(contentsOf: Wire.crlf) }
+
     /// `SEND <chan> {n}` or `THROW <chan> {n}`, then the payload and CRLF. Also a SELECT case line.
     public static func send(channel: String, payload: [UInt8], isException: Bool, into out: inout [UInt8]) {
         out.append(contentsOf: isException ? Wire.throw : Wire.send)

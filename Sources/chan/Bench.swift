@@ -19,7 +19,7 @@ struct Bench: ParsableCommand {
             and the p50/p99 latency: a send to its reply at each producer for pairs and fan-in, one round \
             trip (two handoffs) for ping-pong. Runs longer than a few seconds show progress on stderr.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions

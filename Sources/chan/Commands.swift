@@ -58,7 +58,7 @@ struct SendOptions: ParsableArguments {
     }
 
     func run(_ server: ServerOptions, operation: SelectCase.Operation) throws {
-        try reporting {
+        try reporting(waited: "no receiver or buffer room on \(channel) \(within(timeout))") {
             let client = try server.connect()
             func put(_ payload: [UInt8]) throws {
                 if operation == .throw {
@@ -70,6 +70,10 @@ struct SendOptions: ParsableArguments {
             if let value {
                 try put(Array(value.utf8))
             } else {
+                if isatty(0) == 1 {
+                    complain(binary ? "reading one value from standard input, up to its end (Ctrl-D)"
+                                    : "reading values from standard input, one per line; Ctrl-D ends")
+                }
                 var input = StandardInput(limit: try client.hello().maxPayload)
                 if binary {
                     try put(input.readAll())
@@ -91,9 +95,9 @@ struct Send: ParsableCommand {
             input as one message. Every value goes in the binary-safe counted form. A value \
             from standard input longer than the server's max_payload (asked with HELLO) \
             stops the command with a usage error (64) before the rest of it is read; the \
-            lines before it were sent.
+            lines before it were sent. On a terminal it says that it is reading standard input.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions
@@ -105,7 +109,7 @@ struct Send: ParsableCommand {
 struct Throw: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send a value as an exception: the receiver gets it as one (chan recv exits 6).",
-        discussion: exitCodesHelp)
+        discussion: exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
     @OptionGroup var options: SendOptions
@@ -123,7 +127,7 @@ struct Recv: ParsableCommand {
             values. An exception (a value sent with THROW) stops it, like a raise in the \
             receiver: shown on stderr, exit 6, later values left in the channel.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.exception, ExitStatus.output, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions
@@ -150,7 +154,7 @@ struct Recv: ParsableCommand {
     }
 
     func run() throws {
-        try reporting {
+        try reporting(waited: "no value on \(channel) \(within(timeout))") {
             let client = try server.connect()
             var received = 0
             while follow || received < count {
@@ -179,7 +183,7 @@ struct SelectCommand: ParsableCommand {
             a received value the value on the next line. A case on a closed channel fires too: \
             its line is printed, then chan exits 3.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.exception, ExitStatus.output, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions
@@ -219,7 +223,8 @@ struct SelectCommand: ParsableCommand {
 
     func run() throws {
         let parsed = try cases.map(SelectCommand.parse)
-        try reporting {
+        let channels = parsed.map(\.channel).joined(separator: ", ")
+        try reporting(waited: "no case on \(channels) fired \(within(timeout))") {
             let client = try server.connect()
             let fired = try client.select(parsed, timeout: wait(timeout))
             let op = fired.operation == .receive ? "recv" : fired.operation.rawValue
@@ -239,7 +244,8 @@ struct SelectCommand: ParsableCommand {
 struct Make: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Make a persistent channel (buffered with --cap).",
-        discussion: "Making it again with the same settings succeeds; other settings are a server error (EXISTS).\n\n" + exitCodesHelp)
+        discussion: "Making it again with the same settings succeeds; other settings are a server error (exit 5).\n\n"
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
 
     enum PreferArgument: String, ExpressibleByArgument, CaseIterable {
         case receiver, sender, none
@@ -280,7 +286,7 @@ struct Make: ParsableCommand {
 struct Close: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Close a channel: no new sends; receivers drain what is there, then see it closed.",
-        discussion: exitCodesHelp)
+        discussion: exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
 
@@ -299,8 +305,9 @@ struct Close: ParsableCommand {
 struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a channel's state: capacity, values buffered, waiting senders and receivers.",
-        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=<receiver|sender|none> senders=.. receivers=.. persistent=.. sent=.. received=.. rate=..\" (protocol.md, STAT).\n\n"
-            + exitCodesHelp)
+        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=<receiver|sender|none> senders=.. receivers=.. persistent=.. sent=.. received=.. rate=..\" (protocol.md, STAT). "
+            + "A channel that does not exist is reported on stderr, exit 8 (when the server says so: exists=0).\n\n"
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.missing, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
 
@@ -311,8 +318,9 @@ struct Stat: ParsableCommand {
         try reporting {
             let client = try server.connect()
             let stat = try client.stat(channel)
-            Output.standardOutput("\(stat.name) \(describe(stat))\n")
             try? client.quit()
+            guard stat.exists != false else { throw ChannelMissing(name: stat.name) }
+            Output.standardOutput("\(stat.name) \(describe(stat))\n")
         }
     }
 }
@@ -320,7 +328,8 @@ struct Stat: ParsableCommand {
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the server's counters, one key=value per line.",
-        discussion: "With keys, prints only their values, one per line (an unknown key is a usage error).\n\n" + exitCodesHelp)
+        discussion: "With keys, prints only their values, one per line (an unknown key is a usage error).\n\n"
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
 
@@ -358,7 +367,7 @@ struct Channels: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the channels (whose name starts with a prefix), with their state.",
         discussion: "One line per channel, as chan stat prints it. The server lists at most 1000; when more match, a note on stderr says how many.\n\n"
-            + exitCodesHelp)
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
 
@@ -381,18 +390,44 @@ struct Channels: ParsableCommand {
 struct Ping: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that a chand server answers; prints the round trip time.",
-        discussion: exitCodesHelp)
+        discussion: """
+            Asks HELLO first: a port where something other than chand answers fails at once \
+            with "not a chand server" (exit 5). Connecting and each answer wait at most --timeout.
+
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
+            """)
 
     @OptionGroup var server: ServerOptions
 
+    @Option(help: ArgumentHelp("Give up (exit 4) when connecting or an answer takes longer than this many milliseconds.",
+                               valueName: "ms"))
+    var timeout = 5000
+
+    func validate() throws {
+        guard (1...3_600_000).contains(timeout) else { throw ValidationError("--timeout is 1-3600000 ms") }
+    }
+
     func run() throws {
         try reporting {
-            let client = try server.connect()
+            var options = ChanClient.Options()
+            options.connectTimeout = .milliseconds(timeout)
+            options.ioTimeout = .milliseconds(timeout)
+            let client = try server.connect(options)
+            let place = ServerAddress.display(host: client.host, port: client.port)
+            do {
+                let hello = try client.hello(probing: true)
+                guard hello.server.hasPrefix(ServerHello.serverPrefix) else {
+                    throw ChanError.malformedReply("it calls itself \(hello.server)")
+                }
+            } catch ChanError.malformedReply(let why) {
+                complain("\(place) is not a chand server: \(why)")
+                throw ExitCode(ExitStatus.server)
+            }
             let start = ContinuousClock.now
             try client.ping()
             let elapsed = ContinuousClock.now - start
             try? client.quit()
-            Output.standardOutput("\(Reply.pong.summary) from \(client.host):\(client.port) in \(formatMilliseconds(elapsed)) ms\n")
+            Output.standardOutput("\(Reply.pong.summary) from \(place) in \(formatMilliseconds(elapsed)) ms\n")
         }
     }
 }

@@ -24,7 +24,7 @@ struct Top: ParsableCommand {
             runs out) and --top defaults to what fits; elsewhere each refresh is printed \
             after the one before. --once prints a single refresh, an interval after starting.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions
