@@ -69,8 +69,8 @@ enum ExitStatus {
         timeout: "timed out (--timeout ran out, or nothing was ready for --timeout 0)",
         closed: "the channel is closed (closed and drained, or a send refused)",
         connection: "connection failure: cannot connect, or the connection was lost",
-        server: "server error (an ERR reply), or a reply that breaks the protocol (not a chand server)",
-        exception: "received an exception (a value sent with THROW), shown on stderr",
+        server: "server error (an ERR reply), or a reply that breaks the protocol",
+        exception: "received an exception (a value sent with chan throw), shown on stderr",
         output: "standard output could not be written (a value received is lost)",
         missing: "the channel does not exist (chan stat)",
         usage: "usage error (ArgumentParser's message and usage lines)",
@@ -146,7 +146,7 @@ struct ServerOptions: ParsableArguments {
             }
         }
         let flagHost = try host.map { text throws -> String in
-            guard let host = try ServerAddress.parse(text).host, !text.hasPrefix(":") else {
+            guard let host = try ServerAddress.parse(text).host else {
                 throw ChanError.invalidArgument("--host takes a host, not \"\(text)\" (a port goes to --port)")
             }
             return host
@@ -165,7 +165,7 @@ struct ChannelMissing: Error {
     let name: String
 }
 
-/// A value sent with THROW arrived: reported on stderr, exit 6.
+/// A value sent as an exception arrived: reported on stderr, exit 6.
 struct ReceivedException: Error {
     let message: Message
 }

@@ -124,7 +124,7 @@ struct Recv: ParsableCommand {
             Receives one value (or --count N, or with --follow every value until the channel \
             is closed, then exits 0) and writes each followed by a newline, or with --raw \
             exactly its bytes. A value holding a newline spans lines: use --raw for such \
-            values. An exception (a value sent with THROW) stops it, like a raise in the \
+            values. An exception (a value sent with chan throw) stops it, like a raise in the \
             receiver: shown on stderr, exit 6, later values left in the channel.
 
             \(exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.exception, ExitStatus.output, ExitStatus.usage]))
