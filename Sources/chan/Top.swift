@@ -12,8 +12,8 @@ struct Top: ParsableCommand {
         abstract: "A live view of the busiest channels and the server's totals.",
         discussion: """
             Every interval it asks the server for INFO and CHANNELS [<prefix>] TOP <n> over one \
-            connection, and shows the server's totals and each channel's values sent and \
-            received per second over that interval, its balance (waiting senders minus \
+            connection, and shows the server's totals and each channel's values sent into it (IN/S) \
+            and received from it (OUT/S) per second over that interval, its balance (waiting senders minus \
             waiting receivers), values buffered, capacity, senders and receivers waiting \
             (SENDQ, RECVQ), state and preference (PREF: who runs first after a handoff: \
             receiver, sender or none). The busiest \
@@ -149,7 +149,7 @@ struct TopView {
         out += "            " + line(Self.rates[1]) + "  errors \(perSecond(errors))\n\n"
 
         // SENDQ and RECVQ: senders and receivers waiting; PREF: who runs first after a handoff.
-        var table = [["NAME", "SENT/S", "RECV/S", "BALANCE", "LEN", "CAPACITY", "SENDQ", "RECVQ", "STATE", "PREF"]]
+        var table = [["NAME", "IN/S", "OUT/S", "BALANCE", "LEN", "CAPACITY", "SENDQ", "RECVQ", "STATE", "PREF"]]
         let previous = Dictionary(before.channels.channels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for ch in Self.openFirst(now.channels.channels) {
             let last = previous[ch.name]

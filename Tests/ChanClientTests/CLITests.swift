@@ -376,7 +376,7 @@ final class ChanCLITests: XCTestCase {
         XCTAssertEqual(perSecond["errors"], "0", lines[3])
         XCTAssertEqual(lines[4], "")
         XCTAssertEqual(lines[5].split(separator: " ").map(String.init),
-                       ["NAME", "SENT/S", "RECV/S", "BALANCE", "LEN", "CAPACITY", "SENDQ", "RECVQ", "STATE", "PREF"])
+                       ["NAME", "IN/S", "OUT/S", "BALANCE", "LEN", "CAPACITY", "SENDQ", "RECVQ", "STATE", "PREF"])
         // The pumped channel first, with rates; then what holds values or waits.
         let rows = lines[6..<9].map { $0.split(separator: " ").map(String.init) }
         XCTAssertEqual(rows[0][0], "hot")
