@@ -93,7 +93,7 @@ struct Send: ParsableCommand {
             Without a value, each line of standard input (without its line end, empty \
             lines included) is one message, sent as it arrives; --binary sends the whole \
             input as one message. Every value goes in the binary-safe counted form. A value \
-            from standard input longer than the server's max_payload (asked with HELLO) \
+            from standard input longer than the server's max_payload (asked first) \
             stops the command with a usage error (64) before the rest of it is read; the \
             lines before it were sent. On a terminal it says that it is reading standard input.
 
@@ -391,7 +391,7 @@ struct Ping: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that a chand server answers; prints the round trip time.",
         discussion: """
-            Asks HELLO first: a port where something other than chand answers fails at once \
+            Asks for the server's greeting first: a port where something other than chand answers fails at once \
             with "not a chand server" (exit 5). Connecting and each answer wait at most --timeout.
 
             \(exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))

@@ -11,7 +11,7 @@ struct Top: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A live view of the busiest channels and the server's totals.",
         discussion: """
-            Every interval it asks the server for INFO and CHANNELS [<prefix>] TOP <n> over one \
+            Every interval it asks the server for its counters and its busiest channels over one \
             connection, and shows the server's totals and each channel's values sent into it (IN/S) \
             and received from it (OUT/S) per second over that interval, its balance (waiting senders minus \
             waiting receivers), values buffered, capacity, senders and receivers waiting \
