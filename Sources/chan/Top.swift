@@ -18,8 +18,9 @@ struct Top: ParsableCommand {
             (SENDQ, RECVQ), state and preference (PREF: who runs first after a handoff: \
             receiver, sender or none). The busiest \
             channels come first: the server orders them by values moved in its last whole \
-            second, then by values held and tasklets waiting; closed channels (and those \
-            closed but still draining) come after the open ones. A channel not seen at the \
+            second, then by values held and tasklets waiting; the screen shows them open ones \
+            first (then those closed but draining, then the closed ones), each group by the \
+            rates it shows, ties in the server's order. A channel not seen at the \
             previous refresh (or made anew since) shows "-" for its rates. Names too long \
             for the terminal are cut in the middle ("~"), keeping their ends.
 
@@ -151,18 +152,26 @@ struct TopView {
         // SENDQ and RECVQ: senders and receivers waiting; PREF: who runs first after a handoff.
         var table = [["NAME", "IN/S", "OUT/S", "BALANCE", "LEN", "CAPACITY", "SENDQ", "RECVQ", "STATE", "PREF"]]
         let previous = Dictionary(before.channels.channels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for ch in Self.openFirst(now.channels.channels) {
+        var rows: [(rank: Int, moved: Double, row: [String])] = []
+        for ch in now.channels.channels {
             let last = previous[ch.name]
             // Counters that went back belong to a channel dropped and made again.
             let known = last.map { ch.sent >= $0.sent && ch.received >= $0.received } ?? false
-            table.append([
+            let moved = known ? Double(ch.sent &- last!.sent) + Double(ch.received &- last!.received) : 0
+            rows.append((Self.stateRank[ch.state]!, moved, [
                 ch.name,
                 known ? perSecond(ch.sent &- last!.sent) : "-",
                 known ? perSecond(ch.received &- last!.received) : "-",
                 String(ch.balance), String(ch.count), String(ch.capacity), String(ch.senders), String(ch.receivers),
                 ch.state.rawValue, ch.preference.name,
-            ])
+            ]))
         }
+        // Ordered by what the screen shows: open channels first, then by the rates shown; ties keep the
+        // server's order (its last whole second, then values held and tasklets waiting).
+        let ordered = rows.indices.sorted { a, b in
+            (rows[a].rank, -rows[a].moved, a) < (rows[b].rank, -rows[b].moved, b)
+        }
+        table += ordered.map { rows[$0].row }
         // Names get what the other columns leave of the terminal's width.
         if let width {
             let others = table[0].indices.dropFirst().map { i in table.map { $0[i].count }.max()! + 2 }.reduce(0, +)
@@ -175,12 +184,8 @@ struct TopView {
         return out
     }
 
-    /// The server's order, with closing and closed channels moved after the open ones.
-    static func openFirst(_ channels: [ChannelStat]) -> [ChannelStat] {
-        let rank: [ChannelStat.State: Int] = [.open: 0, .closing: 1, .closed: 2]
-        return channels.enumerated().sorted { (rank[$0.element.state]!, $0.offset) < (rank[$1.element.state]!, $1.offset) }
-            .map(\.element)
-    }
+    /// Open channels come first, then those closed but draining, then the closed ones.
+    static let stateRank: [ChannelStat.State: Int] = [.open: 0, .closing: 1, .closed: 2]
 
     /// `name` in at most `width` characters: cut in the middle ("~"), keeping more of its end, where
     /// generated names differ (`bench.12829.3969` in 12 is `benc~29.3969`).
