@@ -1,4 +1,6 @@
 import ChanCore
+// The client's API speaks ChanProtocol's types (Preference, ErrorCode, WaitLimit, ChannelStat, ServerHello,
+// ReplyFields, ChannelName, Counters): `import ChanClient` brings them along.
 @_exported import ChanProtocol
 
 /// A client of one chand connection: one method per protocol command, each

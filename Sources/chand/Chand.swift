@@ -15,7 +15,7 @@ enum Chand {
         do {
             request = try Setting.parse(Array(CommandLine.arguments.dropFirst())) { getenv($0).map { String(cString: $0) } }
         } catch {
-            fail("\(error.source): must be \(error.rule)", status: 64)
+            fail(error.message, status: 64)
         }
         switch request {
         case .help: print(Setting.helpText, terminator: "")

@@ -11,8 +11,10 @@ struct DaemonSettings {
 struct BadSetting: Error {
     /// `--port 70000` or `CHAND_PORT=70000`.
     let source: String
-    /// What a valid value is.
-    let rule: String
+    /// What is wrong: `must be a number 0-65535`.
+    let problem: String
+
+    var message: String { "\(source): \(problem)" }
 }
 
 /// One daemon setting: its flag, its environment variable, its help, its default (read from a fresh
@@ -108,16 +110,16 @@ extension Setting {
             if argument == "--version" { return .version }
             let (flag, inline) = argument.split(separator: "=", maxSplits: 1).map(String.init).pair
             guard let setting = all.first(where: { $0.flag == flag }) else {
-                throw BadSetting(source: argument, rule: "not an option of chand (chand --help lists them)")
+                throw BadSetting(source: argument, problem: "not an option of chand (chand --help lists them)")
             }
-            guard !given.contains(setting.name) else { throw BadSetting(source: flag, rule: "given once at most") }
-            guard let value = inline ?? rest.popFirst() else { throw BadSetting(source: flag, rule: "needs a value \(setting.valueName)") }
-            if let rule = setting.assign(value, &settings) { throw BadSetting(source: "\(flag) \(value)", rule: rule) }
+            guard !given.contains(setting.name) else { throw BadSetting(source: flag, problem: "given twice") }
+            guard let value = inline ?? rest.popFirst() else { throw BadSetting(source: flag, problem: "needs a value \(setting.valueName)") }
+            if let rule = setting.assign(value, &settings) { throw BadSetting(source: "\(flag) \(value)", problem: "must be " + rule) }
             given.insert(setting.name)
         }
         for setting in all where !given.contains(setting.name) {
             guard let value = environment(setting.variable) else { continue }
-            if let rule = setting.assign(value, &settings) { throw BadSetting(source: "\(setting.variable)=\(value)", rule: rule) }
+            if let rule = setting.assign(value, &settings) { throw BadSetting(source: "\(setting.variable)=\(value)", problem: "must be " + rule) }
         }
         return .run(settings)
     }
