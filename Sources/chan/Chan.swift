@@ -69,7 +69,7 @@ enum ExitStatus {
         timeout: "timed out (--timeout ran out, or nothing was ready for --timeout 0)",
         closed: "the channel is closed (closed and drained, or a send refused)",
         connection: "connection failure: cannot connect, or the connection was lost",
-        server: "server error (the server refused the request), or a reply that breaks the protocol",
+        server: "server error (a refused request), or a reply that breaks the protocol",
         exception: "received an exception (a value sent with chan throw), shown on stderr",
         output: "standard output could not be written (a value received is lost)",
         missing: "the channel does not exist (chan stat)",
