@@ -32,8 +32,9 @@ let package = Package(
         // by identity without reference counting, and a byte ring that packs
         // buffered values (measured: 20 bytes for a 16-byte value).
         .target(name: "ChanCore", swiftSettings: loopConfined),
-        // The wire protocol: incremental command parser and reply encoder. No I/O.
-        .target(name: "ChanProtocol", swiftSettings: loopConfined),
+        // The wire protocol, both ways: command parser and reply encoder for the server, request encoder and
+        // reply parser for clients, the name rule, error codes and the INFO counters. No I/O.
+        .target(name: "ChanProtocol", dependencies: ["ChanCore"], swiftSettings: loopConfined),
         // One connection's logic without its socket: commands run against the
         // engine, replies, flow control, end of input. No I/O.
         .target(
@@ -54,16 +55,15 @@ let package = Package(
             name: "chand",
             dependencies: [
                 "ChanServer", "ChanProtocol",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // A blocking-socket client of the wire protocol, shared by the CLI, benchmarks and tests.
-        .target(name: "ChanClient"),
+        .target(name: "ChanClient", dependencies: ["ChanCore", "ChanProtocol"]),
         // The command-line client: send, recv, select, make, close, stat, info, channels, ping, bench.
         .executableTarget(
             name: "chan",
-            dependencies: ["ChanClient", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ChanClient", "ChanProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The client library and the chan binary against the real daemon (the dependencies build both binaries).
         .testTarget(name: "ChanClientTests", dependencies: ["ChanClient", "chan", "chand"]),

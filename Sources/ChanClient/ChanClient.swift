@@ -1,3 +1,8 @@
+import ChanCore
+// The client's API speaks ChanProtocol's types (Preference, ErrorCode, WaitLimit, ChannelStat, ServerHello,
+// ReplyFields, ChannelName, Counters): `import ChanClient` brings them along.
+@_exported import ChanProtocol
+
 /// A client of one chand connection: one method per protocol command, each
 /// blocking until its reply has arrived.
 ///
@@ -5,9 +10,11 @@
 /// thread at a time; open one per thread (they are cheap). Every payload goes
 /// on the wire in the counted, binary-safe form (`SEND <chan> {n}`).
 ///
-/// Replies are read with bounds: a header line at most `Options.maxLineLength`
-/// bytes, a payload at most `Options.maxPayload`; anything that breaks the
-/// protocol is `ChanError.malformedReply` and closes the connection.
+/// Requests are written with ChanProtocol's `RequestEncoder` and replies read
+/// with its `ReplyParser`, with bounds: a header line at most
+/// `Options.maxLineLength` bytes, a payload at most `Options.maxPayload`;
+/// anything that breaks the protocol is `ChanError.malformedReply` and closes
+/// the connection.
 public final class ChanClient {
     public struct Options: Sendable {
         /// How long connecting may take.
@@ -30,17 +37,15 @@ public final class ChanClient {
     public let port: Int
     public let options: Options
     private let stream: SocketStream
+    private var parser: ReplyParser
 
-    /// The longest a channel name may be on the wire.
-    public static let maxNameLength = 255
-    /// The longest RECV/SELECT timeout the protocol takes, in milliseconds.
-    public static let maxTimeoutMilliseconds = Int(Int32.max)
-
-    /// Connects to a chand server.
+    /// Connects to a chand server. `host` is a name or an address; an IPv6 address may come in brackets.
     public init(host: String = "127.0.0.1", port: Int = 7400, options: Options = Options()) throws(ChanError) {
+        let host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         self.host = host
         self.port = port
         self.options = options
+        parser = ReplyParser(maxLineLength: options.maxLineLength, maxPayload: options.maxPayload)
         stream = try SocketStream.connect(host: host, port: port,
                                           timeoutMilliseconds: milliseconds(options.connectTimeout),
                                           ioTimeoutMilliseconds: max(1, milliseconds(options.ioTimeout)))
@@ -59,78 +64,75 @@ public final class ChanClient {
 
     /// `PING`: answered `PONG`.
     public func ping() throws(ChanError) {
-        try request(line("PING"))
+        let sent = try request { RequestEncoder.ping(into: &$0) }
         switch try reply(.prompt) {
         case .pong: return
-        case .error(let code, let text): throw ChanError.server(code: code, text: text)
-        case let other: throw stream.malformed("\(other.summary) in reply to PING")
+        case let other: throw unexpected(other, sent)
         }
     }
 
     /// `QUIT`: the server answers `BYE` and closes the connection.
     public func quit() throws(ChanError) {
-        try request(line("QUIT"))
+        let sent = try request { RequestEncoder.quit(into: &$0) }
         let answer = try reply(.prompt)
         stream.close()
-        switch answer {
-        case .bye: return
-        case .error(let code, let text): throw ChanError.server(code: code, text: text)
-        default: throw ChanError.malformedReply("\(answer.summary) in reply to QUIT")
+        if answer != .bye { throw unexpected(answer, sent) }
+    }
+
+    /// `HELLO`: the protocol version and the server's limits. `probing` adds an empty line (ignored by chand)
+    /// so that a port where some other server listens, HTTP say, answers at once: a malformed reply.
+    public func hello(probing: Bool = false) throws(ChanError) -> ServerHello {
+        let sent = try request {
+            RequestEncoder.hello(into: &$0)
+            if probing { RequestEncoder.emptyLine(into: &$0) }
+        }
+        switch try reply(.prompt) {
+        case .hello(let fields): return try decoded { () throws(MalformedReply) in try ServerHello(fields: fields) }
+        case let other: throw unexpected(other, sent)
         }
     }
 
-    /// `HELLO`: the protocol version and the server's limits.
-    public func hello() throws(ChanError) -> ServerHello {
-        try request(line("HELLO"))
-        let fields = try fieldsLine("HELLO")
-        func int(_ key: String) throws(ChanError) -> Int {
-            guard let v = fields.integer(key) else { throw stream.malformed("HELLO without a number for \(key)") }
-            return v
+    /// `INFO`: the server's counters, as `key=value` fields (the keys: `Counters`).
+    public func info() throws(ChanError) -> ReplyFields {
+        let sent = try request { RequestEncoder.info(into: &$0) }
+        switch try reply(.prompt) {
+        case .info(let fields): return fields
+        case let other: throw unexpected(other, sent)
         }
-        guard let server = fields["server"] else { throw stream.malformed("HELLO without server=") }
-        return ServerHello(protocolVersion: try int("proto"), server: server, maxLine: try int("max_line"),
-                           maxPayload: try int("max_payload"), maxSelectCases: try int("max_select_cases"),
-                           maxCapacity: try int("max_capacity"), maxChannels: try int("max_channels"),
-                           maxConnections: try int("max_connections"), fields: fields)
-    }
-
-    /// `INFO`: the server's counters, as `key=value` fields.
-    public func info() throws(ChanError) -> ServerFields {
-        try request(line("INFO"))
-        return try fieldsLine("INFO")
     }
 
     /// `SEND <chan> {n}` + bytes: returns once a receiver has taken the value
     /// or it was buffered. With a timeout (or `.nowait`) it is sent as a
     /// one-case SELECT, and gives up with `.timeout`.
-    public func send(_ channel: String, _ payload: [UInt8], timeout: Wait = .forever) throws(ChanError) {
-        try put(channel, payload, operation: .send, timeout: timeout)
+    public func send(_ channel: String, _ payload: [UInt8], timeout: WaitLimit = .forever) throws(ChanError) {
+        try put(channel, payload, isException: false, timeout: timeout)
     }
 
-    public func send(_ channel: String, _ text: String, timeout: Wait = .forever) throws(ChanError) {
-        try put(channel, Array(text.utf8), operation: .send, timeout: timeout)
+    public func send(_ channel: String, _ text: String, timeout: WaitLimit = .forever) throws(ChanError) {
+        try put(channel, Array(text.utf8), isException: false, timeout: timeout)
     }
 
     /// `THROW <chan> {n}` + bytes: as `send`; the receiver gets the value as an exception.
-    public func `throw`(_ channel: String, _ payload: [UInt8], timeout: Wait = .forever) throws(ChanError) {
-        try put(channel, payload, operation: .throw, timeout: timeout)
+    public func `throw`(_ channel: String, _ payload: [UInt8], timeout: WaitLimit = .forever) throws(ChanError) {
+        try put(channel, payload, isException: true, timeout: timeout)
     }
 
-    public func `throw`(_ channel: String, _ text: String, timeout: Wait = .forever) throws(ChanError) {
-        try put(channel, Array(text.utf8), operation: .throw, timeout: timeout)
+    public func `throw`(_ channel: String, _ text: String, timeout: WaitLimit = .forever) throws(ChanError) {
+        try put(channel, Array(text.utf8), isException: true, timeout: timeout)
     }
 
     /// `RECV <chan> [TIMEOUT <ms> | NOWAIT]`: the next value (check `isException`).
     /// Throws `.closed` once the channel is closed and drained, `.timeout` when the wait ran out.
-    public func recv(_ channel: String, timeout: Wait = .forever) throws(ChanError) -> Message {
+    public func recv(_ channel: String, timeout: WaitLimit = .forever) throws(ChanError) -> Message {
         try validate(name: channel)
-        try request(line("RECV \(channel)\(try waitSuffix(timeout))"))
+        try validate(timeout)
+        let sent = try request { RequestEncoder.receive(channel: channel, wait: timeout, into: &$0) }
         switch try reply(.after(timeout)) {
-        case .message(let m) where m.channel == channel: return m
+        case .message(let name, let payload, let isException) where name == channel:
+            return Message(channel: channel, payload: payload, isException: isException)
         case .closed(let name) where name == channel: throw ChanError.closed(channel: channel)
         case .timeout: throw ChanError.timeout
-        case .error(let code, let text): throw ChanError.server(code: code, text: text)
-        case let other: throw stream.malformed("\(other.summary) in reply to RECV \(channel)")
+        case let other: throw unexpected(other, sent)
         }
     }
 
@@ -138,22 +140,14 @@ public final class ChanClient {
     /// ready case (chosen at random among the ready ones), or waits for the
     /// first to be matched. Throws `.timeout` when none fired in time. A
     /// case on a closed channel fires with outcome `.closed`.
-    public func select(_ cases: [SelectCase], timeout: Wait = .forever) throws(ChanError) -> Selected {
+    public func select(_ cases: [SelectCase], timeout: WaitLimit = .forever) throws(ChanError) -> Selected {
         guard !cases.isEmpty else { throw ChanError.invalidArgument("a select needs at least one case") }
-        var bytes = line("SELECT \(cases.count)\(try waitSuffix(timeout))")
-        for c in cases {
-            try validate(name: c.channel)
-            switch c.operation {
-            case .send: appendCounted("SEND", c.channel, c.payload, to: &bytes)
-            case .throw: appendCounted("THROW", c.channel, c.payload, to: &bytes)
-            case .receive: bytes += line("RECV \(c.channel)")
-            }
-        }
-        try request(bytes)
+        try validate(timeout)
+        for c in cases { try validate(name: c.channel) }
+        let sent = try request { RequestEncoder.select(cases: cases.map(\.request), wait: timeout, into: &$0) }
         let answer = try reply(.after(timeout))
         switch answer {
         case .timeout: throw ChanError.timeout
-        case .error(let code, let text): throw ChanError.server(code: code, text: text)
         case .selected(let index, let inner) where index < cases.count:
             let c = cases[index]
             func fired(_ outcome: Selected.Outcome, _ value: [UInt8]?) -> Selected {
@@ -164,8 +158,9 @@ public final class ChanClient {
                 return fired(.sent, c.payload)
             case (.send, .error(.closed, _)), (.throw, .error(.closed, _)):
                 return fired(.closed, nil)
-            case (.receive, .message(let m)) where m.channel == c.channel:
-                return fired(.received(m), m.payload)
+            case (.receive, .message(let name, let payload, let isException)) where name == c.channel:
+                let message = Message(channel: name, payload: payload, isException: isException)
+                return fired(.received(message), payload)
             case (.receive, .closed(let name)) where name == c.channel:
                 return fired(.closed, nil)
             case (_, .error(let code, let text)):
@@ -173,8 +168,7 @@ public final class ChanClient {
             default:
                 throw stream.malformed("\(answer.summary) for a \(c.operation.rawValue) case on \(c.channel)")
             }
-        default:
-            throw stream.malformed("\(answer.summary) in reply to a SELECT of \(cases.count) cases")
+        case let other: throw unexpected(other, sent)
         }
     }
 
@@ -183,28 +177,26 @@ public final class ChanClient {
     public func make(_ channel: String, capacity: Int = 0, preference: Preference = .receiver) throws(ChanError) {
         try validate(name: channel)
         guard capacity >= 0 else { throw ChanError.invalidArgument("a capacity is at least 0") }
-        try request(line("MAKE \(channel) CAP \(capacity) PREFER \(preference.keyword)"))
-        try expectOK("MAKE \(channel)")
+        let sent = try request { RequestEncoder.make(channel: channel, capacity: capacity, preference: preference, into: &$0) }
+        try expectOK(sent)
     }
 
     /// `CLOSE <chan>`: no new sends; receivers drain what is there, then see `.closed`.
     public func close(_ channel: String) throws(ChanError) {
         try validate(name: channel)
-        try request(line("CLOSE \(channel)"))
-        try expectOK("CLOSE \(channel)")
+        let sent = try request { RequestEncoder.close(channel: channel, into: &$0) }
+        try expectOK(sent)
     }
 
-    /// `STAT <chan>`: the channel's state (an unknown name reads as an empty open channel).
+    /// `STAT <chan>`: the channel's state. An unknown name reads as an empty
+    /// open channel; `exists` tells them apart where the server says.
     public func stat(_ channel: String) throws(ChanError) -> ChannelStat {
         try validate(name: channel)
-        try request(line("STAT \(channel)"))
+        let sent = try request { RequestEncoder.stat(channel: channel, into: &$0) }
         switch try reply(.prompt) {
-        case .line(let words) where words.first == "STAT":
-            let stat = try parseStat(words, verb: "STAT")
-            guard stat.name == channel else { throw stream.malformed("STAT of \(stat.name) in reply to STAT \(channel)") }
-            return stat
-        case .error(let code, let text): throw ChanError.server(code: code, text: text)
-        case let other: throw stream.malformed("\(other.summary) in reply to STAT")
+        case .stat(let name, let fields) where name == channel:
+            return try decoded { () throws(MalformedReply) in try ChannelStat(name: name, fields: fields) }
+        case let other: throw unexpected(other, sent)
         }
     }
 
@@ -213,39 +205,30 @@ public final class ChanClient {
     /// values moved in the last second, then most held and waiting).
     public func channels(prefix: String = "", top: Int? = nil) throws(ChanError) -> ChannelList {
         if !prefix.isEmpty { try validate(name: prefix) }
-        if let top, !(0...1000).contains(top) { throw ChanError.invalidArgument("top is 0-1000, not \(top)") }
-        var command = prefix.isEmpty ? "CHANNELS" : "CHANNELS \(prefix)"
-        if let top { command += " TOP \(top)" }
-        try request(line(command))
-        let header: [Substring]
-        switch try reply(.prompt) {
-        case .line(let words) where words.first == "CHANNELS": header = words
-        case .error(let code, let text): throw ChanError.server(code: code, text: text)
-        case let other: throw stream.malformed("\(other.summary) in reply to CHANNELS")
+        if let top, !(0...ProtocolLimits.maxListedChannels).contains(top) {
+            throw ChanError.invalidArgument("top is 0-\(ProtocolLimits.maxListedChannels), not \(top)")
         }
-        guard header.count == 3, let listed = count(header[1]), header[2].hasPrefix("total="),
-              let total = count(header[2].dropFirst(6)), listed <= total, listed <= Self.maxListedChannels
-        else { throw stream.malformed("bad CHANNELS header \"\(header.joined(separator: " "))\"") }
+        let sent = try request { RequestEncoder.channels(prefix: prefix, top: top, into: &$0) }
+        let listed: Int, total: Int
+        switch try reply(.prompt) {
+        case .channels(let n, let m): (listed, total) = (n, m)
+        case let other: throw unexpected(other, sent)
+        }
         var channels: [ChannelStat] = []
         for _ in 0..<listed {
-            let words = try readWords(firstByteDeadline: ioDeadline())
-            guard words.first == "CHANNEL" else { throw stream.malformed("\"\(words.joined(separator: " "))\" where a CHANNEL line belongs") }
-            let stat = try parseStat(words, verb: "CHANNEL")
-            guard prefix.isEmpty || stat.name.hasPrefix(prefix) else {
-                throw stream.malformed("channel \(stat.name) listed for prefix \(prefix)")
+            guard case .channel(let name, let fields) = try reply(.prompt) else {
+                throw stream.malformed("a listing cut short in reply to \(firstLine(sent))")  // the parser allows only its lines here
             }
-            channels.append(stat)
+            guard name.hasPrefix(prefix) else { throw stream.malformed("channel \(name) listed for prefix \(prefix)") }
+            channels.append(try decoded { () throws(MalformedReply) in try ChannelStat(name: name, fields: fields) })
         }
         return ChannelList(channels: channels, total: total)
     }
 
-    /// The most CHANNEL lines one reply may announce (the server sends at most 1000).
-    static let maxListedChannels = 100_000
-
     // MARK: Requests
 
-    private func put(_ channel: String, _ payload: [UInt8], operation: SelectCase.Operation, timeout: Wait) throws(ChanError) {
-        let verb = operation == .throw ? "THROW" : "SEND"
+    private func put(_ channel: String, _ payload: [UInt8], isException: Bool, timeout: WaitLimit) throws(ChanError) {
+        let operation: SelectCase.Operation = isException ? .throw : .send
         try validate(name: channel)
         if timeout != .forever {
             // The protocol's SEND has no timeout: a one-case SELECT is a timed send.
@@ -253,51 +236,31 @@ public final class ChanClient {
             if fired.outcome == .closed { throw ChanError.closed(channel: channel) }
             return
         }
-        var bytes: [UInt8] = []
-        appendCounted(verb, channel, payload, to: &bytes)
-        try request(bytes)
+        let sent = try request { RequestEncoder.send(channel: channel, payload: payload, isException: isException, into: &$0) }
         switch try reply(.forever) {
         case .ok: return
         case .error(.closed, _): throw ChanError.closed(channel: channel)
-        case .error(let code, let text): throw ChanError.server(code: code, text: text)
-        case let other: throw stream.malformed("\(other.summary) in reply to \(verb) \(channel)")
+        case let other: throw unexpected(other, sent)
         }
     }
 
-    private func line(_ text: String) -> [UInt8] { Array(text.utf8) + [13, 10] }
-
-    /// `<VERB> <chan> {n}\r\n<n bytes>\r\n`: the counted, binary-safe form.
-    private func appendCounted(_ verb: String, _ channel: String, _ payload: [UInt8], to bytes: inout [UInt8]) {
-        bytes += line("\(verb) \(channel) {\(payload.count)}")
-        bytes += payload
-        bytes += [13, 10]
-    }
-
-    private func request(_ bytes: [UInt8]) throws(ChanError) {
+    /// Writes one request; returns its bytes, for `unexpected` to name it.
+    private func request(_ encode: (inout [UInt8]) -> Void) throws(ChanError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        encode(&bytes)
         try stream.write(bytes)
+        return bytes
     }
 
     private func validate(name: String) throws(ChanError) {
-        guard Self.isValidName(name) else {
-            throw ChanError.invalidArgument("bad channel name \"\(name)\": a name is 1-255 printable ASCII characters, no spaces")
+        guard ChannelName.isValid(name) else {
+            throw ChanError.invalidArgument("bad channel name \"\(name)\": \(ChannelName.rule)")
         }
     }
 
-    /// Whether the server accepts `name` as a channel name (or CHANNELS prefix).
-    public static func isValidName(_ name: String) -> Bool {
-        let bytes = name.utf8
-        return (1...maxNameLength).contains(bytes.count) && bytes.allSatisfy { (0x21...0x7E).contains($0) }
-    }
-
-    private func waitSuffix(_ wait: Wait) throws(ChanError) -> String {
-        switch wait {
-        case .forever: return ""
-        case .nowait, .milliseconds(0): return " NOWAIT"
-        case .milliseconds(let ms):
-            guard (1...Self.maxTimeoutMilliseconds).contains(ms) else {
-                throw ChanError.invalidArgument("a timeout is 0-\(Self.maxTimeoutMilliseconds) ms")
-            }
-            return " TIMEOUT \(ms)"
+    private func validate(_ wait: WaitLimit) throws(ChanError) {
+        if case .milliseconds(let ms) = wait, !(0...WaitLimit.maxMilliseconds).contains(ms) {
+            throw ChanError.invalidArgument("a timeout is 0-\(WaitLimit.maxMilliseconds) ms")
         }
     }
 
@@ -309,7 +272,7 @@ public final class ChanClient {
         /// May block for ever (SEND, RECV or SELECT without a timeout).
         case forever
         /// A RECV/SELECT with this wait: its timeout plus the I/O timeout.
-        case after(Wait)
+        case after(WaitLimit)
     }
 
     private func ioDeadline(plus extra: Int = 0) -> UInt64 {
@@ -324,137 +287,54 @@ public final class ChanClient {
         }
     }
 
-    private func readWords(firstByteDeadline: UInt64?) throws(ChanError) -> [Substring] {
-        let bytes = try stream.readLine(maxLength: options.maxLineLength, firstByteDeadline: firstByteDeadline)
-        let text = String(decoding: bytes, as: UTF8.self)
-        return text.split(separator: " ", omittingEmptySubsequences: false)
-    }
-
-    /// Reads one whole reply: its header line, and for MSG/EXC its payload.
+    /// Reads one whole reply. Its first byte waits as `wait` says; once a
+    /// reply has begun, each later byte at most the I/O timeout.
     private func reply(_ wait: ReplyWait) throws(ChanError) -> Reply {
-        let words = try readWords(firstByteDeadline: deadline(wait))
-        if words.first == "SELECTED" {
-            guard words.count >= 3, let index = count(words[1]) else {
-                throw stream.malformed("bad SELECTED line \"\(words.joined(separator: " "))\"")
+        var deadline = parser.isInsideReply ? ioDeadline() : deadline(wait)
+        while true {
+            do {
+                if let reply = try parser.next() { return reply }
+            } catch {
+                throw stream.malformed(error.reason)
             }
-            let inner = try reply(Array(words.dropFirst(2)))
-            if case .timeout = inner { throw stream.malformed("SELECTED \(index) TIMEOUT") }
-            return .selected(index, inner)
-        }
-        return try reply(words)
-    }
-
-    private func reply(_ words: [Substring]) throws(ChanError) -> Reply {
-        let header = words.joined(separator: " ")
-        switch words.first ?? "" {
-        case "OK" where words.count == 1: return .ok
-        case "PONG" where words.count == 1: return .pong
-        case "BYE" where words.count == 1: return .bye
-        case "TIMEOUT" where words.count == 1: return .timeout
-        case "CLOSED" where words.count == 2 && !words[1].isEmpty: return .closed(String(words[1]))
-        case "MSG", "EXC":
-            guard words.count == 3, !words[1].isEmpty, let n = count(words[2]) else {
-                throw stream.malformed("bad message header \"\(header)\"")
-            }
-            guard n <= options.maxPayload else {
-                throw stream.malformed("a \(n)-byte payload, above this client's limit of \(options.maxPayload)")
-            }
-            let payload = try stream.readPayload(n)
-            return .message(Message(channel: String(words[1]), payload: payload, isException: words[0] == "EXC"))
-        case "ERR" where words.count >= 2 && !words[1].isEmpty:
-            return .error(ServerErrorCode(rawValue: String(words[1])), words.dropFirst(2).joined(separator: " "))
-        case "STAT", "INFO", "HELLO", "CHANNELS":
-            return .line(words)
-        default:
-            throw stream.malformed("unknown reply \"\(header.prefix(200))\"")
+            try stream.read(into: &parser, until: deadline)
+            deadline = ioDeadline()
         }
     }
 
-    private func expectOK(_ what: String) throws(ChanError) {
+    private func expectOK(_ request: [UInt8]) throws(ChanError) {
         switch try reply(.prompt) {
         case .ok: return
-        case .error(let code, let text): throw ChanError.server(code: code, text: text)
-        case let other: throw stream.malformed("\(other.summary) in reply to \(what)")
+        case let other: throw unexpected(other, request)
         }
     }
 
-    /// `<VERB> key=value ...` (INFO, HELLO).
-    private func fieldsLine(_ verb: String) throws(ChanError) -> ServerFields {
-        switch try reply(.prompt) {
-        case .line(let words) where words.first.map(String.init) == verb:
-            var pairs: [(key: String, value: String)] = []
-            for word in words.dropFirst() {
-                guard let eq = word.firstIndex(of: "="), eq != word.startIndex else {
-                    throw stream.malformed("\"\(word)\" in \(verb) is not key=value")
-                }
-                pairs.append((String(word[..<eq]), String(word[word.index(after: eq)...])))
-            }
-            return ServerFields(pairs: pairs)
-        case .error(let code, let text): throw ChanError.server(code: code, text: text)
-        case let other: throw stream.malformed("\(other.summary) in reply to \(verb)")
-        }
+    /// An ERR reply as a server error; any other reply that does not answer `request` as malformed.
+    private func unexpected(_ reply: Reply, _ request: [UInt8]) -> ChanError {
+        if case .error(let code, let text) = reply { return .server(code: code, text: text) }
+        return stream.malformed("\(String(reply.summary.prefix(200))) in reply to \(firstLine(request))")
     }
 
-    /// `STAT <chan> cap=.. len=.. balance=.. state=.. preference=.. senders=.. receivers=.. persistent=..`
-    /// (or `CHANNEL <chan> ...`); keys this client does not know are ignored.
-    private func parseStat(_ words: [Substring], verb: String) throws(ChanError) -> ChannelStat {
-        guard words.count >= 2, !words[1].isEmpty else { throw stream.malformed("\(verb) without a channel name") }
-        var fields: [Substring: Substring] = [:]
-        for word in words.dropFirst(2) {
-            guard let eq = word.firstIndex(of: "=") else { throw stream.malformed("\"\(word)\" in \(verb) is not key=value") }
-            fields[word[..<eq]] = word[word.index(after: eq)...]
-        }
-        func int(_ key: Substring) throws(ChanError) -> Int {
-            guard let text = fields[key], let value = Int(text) else { throw stream.malformed("\(verb) without a number for \(key)") }
-            return value
-        }
-        // Activity fields came later than the others: 0 when a server does not send them.
-        func optionalInt(_ key: Substring) throws(ChanError) -> Int {
-            fields[key] == nil ? 0 : try int(key)
-        }
-        guard let state = fields["state"].flatMap({ ChannelStat.State(rawValue: String($0)) }) else {
-            throw stream.malformed("\(verb) with no known state")
-        }
-        guard let preference = Preference(rawValue: try int("preference")) else {
-            throw stream.malformed("\(verb) with no known preference")
-        }
-        let persistent = try int("persistent")
-        guard persistent == 0 || persistent == 1 else { throw stream.malformed("\(verb) with persistent=\(persistent)") }
-        return ChannelStat(name: String(words[1]), capacity: try int("cap"), count: try int("len"), balance: try int("balance"),
-                           state: state, preference: preference, senders: try int("senders"),
-                           receivers: try int("receivers"), isPersistent: persistent == 1,
-                           sent: try optionalInt("sent"), received: try optionalInt("received"),
-                           rate: try optionalInt("rate"))
+    /// A request's first line, without its line end.
+    private func firstLine(_ request: [UInt8]) -> String {
+        String(decoding: request.prefix { $0 != UInt8(ascii: "\r") }.prefix(200), as: UTF8.self)
     }
 
-    /// A count or index: decimal digits only, no sign, fits an Int.
-    private func count(_ text: Substring) -> Int? {
-        guard !text.isEmpty, text.count <= 18, text.utf8.allSatisfy({ (48...57).contains($0) }) else { return nil }
-        return Int(text)
+    private func decoded<T>(_ decode: () throws(MalformedReply) -> T) throws(ChanError) -> T {
+        do {
+            return try decode()
+        } catch {
+            throw stream.malformed(error.reason)
+        }
     }
 }
 
-/// One reply, as read off the wire.
-private indirect enum Reply {
-    case ok, pong, bye, timeout
-    case message(Message)
-    case closed(String)
-    case error(ServerErrorCode, String)
-    case selected(Int, Reply)
-    /// STAT, INFO, HELLO, CHANNELS: the words of the line.
-    case line([Substring])
-
-    var summary: String {
-        switch self {
-        case .ok: return "OK"
-        case .pong: return "PONG"
-        case .bye: return "BYE"
-        case .timeout: return "TIMEOUT"
-        case .message(let m): return "\(m.isException ? "EXC" : "MSG") \(m.channel) \(m.payload.count)"
-        case .closed(let name): return "CLOSED \(name)"
-        case .error(let code, let text): return "ERR \(code.rawValue) \(text)"
-        case .selected(let i, let inner): return "SELECTED \(i) \(inner.summary)"
-        case .line(let words): return String(words.joined(separator: " ").prefix(200))
+extension SelectCase {
+    var request: CaseRequest {
+        switch operation {
+        case .send: return .send(channel: channel, payload: payload, isException: false)
+        case .throw: return .send(channel: channel, payload: payload, isException: true)
+        case .receive: return .receive(channel: channel)
         }
     }
 }

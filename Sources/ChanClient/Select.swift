@@ -1,3 +1,5 @@
+import ChanCore
+
 /// One case of a select, made from a channel the way the stackless.py select
 /// prototype makes them: `jobs.sendCase(value)`, `events.receiveCase()`.
 public struct SelectCase: Equatable, Sendable {
@@ -83,23 +85,23 @@ public struct Channel {
     public func throwCase(_ text: String) -> SelectCase { .throw(name, text) }
     public func receiveCase() -> SelectCase { .receive(name) }
 
-    public func send(_ payload: [UInt8], timeout: Wait = .forever) throws(ChanError) {
+    public func send(_ payload: [UInt8], timeout: WaitLimit = .forever) throws(ChanError) {
         try client.send(name, payload, timeout: timeout)
     }
 
-    public func send(_ text: String, timeout: Wait = .forever) throws(ChanError) {
+    public func send(_ text: String, timeout: WaitLimit = .forever) throws(ChanError) {
         try client.send(name, text, timeout: timeout)
     }
 
-    public func `throw`(_ payload: [UInt8], timeout: Wait = .forever) throws(ChanError) {
+    public func `throw`(_ payload: [UInt8], timeout: WaitLimit = .forever) throws(ChanError) {
         try client.throw(name, payload, timeout: timeout)
     }
 
-    public func `throw`(_ text: String, timeout: Wait = .forever) throws(ChanError) {
+    public func `throw`(_ text: String, timeout: WaitLimit = .forever) throws(ChanError) {
         try client.throw(name, text, timeout: timeout)
     }
 
-    public func receive(timeout: Wait = .forever) throws(ChanError) -> Message {
+    public func receive(timeout: WaitLimit = .forever) throws(ChanError) -> Message {
         try client.recv(name, timeout: timeout)
     }
 

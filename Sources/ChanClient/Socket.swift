@@ -1,3 +1,5 @@
+import ChanProtocol
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -28,7 +30,7 @@ private let streamSocket = SOCK_STREAM
 private let noSignal: Int32 = 0
 #endif
 
-/// A connected blocking TCP socket with a bounded, buffered reader.
+/// A connected blocking TCP socket that feeds a reply parser.
 ///
 /// Every wait goes through `poll`, so no read waits longer than it is told to:
 /// the first byte of a reply waits until the command's deadline (or for ever
@@ -36,9 +38,7 @@ private let noSignal: Int32 = 0
 /// `ioTimeout`. Any failure closes the socket; the stream is then unusable.
 final class SocketStream {
     private var fd: Int32
-    private var buffer: [UInt8] = []
-    private var head = 0
-    /// What one recv(2) reads into before it is appended to `buffer`.
+    /// What one recv(2) reads into before it goes to the reply parser.
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
     let ioTimeoutMilliseconds: Int
 
@@ -64,7 +64,7 @@ final class SocketStream {
     /// Resolves `host` (a name or a numeric IPv4/IPv6 address) and connects to
     /// the first address that answers within the timeout.
     static func connect(host: String, port: Int, timeoutMilliseconds: Int, ioTimeoutMilliseconds: Int) throws(ChanError) -> SocketStream {
-        let target = "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        let target = ServerAddress.display(host: host, port: port)
         guard (1...65535).contains(port) else { throw .connectFailed("\(target): port must be 1-65535") }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -150,10 +150,8 @@ final class SocketStream {
 
     // MARK: Reading
 
-    private var available: Int { buffer.count - head }
-
-    /// Reads more bytes into the buffer. `deadline` nil waits for ever.
-    private func fill(until deadline: UInt64?) throws(ChanError) {
+    /// Reads what has arrived into `parser`, waiting until `deadline` (nil: for ever) for at least one byte.
+    func read(into parser: inout ReplyParser, until deadline: UInt64?) throws(ChanError) {
         guard fd >= 0 else { throw .connectionLost("the connection is closed") }
         while true {
             var timeout: Int32 = -1
@@ -161,8 +159,8 @@ final class SocketStream {
                 let now = monotonicNanoseconds()
                 guard now < deadline else {
                     close()
-                    throw .connectionLost(available == 0
-                        ? "no reply from the server in time" : "the server stopped in the middle of a reply")
+                    throw .connectionLost(parser.isInsideReply
+                        ? "the server stopped in the middle of a reply" : "no reply from the server in time")
                 }
                 timeout = Int32(min(UInt64(Int32.max), (deadline - now + 999_999) / 1_000_000))
             }
@@ -175,63 +173,16 @@ final class SocketStream {
                 throw .connectionLost(reason)
             }
             if ready == 0 { continue }  // the deadline check above decides
-            if head > 0 && head == buffer.count {
-                buffer.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head >= 1 << 16 && head * 2 >= buffer.count {
-                buffer.removeFirst(head)
-                head = 0
-            }
             let n = systemRecv(fd, scratch.baseAddress!, scratch.count, 0)
             if n > 0 {
-                buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<n]))
+                parser.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<n]))
                 return
             }
             if n < 0 && errno == EINTR { continue }
             let reason = n == 0 ? "the server closed the connection" : errnoText()
             close()
-            throw .connectionLost(available == 0 ? reason : "\(reason) in the middle of a reply")
+            throw .connectionLost(parser.isInsideReply ? "\(reason) in the middle of a reply" : reason)
         }
-    }
-
-    private func ioDeadline() -> UInt64 {
-        monotonicNanoseconds() + UInt64(ioTimeoutMilliseconds) * 1_000_000
-    }
-
-    /// The next line without its line end (CRLF, or a bare LF). The first
-    /// byte waits until `firstByteDeadline` (nil: for ever) when nothing is
-    /// buffered; later bytes at most ioTimeout each. A line longer than
-    /// `maxLength` is a malformed reply.
-    func readLine(maxLength: Int, firstByteDeadline: UInt64?) throws(ChanError) -> ArraySlice<UInt8> {
-        var scanned = 0  // bytes after `head` known to hold no LF
-        var deadline = available == 0 ? firstByteDeadline : ioDeadline()
-        while true {
-            if let lf = buffer[(head + scanned)...].firstIndex(of: 10) {
-                var end = lf
-                if end > head && buffer[end - 1] == 13 { end -= 1 }
-                guard end - head <= maxLength else { throw malformed("a reply line longer than \(maxLength) bytes") }
-                let line = buffer[head..<end]
-                head = lf + 1
-                return line
-            }
-            guard available <= maxLength + 1 else { throw malformed("a reply line longer than \(maxLength) bytes") }
-            scanned = available
-            try fill(until: deadline)  // may move the buffered bytes, never those after head
-            deadline = ioDeadline()
-        }
-    }
-
-    /// Exactly `count` payload bytes, then CRLF; each read waits at most ioTimeout.
-    func readPayload(_ count: Int) throws(ChanError) -> [UInt8] {
-        while available < count + 2 {
-            try fill(until: ioDeadline())
-        }
-        let payload = Array(buffer[head..<head + count])
-        guard buffer[head + count] == 13 && buffer[head + count + 1] == 10 else {
-            throw malformed("a \(count)-byte payload not followed by CRLF")
-        }
-        head += count + 2
-        return payload
     }
 
     /// A malformed reply leaves the stream out of step: close it.

@@ -1,3 +1,5 @@
+import ChanCore
+
 /// Limits a server enforces on requests (HELLO reports them to clients).
 public struct ProtocolLimits: Sendable {
     /// Longest command line in bytes, line end not counted. A longer line is discarded and answered `ERR TOOLONG`.
@@ -22,6 +24,10 @@ public struct ProtocolLimits: Sendable {
     }
 }
 
+/// `MAKE ... PREFER RECEIVER|SENDER|NONE`: which side keeps running when a rendezvous happens
+/// (on the wire in STAT: -1, 0, 1). The engine's own type, so that no conversion sits between them.
+public typealias Preference = ChanCore.Preference
+
 /// How long a RECV or SELECT may block.
 public enum WaitLimit: Equatable, Sendable {
     /// No TIMEOUT given.
@@ -30,17 +36,9 @@ public enum WaitLimit: Equatable, Sendable {
     case nowait
     /// `TIMEOUT <ms>`, 1...2^31-1.
     case milliseconds(Int)
-}
 
-/// `MAKE ... PREFER RECEIVER|SENDER|NONE`: which side keeps running when a rendezvous happens.
-public enum Preference: Int, Equatable, Sendable {
-    case receiver = -1, none = 0, sender = 1
-}
-
-/// The code of an `ERR <CODE> <text>` reply.
-public enum ErrorCode: String, Sendable {
-    case unknown = "UNKNOWN", syntax = "SYNTAX", badName = "BADNAME", tooBig = "TOOBIG", tooLong = "TOOLONG"
-    case closed = "CLOSED", exists = "EXISTS", limit = "LIMIT"
+    /// The longest `TIMEOUT <ms>` the protocol takes (about 24.8 days).
+    public static let maxMilliseconds = Wire.maxTimeoutMilliseconds
 }
 
 /// One case of a SELECT.

@@ -232,7 +232,7 @@ extension ArraySlice<UInt8> {
 /// A channel name (or CHANNELS prefix): SYNTAX if missing, BADNAME unless 1-255 bytes, each 0x21-0x7E.
 private func channelName(_ token: ArraySlice<UInt8>?) throws(LineError) -> String {
     guard let token else { throw .missingArgument }
-    guard token.count <= Wire.maxNameLength, token.allSatisfy(Wire.nameBytes.contains) else { throw .badName }
+    guard ChannelName.isValid(token) else { throw .badName }
     return String(decoding: token, as: UTF8.self)
 }
 

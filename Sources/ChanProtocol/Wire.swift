@@ -55,6 +55,10 @@ enum Wire {
     static let closed = Array("CLOSED".utf8)
     static let selected = Array("SELECTED".utf8)
     static let err = Array("ERR".utf8)
+    static let channel = Array("CHANNEL".utf8)  // one line of a CHANNELS reply
+
+    // Keys of reply fields (`key=value`) that are part of a reply's framing.
+    static let total = "total"  // CHANNELS <n> total=<m>
 }
 
 /// A request error found by the parser, with its reply text.

@@ -7,19 +7,19 @@ struct Bench: ParsableCommand {
         abstract: "Measure handoffs through the server with this client: rendezvous pairs, select fan-in, ping-pong.",
         discussion: """
             Every worker is a thread with its own connection. Channels are rendezvous \
-            channels named bench.<pid>.<n>, so each SEND returns once a receiver took its value.
+            channels named bench.<pid>.<n>, so each send returns once a receiver took its value.
 
               --pairs K    K producer/consumer pairs, one channel each
               --fanin K    K producers, one consumer SELECTing over their K channels
-              --pingpong   (the default) SEND ping, RECV pong; the other side echoes
+              --pingpong   (the default) send on ping, receive on pong; the other side echoes
 
             Each producer sends --messages values of --size bytes.
 
             Prints handoffs/s (values handed from a sender to a receiver, per second of wall time) \
-            and the p50/p99 latency: SEND to OK at each producer for pairs and fan-in, one round \
+            and the p50/p99 latency: a send to its reply at each producer for pairs and fan-in, one round \
             trip (two handoffs) for ping-pong. Runs longer than a few seconds show progress on stderr.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions
@@ -67,14 +67,14 @@ struct Bench: ParsableCommand {
         switch mode {
         case .pairs(let k):
             handoffs = k * messages
-            latencyLabel = "SEND to OK"
+            latencyLabel = "send to its reply"
             for i in 0..<k {
                 run.spawn { client, run in try run.produce(client, "\(prefix).\(i)", messages) }
                 run.spawn { client, run in try run.consume(client, ["\(prefix).\(i)"], messages, select: false) }
             }
         case .fanin(let k):
             handoffs = k * messages
-            latencyLabel = "SEND to OK"
+            latencyLabel = "send to its reply"
             let names = (0..<k).map { "\(prefix).\($0)" }
             for name in names {
                 run.spawn { client, run in try run.produce(client, name, messages) }

@@ -10,20 +10,31 @@ import Darwin
 /// A channel argument, refused (usage error, exit 64) before anything is
 /// connected or read when the server would refuse it.
 func channelName(_ text: String) throws -> String {
-    guard ChanClient.isValidName(text) else {
+    guard ChannelName.isValid(text) else {
         throw ValidationError("bad channel name \"\(text)\": a name is 1-255 printable ASCII characters, no spaces")
     }
     return text
 }
 
+/// A channel's fields as `chan stat` and `chan channels` print them: the wire's, with the preference by name.
+func describe(_ stat: ChannelStat) -> String {
+    stat.fields.pairs.compactMap { field in
+        switch field.key {
+        case ChannelStat.Key.exists: return nil
+        case ChannelStat.Key.preference: return "\(field.key)=\(stat.preference.name)"
+        default: return "\(field.key)=\(field.value)"
+        }
+    }.joined(separator: " ")
+}
+
 /// `--timeout MS` as the client's Wait: absent waits for ever, 0 is NOWAIT.
-func wait(_ milliseconds: Int?) -> Wait {
+func wait(_ milliseconds: Int?) -> WaitLimit {
     milliseconds.map { $0 == 0 ? .nowait : .milliseconds($0) } ?? .forever
 }
 
 func validateTimeout(_ milliseconds: Int?) throws {
-    if let ms = milliseconds, !(0...ChanClient.maxTimeoutMilliseconds).contains(ms) {
-        throw ValidationError("--timeout is 0-\(ChanClient.maxTimeoutMilliseconds) ms")
+    if let ms = milliseconds, !(0...WaitLimit.maxMilliseconds).contains(ms) {
+        throw ValidationError("--timeout is 0-\(WaitLimit.maxMilliseconds) ms")
     }
 }
 
@@ -47,7 +58,7 @@ struct SendOptions: ParsableArguments {
     }
 
     func run(_ server: ServerOptions, operation: SelectCase.Operation) throws {
-        try reporting {
+        try reporting(waited: "no receiver or buffer room on \(channel) \(within(timeout))") {
             let client = try server.connect()
             func put(_ payload: [UInt8]) throws {
                 if operation == .throw {
@@ -59,6 +70,10 @@ struct SendOptions: ParsableArguments {
             if let value {
                 try put(Array(value.utf8))
             } else {
+                if isatty(0) == 1 {
+                    complain(binary ? "reading one value from standard input, up to its end (Ctrl-D)"
+                                    : "reading values from standard input, one per line; Ctrl-D ends")
+                }
                 var input = StandardInput(limit: try client.hello().maxPayload)
                 if binary {
                     try put(input.readAll())
@@ -78,11 +93,11 @@ struct Send: ParsableCommand {
             Without a value, each line of standard input (without its line end, empty \
             lines included) is one message, sent as it arrives; --binary sends the whole \
             input as one message. Every value goes in the binary-safe counted form. A value \
-            from standard input longer than the server's max_payload (asked with HELLO) \
+            from standard input longer than the server's max_payload (asked first) \
             stops the command with a usage error (64) before the rest of it is read; the \
-            lines before it were sent.
+            lines before it were sent. On a terminal it says that it is reading standard input.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions
@@ -93,8 +108,8 @@ struct Send: ParsableCommand {
 
 struct Throw: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Send a value as an exception (THROW): the receiver gets EXC instead of MSG.",
-        discussion: exitCodesHelp)
+        abstract: "Send a value as an exception: the receiver gets it as one (chan recv exits 6).",
+        discussion: exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
     @OptionGroup var options: SendOptions
@@ -109,10 +124,10 @@ struct Recv: ParsableCommand {
             Receives one value (or --count N, or with --follow every value until the channel \
             is closed, then exits 0) and writes each followed by a newline, or with --raw \
             exactly its bytes. A value holding a newline spans lines: use --raw for such \
-            values. An exception (a value sent with THROW) stops it, like a raise in the \
+            values. An exception (a value sent with chan throw) stops it, like a raise in the \
             receiver: shown on stderr, exit 6, later values left in the channel.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.exception, ExitStatus.output, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions
@@ -139,7 +154,7 @@ struct Recv: ParsableCommand {
     }
 
     func run() throws {
-        try reporting {
+        try reporting(waited: "no value on \(channel) \(within(timeout))") {
             let client = try server.connect()
             var received = 0
             while follow || received < count {
@@ -168,7 +183,7 @@ struct SelectCommand: ParsableCommand {
             a received value the value on the next line. A case on a closed channel fires too: \
             its line is printed, then chan exits 3.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.exception, ExitStatus.output, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions
@@ -208,7 +223,8 @@ struct SelectCommand: ParsableCommand {
 
     func run() throws {
         let parsed = try cases.map(SelectCommand.parse)
-        try reporting {
+        let channels = parsed.map(\.channel).joined(separator: ", ")
+        try reporting(waited: "no case on \(channels) fired \(within(timeout))") {
             let client = try server.connect()
             let fired = try client.select(parsed, timeout: wait(timeout))
             let op = fired.operation == .receive ? "recv" : fired.operation.rawValue
@@ -228,7 +244,8 @@ struct SelectCommand: ParsableCommand {
 struct Make: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Make a persistent channel (buffered with --cap).",
-        discussion: "Making it again with the same settings succeeds; other settings are a server error (EXISTS).\n\n" + exitCodesHelp)
+        discussion: "Making it again with the same settings succeeds; other settings are a server error (exit 5).\n\n"
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
 
     enum PreferArgument: String, ExpressibleByArgument, CaseIterable {
         case receiver, sender, none
@@ -269,7 +286,7 @@ struct Make: ParsableCommand {
 struct Close: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Close a channel: no new sends; receivers drain what is there, then see it closed.",
-        discussion: exitCodesHelp)
+        discussion: exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
 
@@ -288,8 +305,9 @@ struct Close: ParsableCommand {
 struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a channel's state: capacity, values buffered, waiting senders and receivers.",
-        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=.. senders=.. receivers=.. persistent=.. sent=.. received=.. rate=..\" (protocol.md, STAT).\n\n"
-            + exitCodesHelp)
+        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=<receiver|sender|none> senders=.. receivers=.. persistent=.. sent=.. received=.. rate=..\" (each field: protocol.md). "
+            + "A channel that does not exist is reported on stderr, exit 8 (when the server says so: exists=0).\n\n"
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.missing, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
 
@@ -300,8 +318,9 @@ struct Stat: ParsableCommand {
         try reporting {
             let client = try server.connect()
             let stat = try client.stat(channel)
-            Output.standardOutput("\(stat.name) \(stat.fieldsDescription)\n")
             try? client.quit()
+            guard stat.exists != false else { throw ChannelMissing(name: stat.name) }
+            Output.standardOutput("\(stat.name) \(describe(stat))\n")
         }
     }
 }
@@ -309,7 +328,8 @@ struct Stat: ParsableCommand {
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the server's counters, one key=value per line.",
-        discussion: "With keys, prints only their values, one per line (an unknown key is a usage error).\n\n" + exitCodesHelp)
+        discussion: "With keys, prints only their values, one per line (an unknown key is a usage error).\n\n"
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
 
@@ -337,7 +357,7 @@ struct Info: ParsableCommand {
             Output.standardOutput(lines)
         }
         if let missing {
-            complain("the server has no INFO key \"\(missing)\"")
+            complain("the server reports no counter \"\(missing)\"")
             throw ExitCode(ExitStatus.usage)
         }
     }
@@ -347,7 +367,7 @@ struct Channels: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List the channels (whose name starts with a prefix), with their state.",
         discussion: "One line per channel, as chan stat prints it. The server lists at most 1000; when more match, a note on stderr says how many.\n\n"
-            + exitCodesHelp)
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
 
     @OptionGroup var server: ServerOptions
 
@@ -359,7 +379,7 @@ struct Channels: ParsableCommand {
             let client = try server.connect()
             let list = try client.channels(prefix: prefix ?? "")
             try? client.quit()
-            Output.standardOutput(list.channels.map { "\($0.name) \($0.fieldsDescription)\n" }.joined())
+            Output.standardOutput(list.channels.map { "\($0.name) \(describe($0))\n" }.joined())
             if list.total > list.channels.count {
                 Output.standardError("chan: listed \(list.channels.count) of \(list.total) channels\n")
             }
@@ -369,19 +389,45 @@ struct Channels: ParsableCommand {
 
 struct Ping: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check that the server answers; prints PONG and the round trip time.",
-        discussion: exitCodesHelp)
+        abstract: "Check that a chand server answers; prints the round trip time.",
+        discussion: """
+            Asks for the server's greeting first: a port where something other than chand answers fails at once \
+            with "not a chand server" (exit 5). Connecting and each answer wait at most --timeout.
+
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
+            """)
 
     @OptionGroup var server: ServerOptions
 
+    @Option(help: ArgumentHelp("Give up (exit 4) when connecting or an answer takes longer than this many milliseconds.",
+                               valueName: "ms"))
+    var timeout = 5000
+
+    func validate() throws {
+        guard (1...3_600_000).contains(timeout) else { throw ValidationError("--timeout is 1-3600000 ms") }
+    }
+
     func run() throws {
         try reporting {
-            let client = try server.connect()
+            var options = ChanClient.Options()
+            options.connectTimeout = .milliseconds(timeout)
+            options.ioTimeout = .milliseconds(timeout)
+            let client = try server.connect(options)
+            let place = ServerAddress.display(host: client.host, port: client.port)
+            do {
+                let hello = try client.hello(probing: true)
+                guard hello.server.hasPrefix(ServerHello.serverPrefix) else {
+                    throw ChanError.malformedReply("it calls itself \(hello.server)")
+                }
+            } catch ChanError.malformedReply(let why) {
+                complain("\(place) is not a chand server: \(why)")
+                throw ExitCode(ExitStatus.server)
+            }
             let start = ContinuousClock.now
             try client.ping()
             let elapsed = ContinuousClock.now - start
             try? client.quit()
-            Output.standardOutput("PONG from \(client.host):\(client.port) in \(formatMilliseconds(elapsed)) ms\n")
+            Output.standardOutput("\(Reply.pong.summary) from \(place) in \(formatMilliseconds(elapsed)) ms\n")
         }
     }
 }

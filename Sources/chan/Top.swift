@@ -11,20 +11,27 @@ struct Top: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A live view of the busiest channels and the server's totals.",
         discussion: """
-            Every interval it asks the server for INFO and CHANNELS [<prefix>] TOP <n> over one \
-            connection, and shows the server's totals and each channel's values sent and \
-            received per second over that interval, its balance (waiting senders minus \
+            Every interval it asks the server for its counters and its busiest channels over one \
+            connection, and shows the server's totals and each channel's values sent into it (IN/S) \
+            and received from it (OUT/S) per second over that interval, its balance (waiting senders minus \
             waiting receivers), values buffered, capacity, senders and receivers waiting \
-            (SENDQ, RECVQ), state and preference (PREF: who runs first after a handoff). The busiest \
+            (SENDQ, RECVQ), state and preference (PREF: who runs first after a handoff: \
+            receiver, sender or none). The busiest \
             channels come first: the server orders them by values moved in its last whole \
-            second, then by values held and tasklets waiting. A channel not seen at the \
-            previous refresh (or made anew since) shows "-" for its rates.
+            second, then by values held and tasklets waiting; the screen shows them open ones \
+            first (then those closed but draining, then the closed ones), each group by the \
+            rates it shows, ties in the server's order. A channel not seen at the \
+            previous refresh (or made anew since) shows "-" for its rates. Names too long \
+            for the terminal are cut in the middle ("~"), keeping their ends.
 
-            On a terminal the screen is redrawn in place until interrupted (or --iterations \
-            runs out) and --top defaults to what fits; elsewhere each refresh is printed \
-            after the one before. --once prints a single refresh, an interval after starting.
+            The first screen comes a fifth of a second after starting (sooner with a \
+            shorter --interval), with rates over that time; later ones every interval. On \
+            a terminal the screen is redrawn in place until q is pressed or chan is \
+            interrupted (or --iterations runs out), and --top defaults to what fits; \
+            elsewhere each refresh is printed after the one before. --once prints a single \
+            refresh.
 
-            \(exitCodesHelp)
+            \(exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.usage]))
             """)
 
     @OptionGroup var server: ServerOptions
@@ -57,11 +64,16 @@ struct Top: ParsableCommand {
             let (host, port) = try server.address()
             let hello = try client.hello()
             let terminal = !once && isatty(1) == 1
-            let view = TopView(title: "\(hello.server) at \(host):\(port)", prefix: prefix ?? "")
+            let keys = terminal ? Keyboard() : nil
+            defer { keys?.restore() }
+            let view = TopView(title: "\(hello.server) at \(ServerAddress.display(host: host, port: port))",
+                               prefix: prefix ?? "")
             var previous = try TopSample.take(client, prefix: prefix ?? "", top: rows(terminal))
             var left = once ? 1 : iterations
+            var wait = min(interval, TopView.firstInterval)
             while left.map({ $0 > 0 }) ?? true {
-                sleep(seconds: interval)
+                if keys?.quitPressed(within: wait) ?? { sleep(seconds: wait); return false }() { break }
+                wait = interval
                 let sample = try TopSample.take(client, prefix: prefix ?? "", top: rows(terminal))
                 let frame = view.render(sample, since: previous, width: terminal ? terminalSize()?.columns : nil)
                 // On a terminal the last line ends the screen (a line end would scroll it).
@@ -69,6 +81,7 @@ struct Top: ParsableCommand {
                 previous = sample
                 left = left.map { $0 - 1 }
             }
+            if terminal { Output.standardOutput("\n") }
             try? client.quit()
         }
     }
@@ -84,7 +97,7 @@ struct Top: ParsableCommand {
 /// What one refresh asks the server: INFO and the busiest channels.
 struct TopSample {
     let time: ContinuousClock.Instant
-    let info: ServerFields
+    let info: ReplyFields
     let channels: ChannelList
 
     static func take(_ client: ChanClient, prefix: String, top: Int) throws(ChanError) -> TopSample {
@@ -102,12 +115,15 @@ struct TopView {
     static let headerLines = 6
     /// The INFO counters shown per second, with their labels, in two lines
     /// (each fits 80 columns up to six-digit rates).
-    static let rates: [[(key: String, label: String)]] = [
-        [("commands", "commands"), ("sends", "sends"), ("throws", "throws"), ("receives", "receives"), ("selects", "selects")],
-        [("rendezvous", "rendezvous"), ("buffered", "buffered"), ("timeouts", "timeouts"), ("closes", "closes"),
-         ("values_lost", "lost")],
-    ]
-    static let preference: [Preference: String] = [.receiver: "recv", .sender: "send", .none: "none"]
+    static let rates: [[Counter]] = {
+        let counted = Counters.all.filter { $0.kind == .counter && $0.display != nil }
+        let half = (counted.count + 1) / 2
+        return [Array(counted[..<half]), Array(counted[half...])]
+    }()
+    /// The gauges on the line under the title.
+    static let gauges = Counters.all.filter { $0.kind == .gauge && $0.display != nil }
+    /// The first screen comes after this many seconds (or --interval, if shorter).
+    static let firstInterval = 0.2
 
     func render(_ now: TopSample, since before: TopSample, width: Int?) -> String {
         let seconds = max(0.001, Double((now.time - before.time).components.attoseconds) / 1e18
@@ -123,44 +139,61 @@ struct TopView {
             guard let a = now.info.integer(key), let b = before.info.integer(key) else { return 0 }
             return a &- b
         }
-        let errors = info.pairs.filter { $0.key.hasPrefix("errors_") }.map { delta($0.key) }.reduce(0, &+)
+        let errors = Counters.errors.map { delta($0.key) }.reduce(0, &+)
 
-        var out = "\(title)  up \(uptime(info.integer("uptime_ms") ?? 0))  every \(formatSeconds(seconds)) s\n"
-        out += "connections \(value("connections"))  blocked \(value("tasklets_blocked"))"
-            + "  runnable \(value("tasklets_runnable"))  channels \(value("channels"))\n"
-        func line(_ rates: [(key: String, label: String)]) -> String {
-            rates.map { "\($0.label) \(perSecond(delta($0.key)))" }.joined(separator: "  ")
+        var out = "\(title)  up \(uptime(info.integer(Counters.uptime.key) ?? 0))  every \(formatSeconds(seconds)) s\n"
+        out += Self.gauges.map { "\($0.display!) \(value($0.key))" }.joined(separator: "  ") + "\n"
+        func line(_ rates: [Counter]) -> String {
+            rates.map { "\($0.display!) \(perSecond(delta($0.key)))" }.joined(separator: "  ")
         }
         out += "per second: " + line(Self.rates[0]) + "\n"
         out += "            " + line(Self.rates[1]) + "  errors \(perSecond(errors))\n\n"
 
         // SENDQ and RECVQ: senders and receivers waiting; PREF: who runs first after a handoff.
-        var table = [["CHANNEL", "SENT/S", "RECV/S", "BALANCE", "LEN", "CAP", "SENDQ", "RECVQ", "STATE", "PREF"]]
+        var table = [["NAME", "IN/S", "OUT/S", "BALANCE", "LEN", "CAPACITY", "SENDQ", "RECVQ", "STATE", "PREF"]]
         let previous = Dictionary(before.channels.channels.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var rows: [(rank: Int, moved: Double, row: [String])] = []
         for ch in now.channels.channels {
             let last = previous[ch.name]
             // Counters that went back belong to a channel dropped and made again.
             let known = last.map { ch.sent >= $0.sent && ch.received >= $0.received } ?? false
-            table.append([
+            let moved = known ? Double(ch.sent &- last!.sent) + Double(ch.received &- last!.received) : 0
+            rows.append((Self.stateRank[ch.state]!, moved, [
                 ch.name,
                 known ? perSecond(ch.sent &- last!.sent) : "-",
                 known ? perSecond(ch.received &- last!.received) : "-",
                 String(ch.balance), String(ch.count), String(ch.capacity), String(ch.senders), String(ch.receivers),
-                ch.state.rawValue, Self.preference[ch.preference]!,
-            ])
+                ch.state.rawValue, ch.preference.name,
+            ]))
         }
-        // Names get what the other columns leave of the terminal's width ("~" marks a cut).
+        // Ordered by what the screen shows: open channels first, then by the rates shown; ties keep the
+        // server's order (its last whole second, then values held and tasklets waiting).
+        let ordered = rows.indices.sorted { a, b in
+            (rows[a].rank, -rows[a].moved, a) < (rows[b].rank, -rows[b].moved, b)
+        }
+        table += ordered.map { rows[$0].row }
+        // Names get what the other columns leave of the terminal's width.
         if let width {
             let others = table[0].indices.dropFirst().map { i in table.map { $0[i].count }.max()! + 2 }.reduce(0, +)
             let nameWidth = max(table[0][0].count, width - others)
-            for r in table.indices.dropFirst() where table[r][0].count > nameWidth {
-                table[r][0] = String(table[r][0].prefix(nameWidth - 1)) + "~"
-            }
+            for r in table.indices.dropFirst() { table[r][0] = Self.cut(table[r][0], to: nameWidth) }
         }
         out += Self.columns(table)
         let scope = prefix.isEmpty ? "" : " starting with \(prefix)"
         out += "\(now.channels.channels.count) of \(now.channels.total) channels\(scope) shown"
         return out
+    }
+
+    /// Open channels come first, then those closed but draining, then the closed ones.
+    static let stateRank: [ChannelStat.State: Int] = [.open: 0, .closing: 1, .closed: 2]
+
+    /// `name` in at most `width` characters: cut in the middle ("~"), keeping more of its end, where
+    /// generated names differ (`bench.12829.3969` in 12 is `benc~29.3969`).
+    static func cut(_ name: String, to width: Int) -> String {
+        guard name.count > width else { return name }
+        let kept = max(width - 1, 1)
+        let head = kept * 2 / 5
+        return String(name.prefix(head)) + "~" + String(name.suffix(kept - head))
     }
 
     /// Left-aligned first column, the others right-aligned, two spaces apart.
@@ -194,6 +227,51 @@ private func sleep(seconds: Double) {
     var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
     var remaining = timespec()
     while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+
+/// Standard input as a terminal in non-canonical mode, to see q at once; put back by `restore()` (or on
+/// SIGINT/SIGTERM, by the handler).
+final class Keyboard {
+    init?() {
+        guard isatty(0) == 1, tcgetattr(0, &savedTerminal) == 0 else { return nil }
+        var raw = savedTerminal
+        raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        tcsetattr(0, TCSANOW, &raw)
+        signal(SIGINT, restoreAndExit)
+        signal(SIGTERM, restoreAndExit)
+    }
+
+    func restore() {
+        tcsetattr(0, TCSANOW, &savedTerminal)
+    }
+
+    /// Waits up to `seconds`; true as soon as q (or Q) is typed.
+    func quitPressed(within seconds: Double) -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            var pfd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            let ms = Int32(min(Int64(Int32.max), left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1))
+            let ready = poll(&pfd, 1, ms)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else { return false }
+            var byte: UInt8 = 0
+            guard read(0, &byte, 1) == 1 else {
+                sleep(seconds: max(0, Double(left.components.seconds)))  // input ended: no more keys
+                return false
+            }
+            if byte == UInt8(ascii: "q") || byte == UInt8(ascii: "Q") { return true }
+        }
+    }
+}
+
+/// The terminal's settings before `chan top` changed them (one `Keyboard` at a time).
+nonisolated(unsafe) private var savedTerminal = termios()
+
+private func restoreAndExit(_ signal: Int32) {
+    tcsetattr(0, TCSANOW, &savedTerminal)
+    _exit(128 + signal)
 }
 
 /// The terminal's size when standard output is one.

@@ -82,6 +82,17 @@ final class ChanClientWireTests: XCTestCase {
         }
     }
 
+    func testAProbingHelloEndsWithAnEmptyLine() throws {
+        let hello = "HELLO proto=1 server=chand/0.1.0 max_line=1 max_payload=2 max_select_cases=3 max_capacity=4 max_channels=5 max_connections=6\r\n"
+        var answer: ServerHello?
+        let r = try exchange(hello, requestBytes: 9) { answer = try $0.hello(probing: true) }
+        XCTAssertNil(r.error)
+        XCTAssertEqual(r.request, "HELLO\r\n\r\n")
+        XCTAssertEqual(answer?.maxConnections, 6)
+        let http = try exchange("HTTP/1.1 400 Bad Request\r\n\r\n", requestBytes: 9) { _ = try $0.hello(probing: true) }
+        XCTAssertEqual(http.error, .malformedReply("unknown reply \"HTTP/1.1 400 Bad Request\""))
+    }
+
     // MARK: Replies that are fine
 
     func testStatWithoutTheActivityFieldsReadsThemAsZero() throws {
@@ -108,7 +119,7 @@ final class ChanClientWireTests: XCTestCase {
         let r = try exchange("ERR LIMIT too many connections (max 1)\r\n") { try $0.ping() }
         XCTAssertEqual(r.error, .server(code: .limit, text: "too many connections (max 1)"))
         let odd = try exchange("ERR NEWCODE\r\n") { try $0.make("x") }
-        XCTAssertEqual(odd.error, .server(code: ServerErrorCode(rawValue: "NEWCODE"), text: ""))
+        XCTAssertEqual(odd.error, .server(code: ErrorCode(rawValue: "NEWCODE"), text: ""))
     }
 
     // MARK: Replies that break the protocol

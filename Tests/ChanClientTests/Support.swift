@@ -38,7 +38,11 @@ struct DaemonFailure: Error, CustomStringConvertible {
 /// The real chand binary on a free loopback port.
 final class Daemon {
     let process = Process()
+    /// Where it says it listens: "chand listening on <host>:<port>" (an IPv6 host in brackets).
+    let host: String
     let port: Int
+    /// With --metrics-port: "chand metrics on http://<host>:<port>/metrics".
+    let metricsPort: Int?
 
     init(_ arguments: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws {
         signal(SIGPIPE, SIG_IGN)
@@ -48,26 +52,31 @@ final class Daemon {
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // The first line is "chand listening on 127.0.0.1:<port>".
+        let wantLines = arguments.contains("--metrics-port") ? 2 : 1
         var text = ""
-        while !text.contains("\n") {
+        while text.filter({ $0 == "\n" }).count < wantLines {
             let chunk = stdout.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        guard text.hasPrefix("chand listening on 127.0.0.1:"),
-              let port = Int(text.split(separator: ":").last!.trimmingCharacters(in: .whitespacesAndNewlines))
-        else {
+        let lines = text.split(separator: "\n").map(String.init)
+        func address(after prefix: String, before suffix: String = "") -> ServerAddress? {
+            guard let line = lines.first(where: { $0.hasPrefix(prefix) && $0.hasSuffix(suffix) }) else { return nil }
+            return try? ServerAddress.parse(String(line.dropFirst(prefix.count).dropLast(suffix.count)))
+        }
+        guard let listening = address(after: "chand listening on "), let host = listening.host, let port = listening.port else {
             process.terminate()
             throw DaemonFailure(text: "chand did not start (\(process.executableURL!.path)): \(text)")
         }
+        self.host = host
         self.port = port
+        metricsPort = address(after: "chand metrics on http://", before: "/metrics")?.port
     }
 
-    var address: String { "127.0.0.1:\(port)" }
+    var address: String { ServerAddress.display(host: host, port: port) }
 
     func client(_ options: ChanClient.Options = ChanClient.Options()) throws -> ChanClient {
-        try ChanClient(host: "127.0.0.1", port: port, options: options)
+        try ChanClient(host: host, port: port, options: options)
     }
 
     /// SIGTERM, and waits for the exit.

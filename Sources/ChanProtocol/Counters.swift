@@ -1,0 +1,86 @@
+/// One figure of the `INFO` reply: its wire name, how Prometheus shows it, and how `chan top` labels it.
+public struct Counter: Sendable {
+    public enum Kind: String, Sendable {
+        /// Only grows while the server runs (shown per second).
+        case counter
+        /// Goes up and down.
+        case gauge
+    }
+
+    /// The INFO key.
+    public let key: String
+    public let kind: Kind
+    /// `# HELP` text.
+    public let help: String
+    /// The Prometheus metric (without the `chand_` prefix) and, when several INFO keys share one metric,
+    /// the label that tells them apart (`state="blocked"`). nil: not exported (`uptime_ms`).
+    public let metric: String?
+    public let label: (name: String, value: String)?
+    /// The short label `chan top` shows it under; nil: not shown.
+    public let display: String?
+
+    public init(_ key: String, _ kind: Kind, help: String, metric: String?, label: (name: String, value: String)? = nil,
+                display: String? = nil) {
+        self.key = key
+        self.kind = kind
+        self.help = help
+        self.metric = metric
+        self.label = label
+        self.display = display
+    }
+
+    /// `chand_<metric>{<label>}`, or nil when not exported.
+    public var prometheusSample: String? {
+        guard let metric else { return nil }
+        return "chand_" + metric + (label.map { "{\($0.name)=\"\($0.value)\"}" } ?? "")
+    }
+}
+
+/// Every INFO figure, in the order INFO lists them (protocol.md, INFO). The server builds INFO and the
+/// Prometheus text from this table, and `chan top` reads it to label what it shows.
+public enum Counters {
+    public static let connections = Counter("connections", .gauge, help: "Open client connections.",
+                                            metric: "connections", display: "connections")
+    public static let connectionsTotal = Counter("connections_total", .counter, help: "Client connections accepted.",
+                                                 metric: "connections_accepted_total")
+    public static let connectionsRefused = Counter("connections_refused", .counter,
+                                                   help: "Connections refused at max-connections.",
+                                                   metric: "connections_refused_total")
+    public static let taskletsBlocked = Counter("tasklets_blocked", .gauge, help: taskletsHelp, metric: "tasklets",
+                                                label: ("state", "blocked"), display: "blocked")
+    public static let taskletsRunnable = Counter("tasklets_runnable", .gauge, help: taskletsHelp, metric: "tasklets",
+                                                 label: ("state", "runnable"), display: "runnable")
+    public static let channels = Counter("channels", .gauge, help: "Channels that exist.", metric: "channels",
+                                         display: "channels")
+    public static let commands = Counter("commands", .counter, help: "Requests run.", metric: "commands_total",
+                                         display: "commands")
+    public static let sends = operation("sends", "send")
+    public static let throws_ = operation("throws", "throw")
+    public static let receives = operation("receives", "receive")
+    public static let selects = operation("selects", "select")
+    public static let rendezvous = operation("rendezvous", "rendezvous")
+    public static let buffered = operation("buffered", "buffered")
+    public static let timeouts = operation("timeouts", "timeout")
+    public static let closes = operation("closes", "close")
+    public static let valuesLost = Counter("values_lost", .counter,
+                                           help: "Values matched to a receiver whose connection died before they were written.",
+                                           metric: "values_lost_total", display: "lost")
+    /// `errors_<code>` for every error code.
+    public static let errors: [Counter] = ErrorCode.all.map { code in
+        Counter("errors_" + code.rawValue.lowercased(), .counter, help: "ERR replies by code.", metric: "errors_total",
+                label: ("code", code.rawValue))
+    }
+    public static let uptime = Counter("uptime_ms", .gauge, help: "Milliseconds since the server started.", metric: nil)
+
+    public static let all: [Counter] =
+        [connections, connectionsTotal, connectionsRefused, taskletsBlocked, taskletsRunnable, channels, commands,
+         sends, throws_, receives, selects, rendezvous, buffered, timeouts, closes, valuesLost]
+        + errors + [uptime]
+
+    private static let taskletsHelp = "Connections blocked in SEND/RECV/SELECT, and woken but not yet resumed."
+
+    private static func operation(_ key: String, _ kind: String) -> Counter {
+        Counter(key, .counter, help: "Channel operations by kind.", metric: "operations_total", label: ("kind", kind),
+                display: key)
+    }
+}
