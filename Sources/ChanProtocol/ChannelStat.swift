@@ -26,13 +26,15 @@ public struct ChannelStat: Equatable, Sendable {
     public var received: Int
     /// Values moved (sent + received) in the server's last whole second (`rate`).
     public var rate: Int
+    /// Values delivered with ACK and not yet acknowledged (`held`).
+    public var held: Int
     /// Whether the channel exists (`exists=0|1`); nil from a server that does not say.
     /// STAT of a name nobody uses describes a fresh channel, with `exists=0`.
     public var exists: Bool?
 
     public init(name: String, capacity: Int, count: Int, balance: Int, state: State, preference: Preference,
                 senders: Int, receivers: Int, isPersistent: Bool, sent: Int = 0, received: Int = 0, rate: Int = 0,
-                exists: Bool? = nil) {
+                held: Int = 0, exists: Bool? = nil) {
         self.name = name
         self.capacity = capacity
         self.count = count
@@ -45,6 +47,7 @@ public struct ChannelStat: Equatable, Sendable {
         self.sent = sent
         self.received = received
         self.rate = rate
+        self.held = held
         self.exists = exists
     }
 
@@ -53,7 +56,7 @@ public struct ChannelStat: Equatable, Sendable {
         public static let capacity = "cap", count = "len", balance = "balance", state = "state"
         public static let preference = "preference", senders = "senders", receivers = "receivers"
         public static let persistent = "persistent", sent = "sent", received = "received", rate = "rate"
-        public static let exists = "exists"
+        public static let held = "held", exists = "exists"
     }
 
     /// The fields in the wire's order and spelling (`exists` last, when known).
@@ -62,14 +65,14 @@ public struct ChannelStat: Equatable, Sendable {
             (Key.capacity, "\(capacity)"), (Key.count, "\(count)"), (Key.balance, "\(balance)"),
             (Key.state, state.rawValue), (Key.preference, "\(preference.rawValue)"),
             (Key.senders, "\(senders)"), (Key.receivers, "\(receivers)"), (Key.persistent, isPersistent ? "1" : "0"),
-            (Key.sent, "\(sent)"), (Key.received, "\(received)"), (Key.rate, "\(rate)"),
+            (Key.sent, "\(sent)"), (Key.received, "\(received)"), (Key.rate, "\(rate)"), (Key.held, "\(held)"),
         ]
         if let exists { pairs.append((Key.exists, exists ? "1" : "0")) }
         return ReplyFields(pairs: pairs)
     }
 
     /// Reads the fields of a STAT or CHANNEL line. Keys it does not know are ignored; the activity fields
-    /// (`sent`, `received`, `rate`) came later than the others and read as 0 when absent, `exists` as nil.
+    /// (`sent`, `received`, `rate`, `held`) came later than the others and read as 0 when absent, `exists` as nil.
     public init(name: String, fields: ReplyFields) throws(MalformedReply) {
         let values = fields.dictionary
         func int(_ key: String) throws(MalformedReply) -> Int {
@@ -94,7 +97,7 @@ public struct ChannelStat: Equatable, Sendable {
                   state: state, preference: preference, senders: try int(Key.senders), receivers: try int(Key.receivers),
                   isPersistent: try flag(Key.persistent), sent: try optionalInt(Key.sent),
                   received: try optionalInt(Key.received), rate: try optionalInt(Key.rate),
-                  exists: values[Key.exists] == nil ? nil : try flag(Key.exists))
+                  held: try optionalInt(Key.held), exists: values[Key.exists] == nil ? nil : try flag(Key.exists))
     }
 }
 

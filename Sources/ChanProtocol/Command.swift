@@ -41,6 +41,15 @@ public enum WaitLimit: Equatable, Sendable {
     public static let maxMilliseconds = Wire.maxTimeoutMilliseconds
 }
 
+/// The secret of an `AUTH` request. Its description never shows the bytes, so logging a command cannot leak it.
+public struct Secret: Equatable, Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { "<secret>" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
+}
+
 /// One case of a SELECT.
 public enum CaseRequest: Equatable, Sendable {
     case send(channel: String, payload: [UInt8], isException: Bool)
@@ -54,10 +63,19 @@ public enum Command: Equatable, Sendable {
     case channels(prefix: String?, top: Int?)
     /// SEND (isException false) or THROW (true).
     case send(channel: String, payload: [UInt8], isException: Bool)
-    case receive(channel: String, wait: WaitLimit)
-    case select(cases: [CaseRequest], wait: WaitLimit)
-    case make(channel: String, capacity: Int?, preference: Preference?)
+    /// RECV; `hold`: ACK was given, the value is held until acknowledged.
+    case receive(channel: String, wait: WaitLimit, hold: Bool)
+    /// SELECT; `hold` applies to its RECV cases.
+    case select(cases: [CaseRequest], wait: WaitLimit, hold: Bool)
+    case make(channel: String, capacity: Int?, preference: Preference?, durable: Bool)
     case close(channel: String)
+    case open(channel: String)
+    case delete(channel: String)
+    /// ACK <tag>: the held value is the receiver's.
+    case acknowledge(tag: Int)
+    /// NACK <tag>: the held value goes back to its channel.
+    case giveBack(tag: Int)
+    case auth(user: String, secret: Secret)
     case stat(channel: String)
     /// A request that could not be parsed; the server replies with it in order.
     /// closeAfter: the connection must be closed after this reply.

@@ -44,6 +44,8 @@ public struct CommandParser {
         /// Case lines still to finish, the current one included.
         var remaining: Int
         var wait = WaitLimit.forever
+        /// ACK was given: its RECV cases hold their value.
+        var hold = false
         var cases: [CaseRequest] = []
         /// Payload bytes of its SEND/THROW cases so far: together at most maxPayload, so one SELECT
         /// holds no more memory than one SEND.
@@ -155,7 +157,7 @@ public struct CommandParser {
             return nil
         }
         select = nil
-        return current.error?.command ?? .select(cases: current.cases, wait: current.wait)
+        return current.error?.command ?? .select(cases: current.cases, wait: current.wait, hold: current.hold)
     }
 
     /// Reports a request error: at once, or for a SELECT after its last case line (the first error wins).

@@ -62,6 +62,19 @@ public enum Counters {
     public static let buffered = operation("buffered", "buffered")
     public static let timeouts = operation("timeouts", "timeout")
     public static let closes = operation("closes", "close")
+    public static let held = Counter("held", .gauge, help: "Values delivered with ACK and not yet acknowledged.",
+                                     metric: "held_values", display: "held")
+    public static let redelivered = Counter("redelivered", .counter,
+                                            help: "Held values given back (NACK, or their holder ended) and offered again.",
+                                            metric: "redelivered_total", display: "redelivered")
+    public static let valuesDropped = Counter("values_dropped", .counter, help: "Buffered values dropped by DELETE.",
+                                              metric: "values_dropped_total")
+    public static let memoryUsed = Counter("memory_used", .gauge,
+                                           help: "Bytes of buffered and held values, all channels together.",
+                                           metric: "memory_used_bytes")
+    public static let memoryMax = Counter("memory_max", .gauge,
+                                          help: "The bound on memory_used (--max-memory): past it, SENDs wait.",
+                                          metric: "memory_max_bytes")
     public static let valuesLost = Counter("values_lost", .counter,
                                            help: "Values matched to a receiver whose connection died before they were written.",
                                            metric: "values_lost_total", display: "lost")
@@ -74,7 +87,8 @@ public enum Counters {
 
     public static let all: [Counter] =
         [connections, connectionsTotal, connectionsRefused, taskletsBlocked, taskletsRunnable, channels, commands,
-         sends, throws_, receives, selects, rendezvous, buffered, timeouts, closes, valuesLost]
+         sends, throws_, receives, selects, rendezvous, buffered, timeouts, closes, held, redelivered, valuesDropped,
+         memoryUsed, memoryMax, valuesLost]
         + errors + [uptime]
 
     private static let taskletsHelp = "Connections blocked in SEND/RECV/SELECT, and woken but not yet resumed."

@@ -21,6 +21,11 @@ extension CommandParser {
             }
             if verb.isKeyword(Wire.make) { return try parseMake(&tokens) }
             if verb.isKeyword(Wire.close) { return .close(channel: try parseChannelOnly(&tokens)) }
+            if verb.isKeyword(Wire.open) { return .open(channel: try parseChannelOnly(&tokens)) }
+            if verb.isKeyword(Wire.delete) { return .delete(channel: try parseChannelOnly(&tokens)) }
+            if verb.isKeyword(Wire.ack) { return .acknowledge(tag: try parseTag(&tokens)) }
+            if verb.isKeyword(Wire.nack) { return .giveBack(tag: try parseTag(&tokens)) }
+            if verb.isKeyword(Wire.auth) { return try parseAuth(&tokens) }
             if verb.isKeyword(Wire.stat) { return .stat(channel: try parseChannelOnly(&tokens)) }
             if verb.isKeyword(Wire.channels) { return try parseChannels(&tokens) }
             for (keyword, command) in Self.bareCommands where verb.isKeyword(keyword) {
@@ -38,7 +43,7 @@ extension CommandParser {
         (Wire.ping, .ping), (Wire.quit, .quit), (Wire.info, .info), (Wire.hello, .hello),
     ]
 
-    // CLOSE <chan> | STAT <chan>
+    // CLOSE <chan> | OPEN <chan> | DELETE <chan> | STAT <chan>
     private func parseChannelOnly(_ tokens: inout Tokens) throws(LineError) -> String {
         let channel = try channelName(tokens.next())
         try tokens.end()
@@ -97,13 +102,29 @@ extension CommandParser {
         guard select!.payloadBytes <= limits.maxPayload else { throw .selectPayloadsTooBig }
     }
 
-    // RECV <chan> [TIMEOUT <ms> | NOWAIT]
+    // RECV <chan> [TIMEOUT <ms> | NOWAIT] [ACK]      (options in any order)
     private func parseRecv(_ tokens: inout Tokens) throws(LineError) -> Command {
         let channel = try channelName(tokens.next())
-        return .receive(channel: channel, wait: try tokens.waitLimit())
+        let options = try tokens.receiveOptions()
+        return .receive(channel: channel, wait: options.wait, hold: options.hold)
     }
 
-    // SELECT <n> [TIMEOUT <ms> | NOWAIT]
+    // ACK <tag> | NACK <tag>      (tag: a positive decimal number; anything else: SYNTAX and close, since
+    //                              the replies of the requests around it could no longer be matched up)
+    private func parseTag(_ tokens: inout Tokens) throws(LineError) -> Int {
+        guard let token = tokens.next(), let tag = decimal(token), tag > 0, tokens.next() == nil else { throw .badTag }
+        return tag
+    }
+
+    // AUTH <name> <secret>      (each one token of bytes 0x21-0x7E; the secret is never echoed or logged)
+    private func parseAuth(_ tokens: inout Tokens) throws(LineError) -> Command {
+        let user = try channelName(tokens.next())
+        guard let secret = tokens.next() else { throw .missingArgument }
+        try tokens.end()
+        return .auth(user: user, secret: Secret(Array(secret)))
+    }
+
+    // SELECT <n> [TIMEOUT <ms> | NOWAIT] [ACK]      (options in any order; ACK applies to its RECV cases)
     // then n case lines (see parseCase), 1 <= n <= maxSelectCases. Blank lines between them are ignored.
     // Without a readable n the case lines cannot be told from commands: SYNTAX and close.
     // With n known, any other error is reported after the n case lines (which are consumed).
@@ -113,7 +134,7 @@ extension CommandParser {
         var header = SelectInProgress(remaining: count)
         do throws(LineError) {
             guard count <= limits.maxSelectCases else { throw .tooManyCases }
-            header.wait = try tokens.waitLimit()
+            (header.wait, header.hold) = try tokens.receiveOptions()
             header.cases.reserveCapacity(count)
         } catch {
             header.error = error
@@ -145,12 +166,13 @@ extension CommandParser {
         return finishCaseLine()
     }
 
-    // MAKE <chan> [CAP <n>] [PREFER RECEIVER|SENDER|NONE]   (options in any order, each at most once)
-    // CAP n: 0...maxCapacity
+    // MAKE <chan> [CAP <n>] [PREFER RECEIVER|SENDER|NONE] [DURABLE]   (options in any order, each at most once)
+    // CAP n: 0...maxCapacity; DURABLE needs CAP 1 or more (a rendezvous channel holds nothing to keep)
     private func parseMake(_ tokens: inout Tokens) throws(LineError) -> Command {
         let channel = try channelName(tokens.next())
         var capacity: Int?
         var preference: Preference?
+        var durable = false
         while let option = tokens.next() {
             if option.isKeyword(Wire.cap), capacity == nil {
                 capacity = try boundedNumber(tokens.next(), max: limits.maxCapacity)
@@ -165,11 +187,14 @@ extension CommandParser {
                 } else {
                     throw .badOption
                 }
+            } else if option.isKeyword(Wire.durable), !durable {
+                durable = true
             } else {
                 throw .badOption
             }
         }
-        return .make(channel: channel, capacity: capacity, preference: preference)
+        if durable && (capacity ?? 0) == 0 { throw .durableNeedsCapacity }
+        return .make(channel: channel, capacity: capacity, preference: preference, durable: durable)
     }
 }
 
@@ -204,20 +229,30 @@ struct Tokens {
         if next() != nil { throw .extraArgument }
     }
 
-    // [TIMEOUT <ms> | NOWAIT]   (last on the line; ms: 0...2^31-1, TIMEOUT 0 means NOWAIT)
-    mutating func waitLimit() throws(LineError) -> WaitLimit {
-        guard let keyword = next() else { return .forever }
-        let wait: WaitLimit
-        if keyword.isKeyword(Wire.nowait) {
-            wait = .nowait
-        } else if keyword.isKeyword(Wire.timeout) {
-            let milliseconds = try boundedNumber(next(), max: Wire.maxTimeoutMilliseconds)
-            wait = milliseconds == 0 ? .nowait : .milliseconds(milliseconds)
-        } else {
-            throw .badOption
+    // [TIMEOUT <ms> | NOWAIT] [ACK]   (the rest of the line, in any order, each at most once;
+    //                                  ms: 0...2^31-1, TIMEOUT 0 means NOWAIT)
+    mutating func receiveOptions() throws(LineError) -> (wait: WaitLimit, hold: Bool) {
+        var wait: WaitLimit?
+        var hold = false
+        while let keyword = next() {
+            if keyword.isKeyword(Wire.ack) {
+                guard !hold else { throw .repeatedOption }
+                hold = true
+                continue
+            }
+            guard wait == nil else {
+                throw keyword.isKeyword(Wire.nowait) || keyword.isKeyword(Wire.timeout) ? .repeatedOption : .badOption
+            }
+            if keyword.isKeyword(Wire.nowait) {
+                wait = .nowait
+            } else if keyword.isKeyword(Wire.timeout) {
+                let milliseconds = try boundedNumber(next(), max: Wire.maxTimeoutMilliseconds)
+                wait = milliseconds == 0 ? .nowait : .milliseconds(milliseconds)
+            } else {
+                throw .badOption
+            }
         }
-        try end()
-        return wait
+        return (wait ?? .forever, hold)
     }
 }
 

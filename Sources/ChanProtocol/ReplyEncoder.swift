@@ -23,13 +23,19 @@ public enum ReplyEncoder {
         appendLine(Wire.timeout, to: &out)
     }
 
-    /// `MSG <chan> <n>` (or `EXC ...` for an exception), then the n payload bytes and a CRLF.
-    public static func message(channel: String, payload: [UInt8], isException: Bool, into out: inout [UInt8]) {
+    /// `MSG <chan> <n>` (or `EXC ...` for an exception), `MSG <chan> <n> <tag>` for a held value (tag > 0),
+    /// then the n payload bytes and a CRLF.
+    public static func message(channel: String, payload: [UInt8], isException: Bool, tag: Int = 0,
+                               into out: inout [UInt8]) {
         out.append(contentsOf: isException ? Wire.exc : Wire.msg)
         out.append(Wire.space)
         out.append(contentsOf: channel.utf8)
         out.append(Wire.space)
         appendDecimal(payload.count, to: &out)
+        if tag > 0 {
+            out.append(Wire.space)
+            appendDecimal(tag, to: &out)
+        }
         out.append(contentsOf: Wire.crlf)
         out.append(contentsOf: payload)
         out.append(contentsOf: Wire.crlf)

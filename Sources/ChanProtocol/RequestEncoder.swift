@@ -34,20 +34,22 @@ public enum RequestEncoder {
         out.append(contentsOf: Wire.crlf)
     }
 
-    /// `RECV <chan> [TIMEOUT <ms> | NOWAIT]`
-    public static func receive(channel: String, wait: WaitLimit, into out: inout [UInt8]) {
+    /// `RECV <chan> [TIMEOUT <ms> | NOWAIT] [ACK]`
+    public static func receive(channel: String, wait: WaitLimit, hold: Bool = false, into out: inout [UInt8]) {
         out.append(contentsOf: Wire.recv)
         word(channel, into: &out)
         waitLimit(wait, into: &out)
+        if hold { keyword(Wire.ack, into: &out) }
         out.append(contentsOf: Wire.crlf)
     }
 
-    /// `SELECT <n> [TIMEOUT <ms> | NOWAIT]` and its n case lines.
-    public static func select(cases: [CaseRequest], wait: WaitLimit, into out: inout [UInt8]) {
+    /// `SELECT <n> [TIMEOUT <ms> | NOWAIT] [ACK]` and its n case lines.
+    public static func select(cases: [CaseRequest], wait: WaitLimit, hold: Bool = false, into out: inout [UInt8]) {
         out.append(contentsOf: Wire.select)
         out.append(Wire.space)
         decimal(cases.count, into: &out)
         waitLimit(wait, into: &out)
+        if hold { keyword(Wire.ack, into: &out) }
         out.append(contentsOf: Wire.crlf)
         for selectCase in cases {
             switch selectCase {
@@ -61,8 +63,9 @@ public enum RequestEncoder {
         }
     }
 
-    /// `MAKE <chan> [CAP <n>] [PREFER RECEIVER|SENDER|NONE]`
-    public static func make(channel: String, capacity: Int?, preference: Preference?, into out: inout [UInt8]) {
+    /// `MAKE <chan> [CAP <n>] [PREFER RECEIVER|SENDER|NONE] [DURABLE]`
+    public static func make(channel: String, capacity: Int?, preference: Preference?, durable: Bool = false,
+                            into out: inout [UInt8]) {
         out.append(contentsOf: Wire.make)
         word(channel, into: &out)
         if let capacity {
@@ -81,6 +84,46 @@ public enum RequestEncoder {
             case .none: out.append(contentsOf: Wire.none)
             }
         }
+        if durable { keyword(Wire.durable, into: &out) }
+        out.append(contentsOf: Wire.crlf)
+    }
+
+    /// `OPEN <chan>`
+    public static func open(channel: String, into out: inout [UInt8]) {
+        out.append(contentsOf: Wire.open)
+        word(channel, into: &out)
+        out.append(contentsOf: Wire.crlf)
+    }
+
+    /// `DELETE <chan>`
+    public static func delete(channel: String, into out: inout [UInt8]) {
+        out.append(contentsOf: Wire.delete)
+        word(channel, into: &out)
+        out.append(contentsOf: Wire.crlf)
+    }
+
+    /// `ACK <tag>`
+    public static func acknowledge(tag: Int, into out: inout [UInt8]) {
+        out.append(contentsOf: Wire.ack)
+        out.append(Wire.space)
+        decimal(tag, into: &out)
+        out.append(contentsOf: Wire.crlf)
+    }
+
+    /// `NACK <tag>`
+    public static func giveBack(tag: Int, into out: inout [UInt8]) {
+        out.append(contentsOf: Wire.nack)
+        out.append(Wire.space)
+        decimal(tag, into: &out)
+        out.append(contentsOf: Wire.crlf)
+    }
+
+    /// `AUTH <name> <secret>`
+    public static func auth(user: String, secret: Secret, into out: inout [UInt8]) {
+        out.append(contentsOf: Wire.auth)
+        word(user, into: &out)
+        out.append(Wire.space)
+        out.append(contentsOf: secret.bytes)
         out.append(contentsOf: Wire.crlf)
     }
 
@@ -120,6 +163,12 @@ public enum RequestEncoder {
     private static func word(_ text: String, into out: inout [UInt8]) {
         out.append(Wire.space)
         out.append(contentsOf: text.utf8)
+    }
+
+    /// A space, then a keyword.
+    private static func keyword(_ token: [UInt8], into out: inout [UInt8]) {
+        out.append(Wire.space)
+        out.append(contentsOf: token)
     }
 
     private static func waitLimit(_ wait: WaitLimit, into out: inout [UInt8]) {

@@ -35,6 +35,11 @@ enum Wire {
     static let make = Array("MAKE".utf8)
     static let close = Array("CLOSE".utf8)
     static let stat = Array("STAT".utf8)  // also the STAT reply
+    static let open = Array("OPEN".utf8)
+    static let delete = Array("DELETE".utf8)
+    static let ack = Array("ACK".utf8)  // also a RECV/SELECT option
+    static let nack = Array("NACK".utf8)
+    static let auth = Array("AUTH".utf8)
 
     // Request keywords.
     static let timeout = Array("TIMEOUT".utf8)  // also the TIMEOUT reply
@@ -45,6 +50,7 @@ enum Wire {
     static let sender = Array("SENDER".utf8)
     static let none = Array("NONE".utf8)
     static let top = Array("TOP".utf8)
+    static let durable = Array("DURABLE".utf8)
 
     // Replies.
     static let ok = Array("OK".utf8)
@@ -87,4 +93,7 @@ struct LineError: Error {
     static let payloadCountOverflow = LineError(code: .tooBig, text: "payload too big", closeAfter: true)
     static let numberOverLimit = LineError(code: .limit, text: "number above limit")
     static let tooManyCases = LineError(code: .limit, text: "too many SELECT cases")
+    static let repeatedOption = LineError(code: .syntax, text: "option given twice")
+    static let badTag = LineError(code: .syntax, text: "ACK and NACK take one tag, a positive number", closeAfter: true)
+    static let durableNeedsCapacity = LineError(code: .syntax, text: "DURABLE needs CAP 1 or more")
 }

@@ -91,6 +91,7 @@ public final class Server {
         uv_timer_start(sweepTimer, { h in
             let server = UV.object(h!.pointee.data, as: Server.self)
             server.engine.sweepIdleChannels(sparingActive: true)
+            server.engine.forgetClosedChannels(now: uv_now(server.loop), ttl: UInt64(server.config.closedTTLSeconds) * 1000)
             server.engine.startActivityInterval()
             server.noticeVanishedPeers()
         }, 1000, 1000)

@@ -17,24 +17,38 @@ extension Session {
         case .info:
             ReplyEncoder.line(server.infoLine(), into: &output)
         case .channels(let prefix, let top):
-            server.listChannels(prefix: prefix ?? "", top: top, into: &output)
+            listing = Listing(prefix: prefix ?? "", top: top)
         case .stat(let name):
             server.stat(name, into: &output)
-        case .make(let name, let capacity, let preference):
-            make(name, capacity: capacity ?? 0, preference: preference ?? .receiver)
+        case .make(let name, let capacity, let preference, let durable):
+            make(name, capacity: capacity ?? 0, preference: preference ?? .receiver, durable: durable)
         case .close(let name):
             guard let ch = channel(name) else { return }
             engine.close(ch)
             ReplyEncoder.ok(into: &output)
+        case .open(let name):
+            if let ch = engine.existingChannel(named: name) { engine.open(ch) }
+            ReplyEncoder.ok(into: &output)
+        case .delete(let name):
+            engine.delete(named: name)
+            ReplyEncoder.ok(into: &output)
         case .send(let name, let payload, let isException):
             guard let ch = channel(name) else { return }
             let outcome = engine.send(tasklet, ch, Message(payload, isException: isException))
-            handle(outcome, .single(ch))
-        case .receive(let name, let wait):
-            guard let ch = channel(name) else { return }
-            handle(engine.receive(tasklet, ch, wait: deadline(wait)), .single(ch))
-        case .select(let requests, let wait):
-            select(requests, wait: wait)
+            handle(outcome, .single(ch), holds: false)
+        case .receive(let name, let wait, let hold):
+            guard !hold || mayHoldAnother(), let ch = channel(name) else { return }
+            handle(engine.receive(tasklet, ch, wait: deadline(wait), hold: hold), .single(ch), holds: hold)
+        case .select(let requests, let wait, let hold):
+            guard !hold || mayHoldAnother() else { return }
+            select(requests, wait: wait, hold: hold)
+        case .acknowledge(let tag):
+            if !engine.acknowledge(tasklet, tag: tag) { notHeld(tag) }
+        case .giveBack(let tag):
+            if !engine.giveBack(tasklet, tag: tag) { notHeld(tag) }
+        case .auth:
+            // Without a users file every connection may run every command.
+            error(.denied, "no users are configured on this server (chand --users)")
         case .invalid(let code, let text, let closeAfter):
             error(code, text)
             if closeAfter { endAfterReplies() }
@@ -58,9 +72,24 @@ extension Session {
         }
     }
 
+    /// Rule 22's bound: a connection holds at most `maxHeld` values; a
+    /// receive with ACK past it is refused (ERR LIMIT written).
+    private func mayHoldAnother() -> Bool {
+        guard tasklet.heldCount >= server.config.maxHeld else { return true }
+        error(.limit, "\(tasklet.heldCount) values held, max_held \(server.config.maxHeld): ACK or NACK some first")
+        return false
+    }
+
+    /// An ACK or NACK of a tag this connection does not hold: the replies
+    /// around it could no longer be matched up, so the connection ends.
+    private func notHeld(_ tag: Int) {
+        error(.notHeld, "\(tag)")
+        endAfterReplies()
+    }
+
     /// Every case's channel is resolved before anything is queued, so a
     /// SELECT refused midway (channel limit) leaves nothing behind.
-    private func select(_ requests: [CaseRequest], wait: WaitLimit) {
+    private func select(_ requests: [CaseRequest], wait: WaitLimit, hold: Bool) {
         let names = requests.map { request in
             switch request {
             case .send(let name, _, _), .receive(let name): name
@@ -75,36 +104,43 @@ extension Session {
             case .receive: .receive(ch)
             }
         }
-        let outcome = engine.select(tasklet, cases, wait: deadline(wait))
-        handle(outcome, .select(cases.map(\.channel)))
+        let outcome = engine.select(tasklet, cases, wait: deadline(wait), hold: hold)
+        handle(outcome, .select(cases.map(\.channel)), holds: hold)
     }
 
-    private func make(_ name: String, capacity: Int, preference: ChanProtocol.Preference) {
-        let wanted = ChanCore.Preference(rawValue: preference.rawValue)!
-        switch engine.make(name, capacity: capacity, preference: wanted) {
+    private func make(_ name: String, capacity: Int, preference: Preference, durable: Bool) {
+        if durable {
+            return error(.noStore, "MAKE \(name) DURABLE needs a data directory (chand --data-dir)")
+        }
+        switch engine.make(name, capacity: capacity, preference: preference) {
         case .made:
             ReplyEncoder.ok(into: &output)
         case .exists(let cap, let pref):
             error(.exists, "channel \(name) exists with cap=\(cap) preference=\(pref.rawValue)")
         case .limitReached:
             error(.limit, "too many channels (max \(server.config.maxChannels))")
+        case .closed:
+            error(.closed, "channel \(name) is closed: OPEN it, or DELETE it first")
         }
     }
 
-    private func handle(_ outcome: Outcome, _ waiting: Waiting) {
+    private func handle(_ outcome: Outcome, _ waiting: Waiting, holds: Bool) {
         switch outcome {
         case .completed(let completion):
-            reply(completion, waiting)
+            reply(completion, waiting, holds: holds)
         case .yielded:
             self.waiting = waiting
+            waitingHolds = holds
         case .blocked:
             self.waiting = waiting
+            waitingHolds = holds
             blockedSince = server.clock.nanoseconds()
         }
     }
 
-    /// Writes the reply of a completed SEND, THROW, RECV or SELECT.
-    func reply(_ completion: Completion, _ waiting: Waiting) {
+    /// Writes the reply of a completed SEND, THROW, RECV or SELECT; `holds`:
+    /// it was asked with ACK, so a value it received carries its tag.
+    func reply(_ completion: Completion, _ waiting: Waiting, holds: Bool) {
         let channels: [Channel]
         switch waiting {
         case .single(let ch):
@@ -117,6 +153,10 @@ extension Session {
         switch completion {
         case .sent:
             ReplyEncoder.ok(into: &output)
+        case .received(let i, let m) where holds:
+            // Held: not lost if the connection dies, it comes back (rule 23).
+            ReplyEncoder.message(channel: channels[i].name, payload: m.payload, isException: m.isException,
+                                 tag: tasklet.lastHeldTag, into: &output)
         case .received(let i, let m):
             ReplyEncoder.message(channel: channels[i].name, payload: m.payload, isException: m.isException, into: &output)
             messagesInOutput += 1

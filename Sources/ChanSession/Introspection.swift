@@ -4,33 +4,40 @@ import ChanProtocol
 /// HELLO, INFO, CHANNELS and STAT replies.
 extension ServerState {
     public static let protocolVersion = 1
-    public static let version = "0.1.0"
+    public static let version = ChandVersion.current
     func helloLine() -> String {
         let l = config.limits
         return "HELLO proto=\(ServerState.protocolVersion) server=chand/\(ServerState.version) max_line=\(l.maxLine)"
             + " max_payload=\(l.maxPayload) max_select_cases=\(l.maxSelectCases) max_capacity=\(l.maxCapacity)"
-            + " max_channels=\(config.maxChannels) max_connections=\(config.maxConnections)"
+            + " max_channels=\(config.maxChannels) max_connections=\(config.maxConnections) max_held=\(config.maxHeld)"
+    }
+
+    /// The value of every INFO figure (`Counters.all`), by key.
+    func counterValues() -> [String: Int] {
+        let c = engine.counters
+        var values: [String: Int] = [
+            Counters.connections.key: stats.connectionsOpen,
+            Counters.connectionsTotal.key: stats.connectionsTotal,
+            Counters.connectionsRefused.key: stats.connectionsRefused,
+            Counters.taskletsBlocked.key: engine.blockedCount,
+            Counters.taskletsRunnable.key: engine.runnableCount,
+            Counters.channels.key: engine.channelCount,
+            Counters.commands.key: stats.commands,
+            Counters.sends.key: c.sends, Counters.throws_.key: c.throws_, Counters.receives.key: c.receives,
+            Counters.selects.key: c.selects, Counters.rendezvous.key: c.rendezvous, Counters.buffered.key: c.buffered,
+            Counters.timeouts.key: c.timeouts, Counters.closes.key: c.closes,
+            Counters.held.key: c.held, Counters.redelivered.key: c.redelivered, Counters.valuesDropped.key: c.valuesDropped,
+            Counters.memoryUsed.key: engine.memoryUsed, Counters.memoryMax.key: engine.maxMemory,
+            Counters.valuesLost.key: stats.valuesLost,
+            Counters.uptime.key: Int(clock.milliseconds - startedAt),
+        ]
+        for (code, counter) in zip(ErrorCode.all, Counters.errors) { values[counter.key] = stats.errors[code, default: 0] }
+        return values
     }
 
     func infoLine() -> String {
-        let c = engine.counters
-        var fields: [(String, Int)] = [
-            ("connections", stats.connectionsOpen),
-            ("connections_total", stats.connectionsTotal),
-            ("connections_refused", stats.connectionsRefused),
-            ("tasklets_blocked", engine.blockedCount),
-            ("tasklets_runnable", engine.runnableCount),
-            ("channels", engine.channelCount),
-            ("commands", stats.commands),
-            ("sends", c.sends), ("throws", c.throws_), ("receives", c.receives), ("selects", c.selects),
-            ("rendezvous", c.rendezvous), ("buffered", c.buffered), ("timeouts", c.timeouts), ("closes", c.closes),
-            ("values_lost", stats.valuesLost),
-        ]
-        for code in ServerStats.errorCodes {
-            fields.append(("errors_" + code.rawValue.lowercased(), stats.errors[code, default: 0]))
-        }
-        fields.append(("uptime_ms", Int(clock.milliseconds - startedAt)))
-        return "INFO " + fields.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+        let values = counterValues()
+        return "INFO " + Counters.all.map { "\($0.key)=\(values[$0.key]!)" }.joined(separator: " ")
     }
 
     /// `STAT <chan> cap= len= balance= state= preference= senders= receivers= persistent=`.
@@ -52,22 +59,15 @@ extension ServerState {
             ("sent", "\(ch?.sent ?? 0)"),
             ("received", "\(ch?.received ?? 0)"),
             ("rate", "\(ch.map(engine.recentlyMoved) ?? 0)"),
+            ("held", "\(ch?.held ?? 0)"),
+            ("exists", ch == nil ? "0" : "1"),
         ]
     }
 
-    /// `CHANNELS <n> total=<m>`, then n lines `CHANNEL <name> <the STAT fields>`:
-    /// sorted by name, or with `top` the busiest first (at most 1000 either way).
-    func listChannels(prefix: String, top: Int?, into out: inout [UInt8]) {
-        let (listed, matching) = if let top {
-            engine.busiestChannels(withPrefix: prefix, limit: top)
-        } else {
-            engine.channels(withPrefix: prefix, limit: ProtocolLimits.maxListedChannels)
-        }
-        ReplyEncoder.line("CHANNELS \(listed.count) total=\(matching)", into: &out)
-        for ch in listed {
-            let fields = statFields(ch).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            ReplyEncoder.line("CHANNEL \(ch.name) \(fields)", into: &out)
-        }
+    /// `CHANNEL <name> <the STAT fields>`, one line of a CHANNELS reply.
+    func channelLine(_ ch: Channel, into out: inout [UInt8]) {
+        let fields = statFields(ch).map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        ReplyEncoder.line("CHANNEL \(ch.name) \(fields)", into: &out)
     }
 }
 
@@ -79,23 +79,21 @@ extension ServerState {
             out += "# HELP chand_\(name) \(help)\n# TYPE chand_\(name) \(type)\n"
             for s in samples { out += "chand_\(name)\(s.labels) \(s.value)\n" }
         }
-        let c = engine.counters
-        metric("connections", "gauge", "Open client connections.", [("", "\(stats.connectionsOpen)")])
-        metric("connections_accepted_total", "counter", "Client connections accepted.", [("", "\(stats.connectionsTotal)")])
-        metric("connections_refused_total", "counter", "Connections refused at max-connections.", [("", "\(stats.connectionsRefused)")])
-        metric("tasklets", "gauge", "Connections blocked in SEND/RECV/SELECT, and woken but not yet resumed.",
-               [("{state=\"blocked\"}", "\(engine.blockedCount)"), ("{state=\"runnable\"}", "\(engine.runnableCount)")])
-        metric("channels", "gauge", "Channels that exist.", [("", "\(engine.channelCount)")])
-        metric("commands_total", "counter", "Requests run.", [("", "\(stats.commands)")])
-        metric("operations_total", "counter", "Channel operations by kind.", [
-            ("{kind=\"send\"}", "\(c.sends)"), ("{kind=\"throw\"}", "\(c.throws_)"), ("{kind=\"receive\"}", "\(c.receives)"),
-            ("{kind=\"select\"}", "\(c.selects)"), ("{kind=\"close\"}", "\(c.closes)"), ("{kind=\"timeout\"}", "\(c.timeouts)"),
-            ("{kind=\"rendezvous\"}", "\(c.rendezvous)"), ("{kind=\"buffered\"}", "\(c.buffered)"),
-        ])
-        metric("errors_total", "counter", "ERR replies by code.",
-               ServerStats.errorCodes.map { ("{code=\"\($0.rawValue)\"}", "\(stats.errors[$0, default: 0])") })
-        metric("values_lost_total", "counter", "Values matched to a receiver whose connection died before they were written.",
-               [("", "\(stats.valuesLost)")])
+        let values = counterValues()
+        // Counters that share a metric (told apart by a label) are listed together under one HELP/TYPE.
+        var order: [String] = []
+        var samples: [String: [(labels: String, value: String)]] = [:]
+        var kinds: [String: Counter] = [:]
+        for counter in Counters.all {
+            guard let name = counter.metric else { continue }
+            if samples[name] == nil { order.append(name); kinds[name] = counter }
+            let labels = counter.label.map { "{\($0.name)=\"\($0.value)\"}" } ?? ""
+            samples[name, default: []].append((labels, "\(values[counter.key]!)"))
+        }
+        for name in order {
+            let counter = kinds[name]!
+            metric(name, counter.kind.rawValue, counter.help, samples[name]!)
+        }
         metric("metrics_refused_total", "counter", "Metrics connections closed unanswered (over the limit, or a request too slow).",
                [("", "\(stats.metricsRefused)")])
         let h = blockedSeconds

@@ -21,6 +21,16 @@ public struct ServerConfig: Sendable {
     /// Requests one connection runs before the others get their turn (the
     /// rest run on the loop's next iteration).
     public var commandsPerTurn = 64
+    /// Values one connection may hold (received with ACK, not yet acknowledged).
+    public var maxHeld = 1024
+    /// Seconds a closed, drained channel nobody waits on is remembered
+    /// (RECV answers CLOSED) before the name is forgotten.
+    public var closedTTLSeconds = 60
+    /// Bytes of buffered and held values, all channels together; a SEND that
+    /// would be buffered past it waits as if its buffer were full.
+    public var maxMemory = 256 << 20
+    /// Table positions a CHANNELS listing walks per turn of its connection.
+    public var listingStep = 16384
     /// Idle seconds before TCP keepalive probes start on a client socket.
     public var keepaliveSeconds = 60
 

@@ -28,7 +28,7 @@ public final class ServerState {
         self.logger = logger
         self.clock = clock
         let random = config.seed.map { Xoshiro256(seed: $0) } ?? Xoshiro256()
-        engine = Engine(random: random, maxChannels: config.maxChannels)
+        engine = Engine(random: random, maxChannels: config.maxChannels, maxMemory: config.maxMemory)
         startedAt = clock.milliseconds
     }
 }

@@ -13,7 +13,5 @@ public struct ServerStats {
     /// Metrics connections closed unanswered: over the limit, or too slow to send their request.
     public var metricsRefused = 0
 
-    public static let errorCodes: [ErrorCode] = [.unknown, .syntax, .badName, .tooBig, .tooLong, .closed, .exists, .limit]
-
     public init() {}
 }

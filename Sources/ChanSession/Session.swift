@@ -55,6 +55,13 @@ public final class Session {
         case select([Channel])
     }
     var waiting: Waiting?
+    /// The waiting command was a receive with ACK: a value it gets is held (rule 22).
+    var waitingHolds = false
+    /// Requests read past a blocked one while looking for `ACK`/`NACK`, which
+    /// are acted on at once; the others run in order once the tasklet does.
+    var readAhead = ReadAhead()
+    /// A CHANNELS listing under way, walked through the table a bounded step per turn.
+    var listing: Listing?
     /// When the waiting command blocked (clock ns), for the blocked-time histogram.
     var blockedSince: UInt64 = 0
 
@@ -131,7 +138,8 @@ public final class Session {
         }
         if let waiting {
             self.waiting = nil
-            reply(completion, waiting)
+            reply(completion, waiting, holds: waitingHolds)
+            waitingHolds = false
         }
         return progress()
     }
@@ -182,7 +190,9 @@ public final class Session {
     public func close() {
         guard state != .closed else { return }
         state = .closed
-        if case .received? = server.engine.cancel(tasklet) { server.stats.valuesLost += 1 }
+        // Held values go back to their channels (rule 23); only a value this
+        // connection was about to be told of without holding it is lost.
+        if case .received? = server.engine.cancel(tasklet), !waitingHolds { server.stats.valuesLost += 1 }
         server.stats.valuesLost += messagesInOutput + messagesInFlight
         messagesInOutput = 0
         messagesInFlight = 0
@@ -194,6 +204,7 @@ public final class Session {
     /// and say whether to flush and whether to read.
     private func progress() -> Actions {
         if tasklet.state == .running { runCommands() }
+        if tasklet.state != .running && tasklet.heldCount > 0 { settleAhead() }
         endInputIfDue()
         var actions = pending
         pending = []
@@ -218,7 +229,29 @@ public final class Session {
     /// Reads while commands can run and replies are draining; a blocked
     /// tasklet's connection is read only until `inputHighWater` bytes wait.
     private var wantsInput: Bool {
-        !outputFull && (tasklet.state == .running && !turnYielded || parser.bufferedByteCount < server.config.inputHighWater)
+        !outputFull && (tasklet.state == .running && !turnYielded
+            || parser.bufferedByteCount + readAhead.byteCount < server.config.inputHighWater)
+    }
+
+    /// Rule 22's consumer: while the tasklet waits, the requests behind the
+    /// waiting one are read ahead (up to the input mark) for `ACK`/`NACK` of
+    /// values this connection holds, which take effect at once. Anything
+    /// else, an unknown tag included (its `ERR NOTHELD` must come in order),
+    /// waits its turn.
+    private func settleAhead() {
+        guard runsCommands else { return }
+        while readAhead.byteCount < server.config.inputHighWater {
+            let before = parser.bufferedByteCount
+            guard let command = parser.next() else { return }
+            switch command {
+            case .acknowledge(let tag) where server.engine.acknowledge(tasklet, tag: tag):
+                server.stats.commands += 1
+            case .giveBack(let tag) where server.engine.giveBack(tasklet, tag: tag):
+                server.stats.commands += 1
+            default:
+                readAhead.append(command, bytes: before - parser.bufferedByteCount)
+            }
+        }
     }
 
     private var runsCommands: Bool { state == .reading || state == .paused || state == .inputEnded }
@@ -228,11 +261,18 @@ public final class Session {
     private func runCommands() {
         guard !turnYielded else { return }
         while tasklet.state == .running && runsCommands && !outputFull {
-            if turnUsed == server.config.commandsPerTurn && parser.bufferedByteCount > 0 {
+            if let listing {
+                guard continueListing(listing) else {
+                    turnYielded = true
+                    return
+                }
+                continue
+            }
+            if turnUsed == server.config.commandsPerTurn && (parser.bufferedByteCount > 0 || !readAhead.isEmpty) {
                 turnYielded = true
                 return
             }
-            guard let command = parser.next() else { break }
+            guard let command = readAhead.popFirst() ?? parser.next() else { break }
             turnUsed += 1
             server.stats.commands += 1
             execute(command)

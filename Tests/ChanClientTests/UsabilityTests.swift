@@ -136,7 +136,7 @@ final class UsabilityTests: XCTestCase {
     }
 
     func testStatSaysWhenAChannelDoesNotExist() throws {
-        let fields = "cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0"
+        let fields = "cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0 held=0"
         let fake = try FakeServer(reply: Array("STAT typo \(fields) exists=0\r\n".utf8))
         defer { fake.stop() }
         let missing = chan(["stat", "typo", "--port", "\(fake.port)"])
@@ -144,11 +144,17 @@ final class UsabilityTests: XCTestCase {
         XCTAssertEqual(missing.stderr, "chan: channel typo does not exist\n")
         XCTAssertEqual(missing.out, "")
         XCTAssertEqual(String(decoding: fake.request.prefix(11), as: UTF8.self), "STAT typo\r\n")
-        // A server that does not say (no exists= field): the line as it is.
+        // The real server says so too.
         let daemon = try Daemon()
         let unknown = chan(["stat", "typo", "--port", "\(daemon.port)"])
-        XCTAssertEqual(unknown.status, 0)
-        XCTAssertEqual(unknown.out, "typo \(fields.replacingOccurrences(of: "-1", with: "receiver"))\n")
+        XCTAssertEqual(unknown.status, 8)
+        XCTAssertEqual(unknown.stderr, "chan: channel typo does not exist\n")
+        // A server that does not say (no exists= field): the line as it is.
+        let old = try FakeServer(reply: Array("STAT typo \(fields)\r\n".utf8))
+        defer { old.stop() }
+        let unsaid = chan(["stat", "typo", "--port", "\(old.port)"])
+        XCTAssertEqual(unsaid.status, 0)
+        XCTAssertEqual(unsaid.out, "typo \(fields.replacingOccurrences(of: "-1", with: "receiver"))\n")
     }
 
     func testPreferenceIsNamedEverywhere() throws {

@@ -48,11 +48,11 @@ import Testing
             MAKE e CAP 1000000 PREFER NONE\r
 
             """,
-            [.make(channel: "a", capacity: nil, preference: nil),
-             .make(channel: "b", capacity: 10, preference: nil),
-             .make(channel: "c", capacity: 0, preference: .sender),
-             .make(channel: "d", capacity: nil, preference: .receiver),
-             .make(channel: "e", capacity: 1_000_000, preference: Preference.none)])
+            [.make(channel: "a", capacity: nil, preference: nil, durable: false),
+             .make(channel: "b", capacity: 10, preference: nil, durable: false),
+             .make(channel: "c", capacity: 0, preference: .sender, durable: false),
+             .make(channel: "d", capacity: nil, preference: .receiver, durable: false),
+             .make(channel: "e", capacity: 1_000_000, preference: Preference.none, durable: false)])
     }
 
     @Test func selectWithInlineAndCountedCases() {
@@ -61,23 +61,23 @@ import Testing
             [.select(cases: [.receive(channel: "a"),
                              .send(channel: "b", payload: bytes("hi there"), isException: false),
                              .send(channel: "c", payload: bytes("x\ny"), isException: true)],
-                     wait: .milliseconds(100)),
+                     wait: .milliseconds(100), hold: false),
              .ping])
     }
 
     @Test func selectWaitLimitsAndBlankLinesBetweenCases() {
         expectTranscript(
             "SELECT 1\r\nRECV a\r\nselect 2 nowait\r\n\r\nrecv a\r\n   \r\nsend a {0}\r\n\r\nSELECT 1 TIMEOUT 0\nRECV b\n",
-            [.select(cases: [.receive(channel: "a")], wait: .forever),
+            [.select(cases: [.receive(channel: "a")], wait: .forever, hold: false),
              .select(cases: [.receive(channel: "a"), .send(channel: "a", payload: [], isException: false)],
-                     wait: .nowait),
-             .select(cases: [.receive(channel: "b")], wait: .nowait)])
+                     wait: .nowait, hold: false),
+             .select(cases: [.receive(channel: "b")], wait: .nowait, hold: false)])
     }
 
     @Test func selectUpToTheCaseLimit() {
         expectTranscript(
             "SELECT 3\r\nRECV a\r\nRECV b\r\nRECV c\r\n",
-            [.select(cases: [.receive(channel: "a"), .receive(channel: "b"), .receive(channel: "c")], wait: .forever)],
+            [.select(cases: [.receive(channel: "a"), .receive(channel: "b"), .receive(channel: "c")], wait: .forever, hold: false)],
             limits: small)
     }
 
@@ -100,8 +100,8 @@ import Testing
 
             """,
             [.ping, .ping, send("Jobs", "x"), recv("jobs", .milliseconds(5)), recv("JOBS", .nowait),
-             .make(channel: "q", capacity: 2, preference: .receiver),
-             .make(channel: "Q", capacity: nil, preference: .sender),
+             .make(channel: "q", capacity: 2, preference: .receiver, durable: false),
+             .make(channel: "Q", capacity: nil, preference: .sender, durable: false),
              .channels(prefix: "J", top: nil), .close(channel: "jobS"), .stat(channel: "JoBs"), .info, .hello, .quit])
     }
 
@@ -112,7 +112,7 @@ import Testing
     @Test func runsOfSpacesSeparateTokens() {
         expectTranscript(
             "   PING   \r\nRECV   jobs    TIMEOUT   5   \r\n  MAKE  m   CAP  3  \nSEND   jobs x\r\n",
-            [.ping, recv("jobs", .milliseconds(5)), .make(channel: "m", capacity: 3, preference: nil), send("jobs", "x")])
+            [.ping, recv("jobs", .milliseconds(5)), .make(channel: "m", capacity: 3, preference: nil, durable: false), send("jobs", "x")])
     }
 
     @Test func blankLinesAreIgnored() {

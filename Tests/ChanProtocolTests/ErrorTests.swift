@@ -41,10 +41,10 @@ import Testing
     @Test func numberAboveItsLimit() {
         expectTranscript(
             "RECV a TIMEOUT 2147483648\r\nMAKE a CAP 1000001\r\nMAKE a CAP 1000000\r\nCHANNELS TOP 1001\r\n",
-            [err(.limit), err(.limit), .make(channel: "a", capacity: 1_000_000, preference: nil), err(.limit)])
+            [err(.limit), err(.limit), .make(channel: "a", capacity: 1_000_000, preference: nil, durable: false), err(.limit)])
         expectTranscript(
             "MAKE a CAP 101\r\nMAKE a CAP 100\r\n",
-            [err(.limit), .make(channel: "a", capacity: 100, preference: nil)], limits: small)
+            [err(.limit), .make(channel: "a", capacity: 100, preference: nil, durable: false)], limits: small)
     }
 
     @Test(arguments: [
@@ -142,7 +142,7 @@ import Testing
         expectTranscript(
             "SELECT 2\r\nSEND a {4}\r\n1234\r\nSEND b 1234\r\nPING\r\n",
             [.select(cases: [.send(channel: "a", payload: bytes("1234"), isException: false),
-                             .send(channel: "b", payload: bytes("1234"), isException: false)], wait: .forever), .ping],
+                             .send(channel: "b", payload: bytes("1234"), isException: false)], wait: .forever, hold: false), .ping],
             limits: small)
     }
 

@@ -157,15 +157,19 @@ private func violations(_ commands: [Command], limits: ProtocolLimits) -> [Comma
             return false
         case .channels(let prefix, let top):
             return !(prefix.map(isName) ?? true) || (top ?? 0) > ProtocolLimits.maxListedChannels
-        case .close(let name), .stat(let name):
+        case .close(let name), .stat(let name), .open(let name), .delete(let name):
             return !isName(name)
+        case .acknowledge(let tag), .giveBack(let tag):
+            return tag <= 0
+        case .auth(let user, let secret):
+            return !isName(user) || secret.bytes.isEmpty
         case .send(let channel, let payload, _):
             return !isName(channel) || payload.count > max(limits.maxPayload, limits.maxLine)
-        case .receive(let channel, let wait):
+        case .receive(let channel, let wait, _):
             return !isName(channel) || !isWait(wait)
-        case .make(let channel, let capacity, _):
-            return !isName(channel) || (capacity ?? 0) > limits.maxCapacity
-        case .select(let cases, let wait):
+        case .make(let channel, let capacity, _, let durable):
+            return !isName(channel) || (capacity ?? 0) > limits.maxCapacity || durable && (capacity ?? 0) == 0
+        case .select(let cases, let wait, _):
             return !(1...limits.maxSelectCases).contains(cases.count) || !isWait(wait) || cases.contains {
                 switch $0 {
                 case .receive(let channel): !isName(channel)
@@ -182,9 +186,9 @@ private func violations(_ commands: [Command], limits: ProtocolLimits) -> [Comma
 /// length) and the odd random byte.
 private func tokenSoup(lines: Int, using random: inout SeededGenerator) -> [UInt8] {
     let verbs = ["PING", "quit", "INFO", "Hello", "CHANNELS", "SEND", "send", "THROW", "RECV", "recv", "SELECT",
-                 "select", "MAKE", "CLOSE", "STAT", "FOO"]
+                 "select", "MAKE", "CLOSE", "STAT", "FOO", "OPEN", "DELETE", "ACK", "nack", "AUTH"]
     let arguments = ["jobs", "a", "Jobs", "bad\u{7F}", String(repeating: "n", count: 30), "TIMEOUT", "timeout",
-                     "NOWAIT", "CAP", "PREFER", "RECEIVER", "sender", "NONE", "0", "1", "2", "3", "5", "11",
+                     "NOWAIT", "ACK", "DURABLE", "CAP", "PREFER", "RECEIVER", "sender", "NONE", "0", "1", "2", "3", "5", "11",
                      "2147483648", "99999999999999999999", "x", "-1", "{3}", "{}"]
     let lineEnds = ["\r\n", "\n", "\n", "\r\n", "\r\r\n"]
     var out: [UInt8] = []

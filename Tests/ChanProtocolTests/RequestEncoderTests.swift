@@ -39,12 +39,16 @@ import Testing
             .ping, .quit, .info, .hello,
             .send(channel: "jobs", payload: [0, 13, 10, 255], isException: false),
             .send(channel: "e", payload: bytes("{3}"), isException: true),
-            .receive(channel: "r", wait: .forever), .receive(channel: "r", wait: .nowait),
-            .receive(channel: "r", wait: .milliseconds(WaitLimit.maxMilliseconds)),
+            .receive(channel: "r", wait: .forever, hold: false), .receive(channel: "r", wait: .nowait, hold: true),
+            .receive(channel: "r", wait: .milliseconds(WaitLimit.maxMilliseconds), hold: false),
             .select(cases: [.send(channel: "a", payload: [], isException: false), .receive(channel: "b"),
-                            .send(channel: "c", payload: bytes("v"), isException: true)], wait: .nowait),
-            .make(channel: "m", capacity: 0, preference: Preference.none), .make(channel: "m", capacity: nil, preference: .receiver),
-            .close(channel: "c"), .stat(channel: "s"), .channels(prefix: "TOP", top: nil), .channels(prefix: nil, top: 1000),
+                            .send(channel: "c", payload: bytes("v"), isException: true)], wait: .nowait, hold: false),
+            .select(cases: [.receive(channel: "b")], wait: .forever, hold: true),
+            .make(channel: "m", capacity: 0, preference: Preference.none, durable: false),
+            .make(channel: "m", capacity: nil, preference: .receiver, durable: false),
+            .make(channel: "d", capacity: 3, preference: nil, durable: true),
+            .close(channel: "c"), .open(channel: "o"), .delete(channel: "d"), .acknowledge(tag: 7), .giveBack(tag: 1),
+            .auth(user: "alice", secret: Secret(bytes("pw"))), .stat(channel: "s"), .channels(prefix: "TOP", top: nil), .channels(prefix: nil, top: 1000),
         ]
         var out: [UInt8] = []
         for command in commands {
@@ -55,11 +59,17 @@ import Testing
             case .hello: RequestEncoder.hello(into: &out)
             case .send(let channel, let payload, let isException):
                 RequestEncoder.send(channel: channel, payload: payload, isException: isException, into: &out)
-            case .receive(let channel, let wait): RequestEncoder.receive(channel: channel, wait: wait, into: &out)
-            case .select(let cases, let wait): RequestEncoder.select(cases: cases, wait: wait, into: &out)
-            case .make(let channel, let capacity, let preference):
-                RequestEncoder.make(channel: channel, capacity: capacity, preference: preference, into: &out)
+            case .receive(let channel, let wait, let hold):
+                RequestEncoder.receive(channel: channel, wait: wait, hold: hold, into: &out)
+            case .select(let cases, let wait, let hold): RequestEncoder.select(cases: cases, wait: wait, hold: hold, into: &out)
+            case .make(let channel, let capacity, let preference, let durable):
+                RequestEncoder.make(channel: channel, capacity: capacity, preference: preference, durable: durable, into: &out)
             case .close(let channel): RequestEncoder.close(channel: channel, into: &out)
+            case .open(let channel): RequestEncoder.open(channel: channel, into: &out)
+            case .delete(let channel): RequestEncoder.delete(channel: channel, into: &out)
+            case .acknowledge(let tag): RequestEncoder.acknowledge(tag: tag, into: &out)
+            case .giveBack(let tag): RequestEncoder.giveBack(tag: tag, into: &out)
+            case .auth(let user, let secret): RequestEncoder.auth(user: user, secret: secret, into: &out)
             case .stat(let channel): RequestEncoder.stat(channel: channel, into: &out)
             case .channels(let prefix, let top): RequestEncoder.channels(prefix: prefix, top: top, into: &out)
             case .invalid: Issue.record("not a request")

@@ -24,8 +24,8 @@ func exception(_ channel: String, _ payload: String) -> Command {
     .send(channel: channel, payload: bytes(payload), isException: true)
 }
 
-func recv(_ channel: String, _ wait: WaitLimit = .forever) -> Command {
-    .receive(channel: channel, wait: wait)
+func recv(_ channel: String, _ wait: WaitLimit = .forever, hold: Bool = false) -> Command {
+    .receive(channel: channel, wait: wait, hold: hold)
 }
 
 /// Feeds the chunks to a fresh parser, draining `next()` after every append.

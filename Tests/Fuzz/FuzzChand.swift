@@ -83,15 +83,19 @@ func checkCommands(_ commands: [Command]) {
         case .channels(let prefix, let top):
             check(prefix.map(isName) ?? true, "bad name in \(command)")
             check((top ?? 0) <= ProtocolLimits.maxListedChannels, "TOP above the limit in \(command)")
-        case .close(let name), .stat(let name):
+        case .close(let name), .stat(let name), .open(let name), .delete(let name):
             check(isName(name), "bad name in \(command)")
+        case .acknowledge(let tag), .giveBack(let tag):
+            check(tag > 0, "bad tag in \(command)")
+        case .auth(let user, let secret):
+            check(isName(user) && !secret.bytes.isEmpty, "bad \(command)")
         case .send(let channel, let payload, _):
             check(isName(channel) && payload.count <= max(limits.maxPayload, limits.maxLine), "bad \(command)")
-        case .receive(let channel, let wait):
+        case .receive(let channel, let wait, _):
             check(isName(channel) && isWait(wait), "bad \(command)")
-        case .make(let channel, let capacity, _):
-            check(isName(channel) && (capacity ?? 0) <= limits.maxCapacity, "bad \(command)")
-        case .select(let cases, let wait):
+        case .make(let channel, let capacity, _, let durable):
+            check(isName(channel) && (capacity ?? 0) <= limits.maxCapacity && (!durable || (capacity ?? 0) > 0), "bad \(command)")
+        case .select(let cases, let wait, _):
             check((1...limits.maxSelectCases).contains(cases.count) && isWait(wait), "bad \(command)")
             var total = 0
             for c in cases {
@@ -440,7 +444,7 @@ final class Client {
         case (.send(_, let payload, _), "OK"):
             ledger.sent += 1
             ledger.sentBytes += payload.count
-        case (.select(let cases, _), "OK") where selected != nil:
+        case (.select(let cases, _, _), "OK") where selected != nil:
             ledger.sent += 1
             ledger.sentBytes += payloadSize(request, selected!)
             check(selected! < cases.count, "case index out of range")
@@ -448,7 +452,7 @@ final class Client {
             if case .select = request { check(selected != nil, "a SELECT's value without SELECTED") }
             ledger.received += 1
             ledger.receivedBytes += reply.payload
-            if let i = selected, case .select(let cases, _) = request {
+            if let i = selected, case .select(let cases, _, _) = request {
                 check(i < cases.count && payloadSize(request, i) == 0 && isReceive(cases[i]), "a SEND case answered with a value")
             }
         case (.receive, "CLOSED"), (.receive, "TIMEOUT"), (.select, "TIMEOUT"), (.select, "CLOSED"):
@@ -467,7 +471,7 @@ final class Client {
     private func payloadSize(_ request: Command, _ i: Int) -> Int {
         switch request {
         case .send(_, let payload, _): return payload.count
-        case .select(let cases, _):
+        case .select(let cases, _, _):
             if case .send(_, let payload, _) = cases[i] { return payload.count }
             return 0
         default: return 0

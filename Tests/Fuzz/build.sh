@@ -10,10 +10,10 @@ out=.build-fuzz
 mkdir -p "$out/modules"
 rm -f "$out/fuzz-chand"
 flags=(-O -g -sanitize=fuzzer,address -parse-as-library -swift-version 6 -enable-testing -I "$out/modules")
-swiftc "${flags[@]}" -wmo -module-name ChanProtocol -emit-module -emit-module-path "$out/modules/ChanProtocol.swiftmodule" \
-    -c Sources/ChanProtocol/*.swift -o "$out/ChanProtocol.o"
 swiftc "${flags[@]}" -wmo -module-name ChanCore -emit-module -emit-module-path "$out/modules/ChanCore.swiftmodule" \
     -c Sources/ChanCore/*.swift -o "$out/ChanCore.o"
+swiftc "${flags[@]}" -wmo -module-name ChanProtocol -emit-module -emit-module-path "$out/modules/ChanProtocol.swiftmodule" \
+    -c Sources/ChanProtocol/*.swift -o "$out/ChanProtocol.o"
 # swift-log's sources, as the package manager checked them out.
 [ -d .build/checkouts/swift-log ] || swift package resolve
 swiftc -O -sanitize=fuzzer,address -parse-as-library -swift-version 5 -package-name swift_log -wmo -module-name Logging \
