@@ -1,4 +1,5 @@
 import ChanServer
+import ChanSession
 import Logging
 
 /// What the daemon runs with: the server's configuration and the log level.
@@ -53,6 +54,13 @@ struct Setting: Sendable {
         integer("max-channels", "CHAND_MAX_CHANNELS", "Most channels at once", 1...(1 << 30), \.config.maxChannels),
         integer("max-capacity", "CHAND_MAX_CAPACITY", "Largest buffer capacity MAKE accepts", 0...(1 << 30),
                 \.config.limits.maxCapacity),
+        integer("max-held", "CHAND_MAX_HELD", "Most values one connection holds unacknowledged (RECV ... ACK)",
+                1...(1 << 20), \.config.maxHeld),
+        integer("max-memory", "CHAND_MAX_MEMORY",
+                "Bytes of buffered and held values, all channels; past it SENDs wait as on a full buffer",
+                1024...(1 << 50), \.config.maxMemory),
+        integer("closed-ttl", "CHAND_CLOSED_TTL", "Seconds a closed, drained channel is remembered before its name is freed",
+                0...(1 << 31), \.config.closedTTLSeconds),
         Setting(name: "seed", variable: "CHAND_SEED", help: "Seed for select's random choice, for reproducible runs",
                 valueName: "<n>", fallback: "from the system") { text, settings in
             guard let seed = UInt64(text) else { return "a number 0-\(UInt64.max)" }
