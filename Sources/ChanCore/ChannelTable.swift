@@ -232,8 +232,10 @@ public final class ChannelTable {
     /// the unit of `ttl`; a channel's closing time is the `now` of the first
     /// call that sees it closed, so it goes between `ttl` and `ttl` plus one
     /// interval between calls after it closed. A channel opened again stays.
-    public func forgetClosedChannels(now: UInt64, ttl: UInt64) {
-        var kept: [Channel] = []
+    /// Returns the channels forgotten.
+    @discardableResult
+    public func forgetClosedChannels(now: UInt64, ttl: UInt64) -> [Channel] {
+        var kept: [Channel] = [], forgotten: [Channel] = []
         for ch in closedCandidates {
             guard ch.state == .closed, ch.slot >= 0 else {
                 ch.isClosedCandidate = false
@@ -247,11 +249,13 @@ public final class ChannelTable {
                 ch.isClosedCandidate = false
                 forget(ch)
                 dropped += 1
+                forgotten.append(ch)
             } else {
                 kept.append(ch)
             }
         }
         closedCandidates = kept
+        return forgotten
     }
 
     /// Puts a channel that just closed on `forgetClosedChannels`'s list.

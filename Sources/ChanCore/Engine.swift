@@ -51,6 +51,9 @@ public final class Engine {
     /// Channels whose senders wait for memory, in the order they began to.
     var memoryWaiters: [Channel] = []
 
+    /// Told what happens to durable channels (see `DurabilityObserver`).
+    public weak var durability: DurabilityObserver?
+
     /// `random` chooses among ready select cases; inject a seeded generator
     /// for reproducible runs.
     public init(random: Xoshiro256 = Xoshiro256(), maxChannels: Int = 1_000_000, maxMemory: Int = .max) {
@@ -183,7 +186,9 @@ public final class Engine {
 
     /// See `ChannelTable.forgetClosedChannels(now:ttl:)`.
     public func forgetClosedChannels(now: UInt64, ttl: UInt64) {
-        table.forgetClosedChannels(now: now, ttl: ttl)
+        for ch in table.forgetClosedChannels(now: now, ttl: ttl) where ch.isDurable {
+            durability?.channelDeleted(ch)
+        }
     }
 
     /// See `ChannelTable.sweepIdleChannels(sparingActive:)`.
@@ -202,15 +207,19 @@ public final class Engine {
 
     /// MAKE: a persistent channel with these settings. Making it again with
     /// the same settings succeeds; an idle implicit channel takes the new ones.
-    public func make(_ name: String, capacity: Int, preference: Preference) -> MakeResult {
+    /// A `durable` channel's buffer is reported to `durability`; whether a
+    /// channel is durable is one of its settings.
+    public func make(_ name: String, capacity: Int, preference: Preference, durable: Bool = false) -> MakeResult {
         guard let ch = channel(named: name) else { return .limitReached }
         guard ch.state == .open else { return .closed }
-        if ch.capacity != capacity || ch.preference != preference {
+        if ch.capacity != capacity || ch.preference != preference || ch.isDurable != durable {
             guard !ch.isPersistent && ch.isIdle else {
                 return .exists(capacity: ch.capacity, preference: ch.preference)
             }
             ch.capacity = capacity
             ch.preference = preference
+            ch.isDurable = durable
+            if durable { durability?.channelMade(ch) }
         }
         ch.isPersistent = true
         return .made
@@ -223,6 +232,7 @@ public final class Engine {
         guard ch.state != .open, ch.slot >= 0 else { return }
         ch.state = .open
         ch.closedSince = nil
+        if ch.isDurable { durability?.channelOpened(ch) }
         noteIfIdle(ch)
     }
 
@@ -238,6 +248,7 @@ public final class Engine {
         stats.deletes += 1
         guard let ch = table.existing(named: name), table.remove(ch) else { return 0 }
         ch.state = .closed
+        if ch.isDurable { durability?.channelDeleted(ch) }
         while let op = ch.recvq.popFirst() {
             op.pointee.owner._withUnsafeGuaranteedRef {
                 finish($0, .receivedClosed(case: op.pointee.caseIndex), first: false)
@@ -260,6 +271,7 @@ public final class Engine {
         stats.closes += 1
         guard ch.state == .open else { return }
         ch.state = .closing
+        if ch.isDurable { durability?.channelClosed(ch) }
         settleClose(ch)
     }
 
@@ -473,6 +485,7 @@ public final class Engine {
         var yield = false
         if let head = unbuffer(ch) {
             message = head
+            if ch.isDurable { noteTaken(from: ch, by: t, held: false) }
             // (A buffer past its capacity holds values given back, rule 23.)
             if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
                 buffer(partner.pointee.message.take()!, in: ch)

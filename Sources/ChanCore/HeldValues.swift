@@ -27,6 +27,7 @@ extension Engine {
         guard let h = t.held.removeValue(forKey: tag) else { return false }
         release(h)
         h.channel.received &+= 1
+        if h.fromBuffer && h.channel.isDurable { durability?.valueAcknowledged(from: h.channel, by: t, tag: tag) }
         if let s = h.sender {
             s._withUnsafeGuaranteedRef { $0.heldBy = nil }
             finish(s.takeUnretainedValue(), .sent(case: h.senderCase), first: false)
@@ -43,7 +44,7 @@ extension Engine {
     /// False when `t` holds no such value.
     public func giveBack(_ t: Tasklet, tag: Int) -> Bool {
         guard let h = t.held.removeValue(forKey: tag) else { return false }
-        putBack(h)
+        putBack(h, by: t, tag: tag)
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return true
     }
@@ -56,7 +57,7 @@ extension Engine {
             t.heldBy = nil
         }
         for tag in t.held.keys.sorted(by: >) {
-            putBack(t.held.removeValue(forKey: tag)!)
+            putBack(t.held.removeValue(forKey: tag)!, by: t, tag: tag)
         }
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
     }
@@ -86,6 +87,7 @@ extension Engine {
             return .completed(.receivedClosed(case: index))
         }
         hold(h, by: t)
+        if h.fromBuffer && ch.isDurable { noteTaken(from: ch, by: t, held: true) }
         if ch.state == .closing { settleClose(ch) }
         noteIfIdle(ch)
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
@@ -105,6 +107,11 @@ extension Engine {
         let targetFirst = ch.preference == .receiver
         partner.pointee.owner._withUnsafeGuaranteedRef { r in
             hold(h, by: r)
+            if fromBuffer && ch.isDurable {
+                // As if buffered, then taken at once.
+                durability?.valueBuffered(message, in: ch)
+                noteTaken(from: ch, by: r, held: true)
+            }
             finish(r, .received(case: partner.pointee.caseIndex, message), first: targetFirst)
         }
         if fromBuffer { return resumeOrYield(t, .sent(case: index), yield: targetFirst) }
@@ -151,7 +158,7 @@ extension Engine {
 
     // MARK: Giving back
 
-    private func putBack(_ h: HeldValue) {
+    private func putBack(_ h: HeldValue, by holder: Tasklet, tag: Int) {
         release(h)
         let ch = h.channel
         if ch.slot < 0 {
@@ -163,6 +170,7 @@ extension Engine {
             return
         }
         if h.fromBuffer {
+            if ch.isDurable { durability?.valueReturned(to: ch, by: holder, tag: tag) }
             ch.buffer.prepend(h.message)
             memoryUsed += h.message.payload.count
         } else if let s = h.sender {
@@ -217,6 +225,7 @@ extension Engine {
     /// acknowledgement.
     private func deliver(_ m: Message, to r: ChanOpRef, on ch: Channel, fromBuffer: Bool, sender s: ChanOpRef?) {
         let receiver = r.pointee.owner.takeUnretainedValue(), caseIndex = r.pointee.caseIndex
+        let durable = fromBuffer && ch.isDurable
         // Two blocked tasklets complete here: both leave every queue before
         // either is finished, so that a close settled by one's withdrawal
         // cannot wake the other as well.
@@ -226,10 +235,12 @@ extension Engine {
             table.noteMoved(ch, s == nil ? 1 : 2, received: 0)
             let h = HeldValue(channel: ch, message: m, fromBuffer: fromBuffer)
             hold(h, by: receiver)
+            if durable { noteTaken(from: ch, by: receiver, held: true) }
             finish(receiver, .received(case: caseIndex, m), first: false)
             if let s { keepWaiting(sender: s, for: h) }
         } else {
             table.noteMoved(ch, s == nil ? 1 : 2, received: 1)
+            if durable { noteTaken(from: ch, by: receiver, held: false) }
             finish(receiver, .received(case: caseIndex, m), first: false)
             if let s {
                 s.pointee.owner._withUnsafeGuaranteedRef { finish($0, .sent(case: s.pointee.caseIndex), first: false) }

@@ -21,6 +21,7 @@ extension Engine {
     @inline(__always)
     func buffer(_ m: Message, in ch: Channel) {
         memoryUsed &+= m.payload.count
+        if ch.isDurable { durability?.valueBuffered(m, in: ch) }
         ch.buffer.append(m)
     }
 
