@@ -1,7 +1,8 @@
 /// The channel engine: the channel rules of semantics.md (rendezvous,
-/// buffer, select, close), the runnable queue, timeouts and cancellation.
-/// The channels themselves live in its `ChannelTable`. Pure and single-threaded: one event-loop thread
-/// drives it. Every call completes or blocks the calling tasklet at once;
+/// buffer, select, close, held values), the runnable queue, timeouts and
+/// cancellation; the channels themselves live in its `ChannelTable`. Pure
+/// and single-threaded: one event-loop thread drives it. Every call
+/// completes or blocks the calling tasklet at once;
 /// tasklets completed on the way (partners of a rendezvous, receivers woken by
 /// a close, selects timed out) are placed in the runnable queue, which the
 /// caller drains with `nextRunnable()`.
@@ -51,6 +52,11 @@ public final class Engine {
     /// Channels whose senders wait for memory, in the order they began to.
     var memoryWaiters: [Channel] = []
 
+    /// Senders blocked until a holder acknowledges their value (rule 22):
+    /// in no queue, so listed here for `deinit`.
+    var heldSenders: [ObjectIdentifier: Unmanaged<Tasklet>] = [:]
+    var tearingDown = false
+
     /// Told what happens to durable channels (see `DurabilityObserver`).
     public weak var durability: DurabilityObserver?
 
@@ -64,7 +70,11 @@ public final class Engine {
 
     deinit {
         // Blocked tasklets are owned by the engine (see `block`): cancel them,
-        // so that none is left with chanops queued in channels that outlive it.
+        // so that none is left with chanops queued in channels that outlive
+        // it, nor waiting for an acknowledgement. Values given back on the
+        // way are dropped, so that none is offered to a waiter again.
+        tearingDown = true
+        for s in Array(heldSenders.values) { cancel(s.takeUnretainedValue()) }
         for ch in table.all {
             while let op = ch.sendq.head ?? ch.recvq.head { cancel(op.pointee.tasklet) }
         }

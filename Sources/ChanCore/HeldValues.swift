@@ -29,7 +29,7 @@ extension Engine {
         h.channel.received &+= 1
         if h.fromBuffer && h.channel.isDurable { durability?.valueAcknowledged(from: h.channel, by: t, tag: tag) }
         if let s = h.sender {
-            s._withUnsafeGuaranteedRef { $0.heldBy = nil }
+            stopWaiting(s)
             finish(s.takeUnretainedValue(), .sent(case: h.senderCase), first: false)
         }
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
@@ -54,7 +54,7 @@ extension Engine {
     func releaseHolds(of t: Tasklet) {
         if let h = t.heldBy {
             h.sender = nil
-            t.heldBy = nil
+            stopWaiting(Unmanaged.passUnretained(t))
         }
         for tag in t.held.keys.sorted(by: >) {
             putBack(t.held.removeValue(forKey: tag)!, by: t, tag: tag)
@@ -120,6 +120,7 @@ extension Engine {
         h.sender = Unmanaged.passUnretained(t)
         h.senderCase = index
         t.heldBy = h
+        heldSenders[ObjectIdentifier(t)] = h.sender
         t.state = .blocked
         blockedCount += 1
         _ = Unmanaged.passRetained(t)
@@ -137,7 +138,16 @@ extension Engine {
             t.heldBy = h
             withdraw(t)
         }
+        heldSenders[ObjectIdentifier(s.takeUnretainedValue())] = s
         blockedCount += 1
+    }
+
+    /// A sender whose value was held no longer waits for the holder.
+    private func stopWaiting(_ s: Unmanaged<Tasklet>) {
+        s._withUnsafeGuaranteedRef { t in
+            t.heldBy = nil
+            heldSenders[ObjectIdentifier(t)] = nil
+        }
     }
 
     /// Records `h` as held by `r`, under the tag `r.lastHeldTag`.
@@ -161,10 +171,11 @@ extension Engine {
     private func putBack(_ h: HeldValue, by holder: Tasklet, tag: Int) {
         release(h)
         let ch = h.channel
+        if tearingDown { return }
         if ch.slot < 0 {
             // Its channel was deleted: dropped, and its sender fails.
             if let s = h.sender {
-                s._withUnsafeGuaranteedRef { $0.heldBy = nil }
+                stopWaiting(s)
                 finish(s.takeUnretainedValue(), .sendFailedClosed(case: h.senderCase), first: false)
             }
             return
@@ -174,8 +185,8 @@ extension Engine {
             ch.buffer.prepend(h.message)
             memoryUsed += h.message.payload.count
         } else if let s = h.sender {
+            stopWaiting(s)
             s._withUnsafeGuaranteedRef { t in
-                t.heldBy = nil
                 t.setOp(0, channel: Unmanaged.passUnretained(ch), sending: h.message)
                 t.ops[0].pointee.caseIndex = h.senderCase
                 t.opCount = 1

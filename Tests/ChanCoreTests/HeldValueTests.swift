@@ -278,3 +278,27 @@ extension HeldValueTests {
         XCTAssertEqual(w.recv(other, "q"), .completed(received("v")))
     }
 }
+
+extension HeldValueTests {
+    // An engine that goes away releases the senders waiting for an
+    // acknowledgement (in no queue) as well as the queued ones.
+    func testAnEngineGoingAwayReleasesSendersWaitingForAnAcknowledgement() {
+        weak var heldSender: Tasklet?
+        weak var queuedSender: Tasklet?
+        weak var holder: Tasklet?
+        do {
+            let engine = Engine(random: Xoshiro256(seed: 1))
+            let s = engine.makeTasklet(), q = engine.makeTasklet(), r = engine.makeTasklet()
+            let ch = engine.channel(named: "x")!
+            _ = engine.send(s, ch, msg("held"))
+            _ = engine.receive(r, ch, hold: true)
+            _ = engine.send(q, ch, msg("queued"))
+            XCTAssertEqual(engine.receive(r, engine.channel(named: "y")!, hold: true), .blocked)
+            (heldSender, queuedSender, holder) = (s, q, r)
+            XCTAssertEqual(s.state, .blocked)
+        }
+        XCTAssertNil(heldSender)
+        XCTAssertNil(queuedSender)
+        XCTAssertNil(holder)
+    }
+}
