@@ -497,7 +497,7 @@ public final class Engine {
             message = head
             if ch.isDurable { noteTaken(from: ch, by: t, held: false) }
             // (A buffer past its capacity holds values given back, rule 23.)
-            if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+            if let partner = refillingSender(ch) {
                 buffer(partner.pointee.message.take()!, in: ch)
                 yield = complete(sender: partner, on: ch)
                 table.noteMoved(ch, 2, received: 1)

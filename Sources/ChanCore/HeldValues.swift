@@ -71,7 +71,7 @@ extension Engine {
         var yield = false
         if let head = unbuffer(ch) {
             h = HeldValue(channel: ch, message: head, fromBuffer: true)
-            if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+            if let partner = refillingSender(ch) {
                 buffer(partner.pointee.message.take()!, in: ch)
                 yield = complete(sender: partner, on: ch)
                 table.noteMoved(ch, 2, received: 0)
@@ -96,8 +96,9 @@ extension Engine {
 
     /// The running tasklet `t` sends to a waiting receiver that holds what it
     /// receives. Where the send would have been buffered (room, and memory)
-    /// it completes as if buffered, and the value, given back, returns to the buffer; else
-    /// (a rendezvous) `t` stays blocked until the acknowledgement.
+    /// it completes as if buffered, and the value, given back, returns to
+    /// the buffer; else (a rendezvous) `t` stays blocked until the
+    /// acknowledgement.
     func sendToHolder(_ t: Tasklet, _ ch: Channel, _ message: Message, case index: Int,
                       receiver partner: ChanOpRef) -> Outcome {
         stats.rendezvous += 1
@@ -202,7 +203,7 @@ extension Engine {
 
     /// Pairs waiting receivers with values that came back to `ch` (its
     /// buffer's head, or senders that rejoined its queue), in queue order,
-    /// then settles a close. The woken join the runnable queue's tail: no
+    /// lets senders into the buffer where it has room, then settles a close. The woken join the runnable queue's tail: no
     /// running tasklet is the source here.
     private func offer(_ ch: Channel) {
         while let r = ch.recvq.head {
@@ -210,7 +211,7 @@ extension Engine {
                 ch.recvq.remove(r)
                 deliver(m, to: r, on: ch, fromBuffer: true, sender: nil)
                 // Rule 6's refill, unless the buffer is still past its capacity.
-                if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+                if let partner = refillingSender(ch) {
                     buffer(partner.pointee.message.take()!, in: ch)
                     table.noteMoved(ch, 1, received: 0)
                     partner.pointee.owner._withUnsafeGuaranteedRef {
@@ -225,6 +226,14 @@ extension Engine {
                 deliver(s.pointee.message.take()!, to: r, on: ch, fromBuffer: false, sender: s)
             } else {
                 break
+            }
+        }
+        // A sender that came back to a buffer with room is let in (rule 6).
+        while let partner = refillingSender(ch) {
+            buffer(partner.pointee.message.take()!, in: ch)
+            table.noteMoved(ch, 1, received: 0)
+            partner.pointee.owner._withUnsafeGuaranteedRef {
+                finish($0, .sent(case: partner.pointee.caseIndex), first: false)
             }
         }
         if ch.state == .closing { settleClose(ch) }

@@ -32,6 +32,20 @@ extension Engine {
         return m
     }
 
+    /// Rule 6's refill after a value left `ch`'s buffer: the waiting sender
+    /// whose value moves into the buffer, dequeued; nil when the buffer is
+    /// (still) full, nobody waits, or memory is spent (then `ch` waits for
+    /// memory, so that freeing some fills its buffer).
+    @inline(__always)
+    func refillingSender(_ ch: Channel) -> ChanOpRef? {
+        guard ch.buffer.count < ch.capacity, !ch.sendq.isEmpty else { return nil }
+        if isMemoryFull {
+            waitForMemory(ch)
+            return nil
+        }
+        return ch.sendq.popFirst()
+    }
+
     /// A sender blocked on `ch` although its buffer has room: only memory
     /// holds it back.
     @inline(__always)

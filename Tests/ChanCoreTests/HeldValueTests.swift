@@ -302,3 +302,21 @@ extension HeldValueTests {
         XCTAssertNil(holder)
     }
 }
+
+extension HeldValueTests {
+    // Rule 23 with rule 6: a rendezvous sender given back to a buffer that
+    // has room (it had none, for memory, when matched) is let in and completes.
+    func testASenderGivenBackToABufferWithRoomCompletes() {
+        let w = World(maxMemory: 1), s = w.tasklet(), r = w.tasklet()
+        _ = w.engine.make("q", capacity: 2, preference: .none)
+        w.engine.reserveMemory(1)
+        XCTAssertEqual(w.engine.receive(r, w.ch("q"), hold: true), .blocked)
+        XCTAssertEqual(w.send(s, "q", "v"), .blocked, "no memory to buffer: a rendezvous, held")
+        XCTAssertEqual(ids(w.drain()), [r.id])
+        w.engine.releaseMemory(1)
+        XCTAssertTrue(w.engine.giveBack(r, tag: r.lastHeldTag))
+        XCTAssertEqual(w.drain().map(\.1), [.sent(case: 0)])
+        XCTAssertEqual(w.ch("q").bufferedMessages, [msg("v")])
+        XCTAssertEqual(w.ch("q").waitingSenders, 0)
+    }
+}
