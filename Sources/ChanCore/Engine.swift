@@ -53,8 +53,8 @@ public final class Engine {
     var memoryWaiters: [Channel] = []
 
     /// Senders blocked until a holder acknowledges their value (rule 22):
-    /// in no queue, so listed here for `deinit`.
-    var heldSenders: [ObjectIdentifier: Unmanaged<Tasklet>] = [:]
+    /// in no queue, so listed here for `deinit` (linked through the tasklets).
+    var heldSenders: Unmanaged<Tasklet>?
     var tearingDown = false
 
     /// Told what happens to durable channels (see `DurabilityObserver`).
@@ -74,7 +74,7 @@ public final class Engine {
         // it, nor waiting for an acknowledgement. Values given back on the
         // way are dropped, so that none is offered to a waiter again.
         tearingDown = true
-        for s in Array(heldSenders.values) { cancel(s.takeUnretainedValue()) }
+        while let s = heldSenders { cancel(s.takeUnretainedValue()) }
         for ch in table.all {
             while let op = ch.sendq.head ?? ch.recvq.head { cancel(op.pointee.tasklet) }
         }

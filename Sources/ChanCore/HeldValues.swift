@@ -11,11 +11,48 @@ final class HeldValue {
     /// dropped if given back: it never saw its send complete).
     var sender: Unmanaged<Tasklet>?
     var senderCase = 0
+    /// Its name for the holder (`Tasklet.lastHeldTag`).
+    var tag = 0
 
     init(channel: Channel, message: Message, fromBuffer: Bool) {
         self.channel = channel
         self.message = message
         self.fromBuffer = fromBuffer
+    }
+}
+
+/// A tasklet's held values in the order it received them, which is the
+/// order of their tags: found by binary search, no hashing. Acknowledged
+/// mostly in order, so removal is mostly at the front of a short array.
+struct HeldList {
+    private var items: [HeldValue] = []
+
+    var isEmpty: Bool { items.isEmpty }
+    var count: Int { items.count }
+    /// The tags, in increasing order.
+    var keys: [Int] { items.map(\.tag) }
+    var values: [HeldValue] { items }
+
+    /// Adds a value whose tag is above every tag held.
+    mutating func append(_ h: HeldValue) {
+        items.append(h)
+    }
+
+    subscript(tag: Int) -> HeldValue? {
+        index(of: tag).map { items[$0] }
+    }
+
+    mutating func removeValue(forKey tag: Int) -> HeldValue? {
+        index(of: tag).map { items.remove(at: $0) }
+    }
+
+    private func index(of tag: Int) -> Int? {
+        var low = 0, high = items.count
+        while low < high {
+            let mid = (low + high) / 2
+            if items[mid].tag < tag { low = mid + 1 } else { high = mid }
+        }
+        return low < items.count && items[low].tag == tag ? low : nil
     }
 }
 
@@ -56,7 +93,7 @@ extension Engine {
             h.sender = nil
             stopWaiting(Unmanaged.passUnretained(t))
         }
-        for tag in t.held.keys.sorted(by: >) {
+        for tag in t.held.keys.reversed() {
             putBack(t.held.removeValue(forKey: tag)!, by: t, tag: tag)
         }
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
@@ -121,7 +158,7 @@ extension Engine {
         h.sender = Unmanaged.passUnretained(t)
         h.senderCase = index
         t.heldBy = h
-        heldSenders[ObjectIdentifier(t)] = h.sender
+        linkHeldSender(t)
         t.state = .blocked
         blockedCount += 1
         _ = Unmanaged.passRetained(t)
@@ -138,23 +175,39 @@ extension Engine {
         s._withUnsafeGuaranteedRef { t in
             t.heldBy = h
             withdraw(t)
+            linkHeldSender(t)
         }
-        heldSenders[ObjectIdentifier(s.takeUnretainedValue())] = s
         blockedCount += 1
+    }
+
+    private func linkHeldSender(_ t: Tasklet) {
+        let entry = Unmanaged.passUnretained(t)
+        t.heldSenderNext = heldSenders
+        heldSenders?._withUnsafeGuaranteedRef { $0.heldSenderPrev = entry }
+        heldSenders = entry
     }
 
     /// A sender whose value was held no longer waits for the holder.
     private func stopWaiting(_ s: Unmanaged<Tasklet>) {
         s._withUnsafeGuaranteedRef { t in
             t.heldBy = nil
-            heldSenders[ObjectIdentifier(t)] = nil
+            let prev = t.heldSenderPrev, next = t.heldSenderNext
+            if let prev {
+                prev._withUnsafeGuaranteedRef { $0.heldSenderNext = next }
+            } else {
+                heldSenders = next
+            }
+            next?._withUnsafeGuaranteedRef { $0.heldSenderPrev = prev }
+            t.heldSenderPrev = nil
+            t.heldSenderNext = nil
         }
     }
 
     /// Records `h` as held by `r`, under the tag `r.lastHeldTag`.
     func hold(_ h: HeldValue, by r: Tasklet) {
         r.lastHeldTag += 1
-        r.held[r.lastHeldTag] = h
+        h.tag = r.lastHeldTag
+        r.held.append(h)
         h.channel.held += 1
         stats.held += 1
         memoryUsed += h.message.payload.count

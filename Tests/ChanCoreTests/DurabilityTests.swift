@@ -95,7 +95,7 @@ final class DurabilityTests: XCTestCase {
     /// Held values of `ch` that a waiting rendezvous sender gave (not the
     /// store's: they never entered the buffer).
     private func heldFromSenders(_ tasklets: [Tasklet], _ ch: Channel) -> Int {
-        tasklets.flatMap(\.held.values).filter { $0.channel === ch && !$0.fromBuffer }.count
+        tasklets.flatMap { $0.held.values }.filter { $0.channel === ch && !$0.fromBuffer }.count
     }
 
     func testRestoreBringsBackAChannelWithoutReportingIt() {
