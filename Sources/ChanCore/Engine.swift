@@ -598,6 +598,8 @@ public final class Engine {
 
     /// Rule 15: a closing channel with an empty buffer and no sender waiting
     /// is closed, and every receiver waiting on it is woken with CLOSED.
+    /// Values still held do not keep it closing; one given back makes it
+    /// closing again (rule 24).
     func settleClose(_ ch: Channel) {
         guard ch.state == .closing, ch.buffer.isEmpty, ch.sendq.isEmpty else { return }
         ch.state = .closed
