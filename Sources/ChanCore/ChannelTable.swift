@@ -262,6 +262,9 @@ public final class ChannelTable {
         return forgotten
     }
 
+    /// Channels closed now and not yet forgotten (walks the closed ones, not the table).
+    public var closedCount: Int { closedCandidates.lazy.filter { $0.state == .closed && $0.slot >= 0 }.count }
+
     /// Puts a channel that just closed on `forgetClosedChannels`'s list.
     func noteClosed(_ ch: Channel) {
         guard !ch.isClosedCandidate else { return }

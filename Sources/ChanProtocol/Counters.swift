@@ -52,21 +52,26 @@ public enum Counters {
                                                  label: ("state", "runnable"), display: "runnable")
     public static let channels = Counter("channels", .gauge, help: "Channels that exist.", metric: "channels",
                                          display: "channels")
+    public static let channelsClosed = Counter("channels_closed", .gauge,
+                                               help: "Closed channels not yet forgotten (see --closed-ttl).",
+                                               metric: "channels_closed")
     public static let commands = Counter("commands", .counter, help: "Requests run.", metric: "commands_total",
                                          display: "commands")
     public static let sends = operation("sends", "send")
     public static let throws_ = operation("throws", "throw")
     public static let receives = operation("receives", "receive")
     public static let selects = operation("selects", "select")
-    public static let rendezvous = operation("rendezvous", "rendezvous")
-    public static let buffered = operation("buffered", "buffered")
-    public static let timeouts = operation("timeouts", "timeout")
     public static let closes = operation("closes", "close")
+    public static let opens = operation("opens", "open", shown: false)
+    public static let deletes = operation("deletes", "delete", shown: false)
+    public static let rendezvous = outcome("rendezvous", "rendezvous")
+    public static let buffered = outcome("buffered", "buffered")
+    public static let timeouts = outcome("timeouts", "timeout")
     public static let held = Counter("held", .gauge, help: "Values delivered with ACK and not yet acknowledged.",
-                                     metric: "held_values", display: "held")
+                                     metric: "held_values")
     public static let redelivered = Counter("redelivered", .counter,
                                             help: "Held values given back (NACK, or their holder ended) and offered again.",
-                                            metric: "redelivered_total", display: "redelivered")
+                                            metric: "redelivered_total")
     public static let valuesDropped = Counter("values_dropped", .counter, help: "Buffered values dropped by DELETE.",
                                               metric: "values_dropped_total")
     public static let memoryUsed = Counter("memory_used", .gauge,
@@ -86,15 +91,23 @@ public enum Counters {
     public static let uptime = Counter("uptime_ms", .gauge, help: "Milliseconds since the server started.", metric: nil)
 
     public static let all: [Counter] =
-        [connections, connectionsTotal, connectionsRefused, taskletsBlocked, taskletsRunnable, channels, commands,
-         sends, throws_, receives, selects, rendezvous, buffered, timeouts, closes, held, redelivered, valuesDropped,
+        [connections, connectionsTotal, connectionsRefused, taskletsBlocked, taskletsRunnable, channels, channelsClosed,
+         commands, sends, throws_, receives, selects, rendezvous, buffered, timeouts, closes, opens, deletes, held, redelivered, valuesDropped,
          memoryUsed, memoryMax, valuesLost]
         + errors + [uptime]
 
     private static let taskletsHelp = "Connections blocked in SEND/RECV/SELECT, and woken but not yet resumed."
 
-    private static func operation(_ key: String, _ kind: String) -> Counter {
-        Counter(key, .counter, help: "Channel operations by kind.", metric: "operations_total", label: ("kind", kind),
-                display: key)
+    /// A request, by kind: the kinds of `operations_total` add up to the channel requests run.
+    /// `shown`: `chan top` lists it among its rates (its lines have room for the busiest kinds only).
+    private static func operation(_ key: String, _ kind: String, shown: Bool = true) -> Counter {
+        Counter(key, .counter, help: "Channel requests by kind (SELECT once, its cases in send/throw/receive).",
+                metric: "operations_total", label: ("kind", kind), display: shown ? key : nil)
+    }
+
+    /// How a value moved or a wait ended: counted apart from the requests, so no sum counts twice.
+    private static func outcome(_ key: String, _ kind: String) -> Counter {
+        Counter(key, .counter, help: "Values handed over directly, values buffered, and waits that timed out.",
+                metric: "outcomes_total", label: ("kind", kind), display: key)
     }
 }

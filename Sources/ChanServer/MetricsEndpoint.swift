@@ -89,7 +89,7 @@ final class MetricsEndpoint {
         } else if parts[1] != "/metrics" && !parts[1].hasPrefix("/metrics?") {
             (status, body) = ("404 Not Found", "GET /metrics\n")
         } else {
-            (status, body) = ("200 OK", server.state.metricsText())
+            (status, body) = ("200 OK", server.state.metricsText() + ProcessMetrics.text(startTime: server.startTime))
         }
         var out = Array("HTTP/1.1 \(status)\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n".utf8)
         if parts.first != "HEAD" { out += Array(body.utf8) }

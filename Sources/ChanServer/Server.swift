@@ -44,6 +44,9 @@ public final class Server {
     let readBuffer: UnsafeMutableRawBufferPointer
     private var stopping = false
 
+    /// Seconds since the epoch when the server was made (process_start_time_seconds).
+    let startTime = time(nil)
+
     public init(config: ServerConfig, logger: Logger = Logger(label: "chand")) throws {
         loop = .allocate(capacity: 1)
         try LibUVError.check(uv_loop_init(loop), "uv_loop_init")

@@ -22,10 +22,12 @@ extension ServerState {
             Counters.taskletsBlocked.key: engine.blockedCount,
             Counters.taskletsRunnable.key: engine.runnableCount,
             Counters.channels.key: engine.channelCount,
+            Counters.channelsClosed.key: engine.table.closedCount,
             Counters.commands.key: stats.commands,
             Counters.sends.key: c.sends, Counters.throws_.key: c.throws_, Counters.receives.key: c.receives,
             Counters.selects.key: c.selects, Counters.rendezvous.key: c.rendezvous, Counters.buffered.key: c.buffered,
             Counters.timeouts.key: c.timeouts, Counters.closes.key: c.closes,
+            Counters.opens.key: c.opens, Counters.deletes.key: c.deletes,
             Counters.held.key: c.held, Counters.redelivered.key: c.redelivered, Counters.valuesDropped.key: c.valuesDropped,
             Counters.memoryUsed.key: engine.memoryUsed, Counters.memoryMax.key: engine.maxMemory,
             Counters.valuesLost.key: stats.valuesLost,
@@ -94,6 +96,17 @@ extension ServerState {
             let counter = kinds[name]!
             metric(name, counter.kind.rawValue, counter.help, samples[name]!)
         }
+        metric("build_info", "gauge", "Always 1; the labels name the build.",
+               [("{version=\"\(ServerState.version)\",protocol=\"\(ServerState.protocolVersion)\"}", "1")])
+        let l = config.limits
+        let limits: [(String, Int)] = [
+            ("max_line", l.maxLine), ("max_payload", l.maxPayload), ("max_select_cases", l.maxSelectCases),
+            ("max_capacity", l.maxCapacity), ("max_channels", config.maxChannels),
+            ("max_connections", config.maxConnections), ("max_held", config.maxHeld), ("max_memory", config.maxMemory),
+            ("closed_ttl_seconds", config.closedTTLSeconds),
+        ]
+        metric("limit", "gauge", "The limits this server was started with (chand --help), by setting.",
+               limits.map { ("{setting=\"\($0.0)\"}", "\($0.1)") })
         metric("metrics_refused_total", "counter", "Metrics connections closed unanswered (over the limit, or a request too slow).",
                [("", "\(stats.metricsRefused)")])
         let h = blockedSeconds
