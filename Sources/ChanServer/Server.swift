@@ -85,7 +85,11 @@ public final class Server {
         }
         listener = tcp
         if let port = config.metricsPort {
-            metricsEndpoint = try MetricsEndpoint(server: self, port: port)
+            do {
+                metricsEndpoint = try MetricsEndpoint(server: self, port: port)
+            } catch let error as LibUVError {
+                throw LibUVError(what: "metrics listener (--metrics-port): " + error.what, code: error.code)
+            }
         }
         uv_prepare_start(prepare) { h in UV.object(h!.pointee.data, as: Server.self).beforePoll() }
         // Every second: forget idle implicit channels, end an activity

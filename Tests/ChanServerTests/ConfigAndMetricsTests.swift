@@ -46,6 +46,13 @@ final class ConfigAndMetricsTests: XCTestCase {
         }
     }
 
+    func testABusyMetricsPortIsNamedAsTheMetricsListener() throws {
+        let busy = try Daemon(["--metrics-port", "0"])
+        let (status, _, err) = try runChand(["--port", "0", "--metrics-port", "\(busy.metricsPort!)"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(err.contains("metrics listener (--metrics-port)") && err.contains("address already in use"), err)
+    }
+
     func testFlagsWinOverTheEnvironment() throws {
         let fromEnv = try Daemon([], environment: ["CHAND_MAX_SELECT_CASES": "2", "CHAND_MAX_PAYLOAD": "10"])
         let c = try fromEnv.connect()
