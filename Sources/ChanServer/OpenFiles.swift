@@ -35,8 +35,15 @@ enum OpenFiles {
     private static let resourceNoFile = RLIMIT_NOFILE
     #endif
 
+    /// The soft open-file limit now, nil if it cannot be read.
+    static func softLimit() -> Int? {
+        var limit = rlimit()
+        guard getrlimit(resourceNoFile, &limit) == 0 else { return nil }
+        return Int(clamping: limit.rlim_cur)
+    }
+
     /// Descriptors open now (the entries of /proc/self/fd, less the one reading it).
-    private static func inUse() -> Int {
+    static func inUse() -> Int {
         guard let dir = opendir("/proc/self/fd") else { return 16 }
         defer { closedir(dir) }
         var count = 0

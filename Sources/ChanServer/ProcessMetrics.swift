@@ -25,10 +25,9 @@ enum ProcessMetrics {
                        "\((user + system) / ticks)")
             }
         }
-        metric("process_open_fds", "gauge", "Number of open file descriptors.", "\(openDescriptors())")
-        var limit = rlimit()
-        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 {
-            metric("process_max_fds", "gauge", "Maximum number of open file descriptors.", "\(limit.rlim_cur)")
+        metric("process_open_fds", "gauge", "Number of open file descriptors.", "\(OpenFiles.inUse())")
+        if let limit = OpenFiles.softLimit() {
+            metric("process_max_fds", "gauge", "Maximum number of open file descriptors.", "\(limit)")
         }
         metric("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
                "\(startTime)")
@@ -41,16 +40,5 @@ enum ProcessMetrics {
         var buffer = [CChar](repeating: 0, count: 1024)
         let count = fread(&buffer, 1, buffer.count - 1, file)
         return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    private static func openDescriptors() -> Int {
-        guard let dir = opendir("/proc/self/fd") else { return 0 }
-        defer { closedir(dir) }
-        var count = 0
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { count += 1 }
-        }
-        return count - 1  // the directory being read
     }
 }
