@@ -147,7 +147,11 @@ public final class Session {
         }
         messagesInOutput = 0
         // Keep a small buffer for the next replies; free a big one (idle connections stay small).
-        output.removeAll(keepingCapacity: output.capacity <= 4096)
+        if output.capacity <= 4096 {
+            output.removeAll(keepingCapacity: true)
+        } else {
+            output = []
+        }
         if let done = closeIfFlushed() { return done }
         // The socket took it all at once, so no write completion will come
         // to say there is room again: carry on from here.
