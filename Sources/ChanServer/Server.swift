@@ -174,7 +174,7 @@ public final class Server {
     /// resets a paused connection (blocked, with more pipelined than
     /// `inputHighWater`) would go unseen, and its blocked request would keep
     /// taking values. Asked here once a second, without reading: a reset
-    /// closes the connection, a close is its end of input (rule 20).
+    /// closes the connection, a close ends a blocked request's input (rule 20).
     private func noticeVanishedPeers() {
         var watched: [(conn: Connection, fd: pollfd)] = []
         for conn in connections.values where conn.session.state == .paused {
@@ -189,7 +189,7 @@ public final class Server {
             if fd.revents & Int16(POLLERR) != 0 {
                 entry.conn.close(failure: "connection reset while not read")
             } else {
-                entry.conn.peerVanished()
+                entry.conn.peerClosedWhilePaused()
             }
         }
     }

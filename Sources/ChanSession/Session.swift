@@ -117,6 +117,16 @@ public final class Session {
         return progress()
     }
 
+    /// The peer closed its side while its socket was not read (the transport
+    /// polls paused sockets). With a request blocked this is its end of
+    /// input: rule 20 withdraws that request, and nothing after it would run.
+    /// Otherwise (paused for output room) the requests still unread come
+    /// first, so the end of input is left to be read in order.
+    public func peerClosedWhilePaused() -> Actions {
+        guard state == .paused && tasklet.state == .blocked else { return [] }
+        return inputEnded()
+    }
+
     /// The engine woke the tasklet with `completion` (the loop's runnable
     /// drain): answer the waiting command, then carry on.
     public func resume(_ completion: Completion) -> Actions {

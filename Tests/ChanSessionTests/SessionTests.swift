@@ -132,6 +132,24 @@ import Testing
         #expect(reply.contains(" values_lost=0 "))
     }
 
+    /// A peer that half-closes while its socket is paused for output room
+    /// still has every request it sent run: its end of input comes after them.
+    @Test func closedPeerPausedForOutputRoomHasEveryRequestRun() {
+        let loop = Loop { $0.outputHighWater = 20 }
+        let c = loop.connect()
+        c.socketRoom = 0
+        c.chunk = 12
+        c.send(String(repeating: "PING\r\n", count: 10))
+        #expect(!c.isRead)
+        c.vanish()
+        #expect(!c.isClosed, "not blocked: nothing is withdrawn")
+        c.socketRoom = .max
+        var replies = ""
+        for _ in 0..<10 where !c.isClosed { replies += c.read() }
+        #expect(replies == String(repeating: "PONG\r\n", count: 10))
+        #expect(c.isClosed)
+    }
+
     /// QUIT: nothing after it runs, and the connection closes after BYE.
     @Test func quitClosesAfterItsReply() {
         let loop = Loop()

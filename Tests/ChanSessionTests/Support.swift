@@ -114,9 +114,10 @@ final class Client {
         loop.settle()
     }
 
-    /// The peer is gone while the socket is not read (the server polls for it).
+    /// The peer closes while the socket is not read (the server polls for it).
     func vanish() {
-        perform(session.inputEnded())
+        endOfInput = true
+        perform(session.peerClosedWhilePaused())
         loop.settle()
     }
 

@@ -15,7 +15,8 @@
 //   0xFD     the current connection resets (its session closes, as a
 //            dropped socket) and a fresh one takes its place
 //   0xFC     end of input on the current connection (rule 20: seen at once
-//            when its socket is read, else at the next one-second timer),
+//            when its socket is read; when paused, at the next one-second
+//            timer if a request is blocked, else once reading resumes),
 //            then a fresh connection; idle implicit channels are swept
 //
 // Settings byte: low 4 bits + 1 = chunk size for the split check, next 2 bits
@@ -322,7 +323,7 @@ final class Client {
 
     /// The server's one-second timer: a peer gone from a socket nobody reads.
     func checkVanished() {
-        if endOfInput && session.state == .paused { perform(session.inputEnded()) }
+        if endOfInput { perform(session.peerClosedWhilePaused()) }
     }
 
     /// The slow socket took the waiting write.
