@@ -18,6 +18,8 @@ extension Session {
             ReplyEncoder.line(server.infoLine(), into: &output)
         case .channels(let prefix, let top):
             server.listChannels(prefix: prefix ?? "", top: top, into: &output)
+            // A listing walks the channel table: it takes a whole turn.
+            useWholeTurn()
         case .stat(let name):
             server.stat(name, into: &output)
         case .make(let name, let capacity, let preference):

@@ -255,6 +255,11 @@ public final class Session {
         turnUsed = 0
     }
 
+    /// The request just run was costly: the others get their turn before the next.
+    func useWholeTurn() {
+        turnUsed = server.config.commandsPerTurn
+    }
+
     /// Rule 20: at end of input the commands already received run until one
     /// would block; that one is withdrawn, and the connection closes once its
     /// replies are written.

@@ -178,6 +178,20 @@ import Testing
         #expect(other.read() == "PONG\r\n")
     }
 
+    /// A listing walks the whole channel table: it takes a turn of its own.
+    @Test func eachListingTakesATurn() {
+        let loop = Loop()
+        let hog = loop.connect(), other = loop.connect()
+        hog.arrive("CHANNELS\r\nCHANNELS\r\nCHANNELS\r\n")
+        other.arrive("PING\r\n")
+        loop.settle()
+        let writes = loop.writes
+        let hogWrites = writes.indices.filter { writes[$0] == ObjectIdentifier(hog) }
+        #expect(hogWrites.count == 3)
+        #expect(writes.firstIndex(of: ObjectIdentifier(other))! < hogWrites.last!)
+        #expect(hog.read() == String(repeating: "CHANNELS 0 total=0\r\n", count: 3))
+    }
+
     /// A yielded turn is not the end of the requests: end of input waits for them.
     @Test func endOfInputWaitsForTheRequestsOfLaterTurns() {
         let loop = Loop { $0.commandsPerTurn = 2 }
