@@ -42,9 +42,9 @@ final class Connection {
         perform(session.resume(completion))
     }
 
-    /// The peer went away while the socket was not being read.
-    func peerVanished() {
-        perform(session.inputEnded())
+    /// The peer closed its side while the socket was not being read.
+    func peerClosedWhilePaused() {
+        perform(session.peerClosedWhilePaused())
     }
 
     /// Does what the session asked for.

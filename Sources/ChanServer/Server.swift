@@ -22,8 +22,8 @@ public final class Server {
     private var listener: UnsafeMutablePointer<uv_tcp_t>?
     /// Before the loop polls: resume woken tasklets, then write replies.
     private let prepare: UnsafeMutablePointer<uv_prepare_t>
-    /// Runs the connections that yielded their turn, once per loop
-    /// iteration; while it is active the loop polls without sleeping.
+    /// Active while connections wait for their next turn: the loop then
+    /// polls without sleeping (their turns run before each poll).
     private let turns: UnsafeMutablePointer<uv_idle_t>
     private var waitingForTurn: [Connection] = []
     /// Fires at the engine's earliest select deadline.
@@ -182,7 +182,7 @@ public final class Server {
     /// resets a paused connection (blocked, with more pipelined than
     /// `inputHighWater`) would go unseen, and its blocked request would keep
     /// taking values. Asked here once a second, without reading: a reset
-    /// closes the connection, a close is its end of input (rule 20).
+    /// closes the connection, a close ends a blocked request's input (rule 20).
     private func noticeVanishedPeers() {
         var watched: [(conn: Connection, fd: pollfd)] = []
         for conn in connections.values where conn.session.state == .paused {
@@ -197,7 +197,7 @@ public final class Server {
             if fd.revents & Int16(POLLERR) != 0 {
                 entry.conn.close(failure: "connection reset while not read")
             } else {
-                entry.conn.peerVanished()
+                entry.conn.peerClosedWhilePaused()
             }
         }
     }
@@ -213,24 +213,32 @@ public final class Server {
     /// one client's pipelined requests do not hold up the others).
     func continueNextTurn(_ conn: Connection) {
         if waitingForTurn.isEmpty {
-            uv_idle_start(turns) { h in UV.object(h!.pointee.data, as: Server.self).runTurns() }
+            // Nothing to do in the callback: an active idle handle only keeps the poll from sleeping.
+            uv_idle_start(turns) { _ in }
         }
         waitingForTurn.append(conn)
     }
 
-    private func runTurns() {
-        let batch = waitingForTurn
-        waitingForTurn.removeAll(keepingCapacity: true)
-        for conn in batch { conn.nextTurn() }
-        if waitingForTurn.isEmpty { uv_idle_stop(turns) }
+    /// Before the loop polls: resume woken tasklets and write replies (the
+    /// replies of what the last poll read go out before anyone's next turn),
+    /// then give each yielded connection one more turn and write its replies.
+    private func beforePoll() {
+        resumeAndFlush()
+        if !waitingForTurn.isEmpty {
+            let batch = waitingForTurn
+            waitingForTurn.removeAll(keepingCapacity: true)
+            for conn in batch { conn.nextTurn() }
+            if waitingForTurn.isEmpty { uv_idle_stop(turns) }
+            resumeAndFlush()
+        }
+        armDeadlineTimer()
     }
 
     /// Resumes woken tasklets in runnable order (never re-entrantly, redis's
-    /// beforeSleep), writes every pending reply, and arms the deadline timer.
-    private func beforePoll() {
-        // Writing can make room for more commands to run, and those can
-        // wake tasklets and write more: repeat until nothing is left, so the
-        // loop never sleeps with work queued.
+    /// beforeSleep) and writes every pending reply. Writing can make room for
+    /// more commands to run, and those can wake tasklets and write more:
+    /// repeat until nothing is left, so the loop never sleeps with work queued.
+    private func resumeAndFlush() {
         repeat {
             while let t = engine.nextRunnable() {
                 (t.context as! Connection).resume(t.takeCompletion()!)
@@ -239,7 +247,6 @@ public final class Server {
             needFlush.removeAll(keepingCapacity: true)
             for conn in batch { conn.flush() }
         } while !needFlush.isEmpty || engine.runnableCount > 0
-        armDeadlineTimer()
     }
 
     private func armDeadlineTimer() {

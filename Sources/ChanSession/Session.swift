@@ -124,6 +124,16 @@ public final class Session {
         return progress()
     }
 
+    /// The peer closed its side while its socket was not read (the transport
+    /// polls paused sockets). With a request blocked this is its end of
+    /// input: rule 20 withdraws that request, and nothing after it would run.
+    /// Otherwise (paused for output room) the requests still unread come
+    /// first, so the end of input is left to be read in order.
+    public func peerClosedWhilePaused() -> Actions {
+        guard state == .paused && tasklet.state == .blocked else { return [] }
+        return inputEnded()
+    }
+
     /// The engine woke the tasklet with `completion` (the loop's runnable
     /// drain): answer the waiting command, then carry on.
     public func resume(_ completion: Completion) -> Actions {
@@ -155,7 +165,11 @@ public final class Session {
         }
         messagesInOutput = 0
         // Keep a small buffer for the next replies; free a big one (idle connections stay small).
-        output.removeAll(keepingCapacity: output.capacity <= 4096)
+        if output.capacity <= 4096 {
+            output.removeAll(keepingCapacity: true)
+        } else {
+            output = []
+        }
         if let done = closeIfFlushed() { return done }
         // The socket took it all at once, so no write completion will come
         // to say there is room again: carry on from here.
@@ -261,8 +275,10 @@ public final class Session {
     private func runCommands() {
         guard !turnYielded else { return }
         while tasklet.state == .running && runsCommands && !outputFull {
+            // A step of a listing is a whole turn: the others run before the next one.
             if let listing {
-                guard continueListing(listing) else {
+                let done = continueListing(listing)
+                if !done || parser.bufferedByteCount > 0 || !readAhead.isEmpty {
                     turnYielded = true
                     return
                 }

@@ -111,6 +111,25 @@ final class LifecycleTests: DaemonTestCase {
         XCTAssertTrue(log.contains("open-file limit 64 allows \(served.count) connections"), log)
     }
 
+    /// Fair turns: while one client's pipelined listings run, another
+    /// client's request is served after at most a couple of them, not after
+    /// all (INFO's `commands` shows how many had run when it did).
+    func testPipelinedListingsDoNotHoldUpAnotherClient() throws {
+        let setup = try daemon.connect()
+        let channels = 20_000
+        setup.send((0..<channels).map { "MAKE c\($0)\r\n" }.joined())
+        for _ in 0..<channels { guard setup.reply() == "OK" else { return XCTFail("MAKE failed") } }
+        setup.say("INFO")
+        let before = Int(fields(setup.reply()!, "INFO")["commands"]!)!
+        let hog = try daemon.connect(), other = try daemon.connect()
+        let listings = 30
+        hog.send(String(repeating: "CHANNELS nomatch\r\n", count: listings))
+        other.say("INFO")
+        let ran = Int(fields(other.reply()!, "INFO")["commands"]!)! - before - 1  // less its own INFO
+        XCTAssertLessThan(ran, listings / 2, "\(ran) of \(listings) listings ran before another client's request")
+        for _ in 0..<listings { XCTAssertEqual(hog.reply(), "CHANNELS 0 total=0") }
+    }
+
     /// Rule 3 over the wire: three receivers are served in arrival order.
     func testReceiversServedInArrivalOrder() throws {
         let s = try daemon.connect()

@@ -132,6 +132,24 @@ import Testing
         #expect(reply.contains(" values_lost=0 "))
     }
 
+    /// A peer that half-closes while its socket is paused for output room
+    /// still has every request it sent run: its end of input comes after them.
+    @Test func closedPeerPausedForOutputRoomHasEveryRequestRun() {
+        let loop = Loop { $0.outputHighWater = 20 }
+        let c = loop.connect()
+        c.socketRoom = 0
+        c.chunk = 12
+        c.send(String(repeating: "PING\r\n", count: 10))
+        #expect(!c.isRead)
+        c.vanish()
+        #expect(!c.isClosed, "not blocked: nothing is withdrawn")
+        c.socketRoom = .max
+        var replies = ""
+        for _ in 0..<10 where !c.isClosed { replies += c.read() }
+        #expect(replies == String(repeating: "PONG\r\n", count: 10))
+        #expect(c.isClosed)
+    }
+
     /// QUIT: nothing after it runs, and the connection closes after BYE.
     @Test func quitClosesAfterItsReply() {
         let loop = Loop()
@@ -158,6 +176,20 @@ import Testing
         #expect(hogWrites.count > 20, "about one write per turn of 4")
         #expect(hog.read() == String(repeating: "PONG\r\n", count: 100))
         #expect(other.read() == "PONG\r\n")
+    }
+
+    /// A listing walks the whole channel table: it takes a turn of its own.
+    @Test func eachListingTakesATurn() {
+        let loop = Loop()
+        let hog = loop.connect(), other = loop.connect()
+        hog.arrive("CHANNELS\r\nCHANNELS\r\nCHANNELS\r\n")
+        other.arrive("PING\r\n")
+        loop.settle()
+        let writes = loop.writes
+        let hogWrites = writes.indices.filter { writes[$0] == ObjectIdentifier(hog) }
+        #expect(hogWrites.count == 3)
+        #expect(writes.firstIndex(of: ObjectIdentifier(other))! < hogWrites.last!)
+        #expect(hog.read() == String(repeating: "CHANNELS 0 total=0\r\n", count: 3))
     }
 
     /// A yielded turn is not the end of the requests: end of input waits for them.

@@ -35,28 +35,33 @@ final class Loop {
         return client
     }
 
-    /// The server's loop until it would sleep; each iteration: the turns
-    /// of sessions that yielded, then woken tasklets and replies until none
-    /// are left, then one read of every socket that is read and has bytes.
+    /// The server's loop until it would sleep; each iteration: woken
+    /// tasklets and replies, one more turn for sessions that yielded (and
+    /// their replies), then one read of every socket that is read and has bytes.
     func settle() {
         for _ in 0..<1_000_000 {
-            var busy = !waitingForTurn.isEmpty
+            resumeAndFlush()
             let turns = waitingForTurn
             waitingForTurn.removeAll()
             for client in turns { client.perform(client.session.nextTurn()) }
-            repeat {
-                while let t = state.engine.nextRunnable() {
-                    let client = t.context as! Client
-                    client.perform(client.session.resume(t.takeCompletion()!))
-                }
-                let batch = needFlush
-                needFlush.removeAll()
-                for client in batch { client.flush() }
-            } while !needFlush.isEmpty || state.engine.runnableCount > 0
+            resumeAndFlush()
+            var busy = !waitingForTurn.isEmpty
             for client in clients where client.readOnce() { busy = true }
-            if !busy && needFlush.isEmpty && waitingForTurn.isEmpty { return }
+            if !busy && needFlush.isEmpty { return }
         }
         fatalError("the loop never settled")
+    }
+
+    private func resumeAndFlush() {
+        repeat {
+            while let t = state.engine.nextRunnable() {
+                let client = t.context as! Client
+                client.perform(client.session.resume(t.takeCompletion()!))
+            }
+            let batch = needFlush
+            needFlush.removeAll()
+            for client in batch { client.flush() }
+        } while !needFlush.isEmpty || state.engine.runnableCount > 0
     }
 
     func noteWrite(to client: Client) {
@@ -114,9 +119,10 @@ final class Client {
         loop.settle()
     }
 
-    /// The peer is gone while the socket is not read (the server polls for it).
+    /// The peer closes while the socket is not read (the server polls for it).
     func vanish() {
-        perform(session.inputEnded())
+        endOfInput = true
+        perform(session.peerClosedWhilePaused())
         loop.settle()
     }
 

@@ -15,7 +15,8 @@
 //   0xFD     the current connection resets (its session closes, as a
 //            dropped socket) and a fresh one takes its place
 //   0xFC     end of input on the current connection (rule 20: seen at once
-//            when its socket is read, else at the next one-second timer),
+//            when its socket is read; when paused, at the next one-second
+//            timer if a request is blocked, else once reading resumes),
 //            then a fresh connection; idle implicit channels are swept
 //
 // Settings byte: low 4 bits + 1 = chunk size for the split check, next 2 bits
@@ -183,30 +184,36 @@ final class Simulation {
 
     var everyClient: [Client] { connections + retired }
 
-    /// The server's loop until it would sleep; each iteration: the turns of
-    /// sessions that yielded, woken tasklets, replies, one read of each
-    /// socket that is read and has bytes.
+    /// The server's loop until it would sleep; each iteration: woken
+    /// tasklets and replies, one more turn for sessions that yielded (and
+    /// their replies), one read of each socket that is read and has bytes.
     func drain() {
         for _ in 0..<100_000 {
-            var busy = !waitingForTurn.isEmpty
+            resumeAndFlush()
             let turns = waitingForTurn
             waitingForTurn.removeAll()
             for client in turns { client.perform(client.session.nextTurn()) }
-            while let t = engine.nextRunnable() {
-                let client = t.context as! Client
-                client.perform(client.session.resume(t.takeCompletion()!))
-                busy = true
-            }
-            let batch = needFlush
-            needFlush.removeAll()
-            for client in batch { client.flush() }
+            resumeAndFlush()
+            var busy = !waitingForTurn.isEmpty
             for client in everyClient where client.readOnce() { busy = true }
-            if !busy && needFlush.isEmpty && engine.runnableCount == 0 && waitingForTurn.isEmpty {
+            if !busy && needFlush.isEmpty {
                 retired.removeAll { $0.session.isClosed }
                 return
             }
         }
         check(false, "the loop never settles")
+    }
+
+    private func resumeAndFlush() {
+        repeat {
+            while let t = engine.nextRunnable() {
+                let client = t.context as! Client
+                client.perform(client.session.resume(t.takeCompletion()!))
+            }
+            let batch = needFlush
+            needFlush.removeAll()
+            for client in batch { client.flush() }
+        } while !needFlush.isEmpty || engine.runnableCount > 0
     }
 
     func replace(_ index: Int) {
@@ -326,7 +333,7 @@ final class Client {
 
     /// The server's one-second timer: a peer gone from a socket nobody reads.
     func checkVanished() {
-        if endOfInput && session.state == .paused { perform(session.inputEnded()) }
+        if endOfInput { perform(session.peerClosedWhilePaused()) }
     }
 
     /// The slow socket took the waiting write.
