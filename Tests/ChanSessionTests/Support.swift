@@ -27,6 +27,11 @@ final class Loop {
         state = ServerState(config: config, clock: clock)
     }
 
+    /// Every session goes, as its socket would: its tasklet lets go of its client.
+    deinit {
+        for client in clients { client.session.close() }
+    }
+
     func connect() -> Client {
         let client = Client(loop: self)
         clients.append(client)
