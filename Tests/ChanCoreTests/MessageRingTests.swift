@@ -26,6 +26,33 @@ final class MessageRingTests: XCTestCase {
         XCTAssertTrue(ring.isEmpty)
     }
 
+    /// Values given back to the front (prepend) wrap the head backwards past
+    /// the start; growing then must keep the order.
+    func testRandomPrependsAppendsAndPopsMatchAnArray() {
+        var rng = Xoshiro256(seed: 12)
+        var ring = MessageRing()
+        defer { ring.free() }
+        var model: [Message] = []
+        for step in 0..<20_000 {
+            let size = [0, 3, 4, 17, 61, 200, 5000][Int(rng.next(upperBound: UInt(7)))]
+            let m = Message((0..<size).map { UInt8(truncatingIfNeeded: $0 &+ step) })
+            switch Int(rng.next(upperBound: UInt(4))) {
+            case 0, 1:
+                ring.append(m)
+                model.append(m)
+            case 2:
+                ring.prepend(m)
+                model.insert(m, at: 0)
+            default:
+                XCTAssertEqual(ring.popFirst(), model.first, "step \(step)")
+                if !model.isEmpty { model.removeFirst() }
+            }
+            if step % 499 == 0 { XCTAssertEqual(ring.messages, model, "step \(step)") }
+        }
+        while let m = ring.popFirst() { XCTAssertEqual(m, model.removeFirst()) }
+        XCTAssertTrue(model.isEmpty)
+    }
+
     func testGrowingWhileWrappedKeepsOrder() {
         var ring = MessageRing()
         defer { ring.free() }
