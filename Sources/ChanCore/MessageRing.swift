@@ -116,24 +116,33 @@ struct MessageRing {
         }
     }
 
-    /// Doubles the storage until `needed` bytes fit. The storage is
-    /// malloc'ed so that this is a realloc: a large ring's pages are moved
-    /// by the kernel, not copied, so its values are never resident twice
-    /// (the memory bound holds for RSS too). Records that had wrapped to the
-    /// start move to just past the old end.
+    /// Grows the storage until `needed` bytes fit: doubling while small,
+    /// by an eighth past `largeRing`, since every page of a ring is touched as
+    /// it turns and a large one should stay close to its contents. The
+    /// storage is malloc'ed so that this is a realloc: a large ring's pages
+    /// are moved by the kernel, not copied, so its values are never resident
+    /// twice. Records that had wrapped round stay contiguous: the shorter of
+    /// the two pieces moves, the start past the old end, or the tail to the
+    /// new end.
     private mutating func grow(toFit needed: Int) {
         let oldCapacity = capacity
         var newCapacity = max(oldCapacity, 64)
-        while newCapacity < needed { newCapacity *= 2 }
+        while newCapacity < needed { newCapacity += newCapacity < Self.largeRing ? newCapacity : newCapacity / 8 }
         guard let bigger = realloc(storage?.baseAddress, newCapacity) else {
             fatalError("out of memory: a channel buffer of \(newCapacity) bytes")
         }
-        // At least doubled, so the wrapped bytes (fewer than the old
-        // capacity) fit after the old end.
-        let wrapped = head + used - oldCapacity
-        if wrapped > 0 { (bigger + oldCapacity).copyMemory(from: bigger, byteCount: wrapped) }
         storage = UnsafeMutableRawBufferPointer(start: bigger, count: newCapacity)
+        let wrapped = head + used - oldCapacity, tail = oldCapacity - head
+        guard wrapped > 0 else { return }
+        if wrapped <= tail && wrapped <= newCapacity - oldCapacity {
+            (bigger + oldCapacity).copyMemory(from: bigger, byteCount: wrapped)
+        } else {
+            memmove(bigger + newCapacity - tail, bigger + head, tail)
+            head = newCapacity - tail
+        }
     }
+
+    private static let largeRing = 1 << 20
 }
 
 private func releaseStorage(_ bytes: UnsafeMutableRawPointer?) {
