@@ -13,9 +13,9 @@ struct Listing {
     /// The best candidates so far (at most twice the limit between trims),
     /// best first after a trim.
     var candidates: [Candidate] = []
-    /// Once `limit` candidates are kept, the last of them: a channel that
-    /// does not rank before it cannot be listed, and is not kept.
-    var worst: Candidate?
+    /// Once `limit` candidates are kept, the rank of the last of them: a
+    /// channel that does not rank before it cannot be listed, and is not kept.
+    var worst: Rank?
     var matching = 0
 
     init(prefix: String, top: Int?) {
@@ -26,21 +26,24 @@ struct Listing {
     var limit: Int { top ?? ProtocolLimits.maxListedChannels }
 }
 
-/// A channel met by a listing's walk, with what TOP ranks it by as the walk
-/// found it (both 0 in a listing by name).
-struct Candidate {
-    let channel: Channel
-    /// Values moved in the last interval.
+/// What a listing orders channels by: busiest first (values moved in the
+/// last interval, then values held plus tasklets waiting; both 0 in a
+/// listing by name), then by name. Taken as the walk meets the channel.
+struct Rank {
     let moved: Int
-    /// Values held plus tasklets waiting.
     let load: Int
+    let name: String
 
-    /// Busiest first, then by name.
-    func ranks(before other: Candidate) -> Bool {
+    func isBefore(_ other: Rank) -> Bool {
         if moved != other.moved { return moved > other.moved }
         if load != other.load { return load > other.load }
-        return channel.name < other.channel.name
+        return name < other.name
     }
+}
+
+struct Candidate {
+    let channel: Channel
+    let rank: Rank
 }
 
 extension Session {
@@ -51,13 +54,18 @@ extension Session {
         l.cursor = step.next
         l.matching += step.channels.count
         if l.limit > 0 {
+            // Every channel is ranked; only one that may be listed is kept.
+            var worst = l.worst
             for ch in step.channels {
-                let c = l.top == nil
-                    ? Candidate(channel: ch, moved: 0, load: 0)
-                    : Candidate(channel: ch, moved: engine.recentlyMoved(ch), load: ch.count + ch.waitingSenders + ch.waitingReceivers)
-                if let worst = l.worst, !c.ranks(before: worst) { continue }
-                l.candidates.append(c)
-                if l.candidates.count > 2 * l.limit { trim(&l) }
+                let rank = l.top == nil
+                    ? Rank(moved: 0, load: 0, name: ch.name)
+                    : Rank(moved: engine.recentlyMoved(ch), load: ch.count + ch.waitingSenders + ch.waitingReceivers, name: ch.name)
+                if let worst, !rank.isBefore(worst) { continue }
+                l.candidates.append(Candidate(channel: ch, rank: rank))
+                if l.candidates.count > 2 * l.limit {
+                    trim(&l)
+                    worst = l.worst
+                }
             }
         }
         guard l.cursor == 0 else {
@@ -74,8 +82,8 @@ extension Session {
     }
 
     private func trim(_ l: inout Listing) {
-        l.candidates.sort { $0.ranks(before: $1) }
+        l.candidates.sort { $0.rank.isBefore($1.rank) }
         if l.candidates.count > l.limit { l.candidates.removeLast(l.candidates.count - l.limit) }
-        if l.candidates.count == l.limit { l.worst = l.candidates.last }
+        if l.candidates.count == l.limit { l.worst = l.candidates.last?.rank }
     }
 }
