@@ -48,26 +48,22 @@ struct Candidate {
 
 extension Session {
     /// One step of the listing under way; true once its reply is written.
+    /// A step walks at most `listingStep` positions, in chunks, and ends
+    /// early once it has taken `stepNanoseconds` (a TOP listing, or a busy
+    /// machine, gets through fewer positions in that time).
     func continueListing(_ current: Listing) -> Bool {
         var l = current
-        let step = engine.scan(cursor: l.cursor, prefix: l.prefix, count: server.config.listingStep)
-        l.cursor = step.next
-        l.matching += step.channels.count
-        if l.limit > 0 {
-            // Every channel is ranked; only one that may be listed is kept.
-            var worst = l.worst
-            for ch in step.channels {
-                let rank = l.top == nil
-                    ? Rank(moved: 0, load: 0, name: ch.name)
-                    : Rank(moved: engine.recentlyMoved(ch), load: ch.count + ch.waitingSenders + ch.waitingReceivers, name: ch.name)
-                if let worst, !rank.isBefore(worst) { continue }
-                l.candidates.append(Candidate(channel: ch, rank: rank))
-                if l.candidates.count > 2 * l.limit {
-                    trim(&l)
-                    worst = l.worst
-                }
-            }
-        }
+        let started = server.clock.nanoseconds()
+        var walked = 0
+        repeat {
+            let count = min(Self.listingChunk, server.config.listingStep - walked)
+            let step = engine.scan(cursor: l.cursor, prefix: l.prefix, count: count)
+            walked += count
+            l.cursor = step.next
+            l.matching += step.channels.count
+            if l.limit > 0 { keepCandidates(step.channels, in: &l) }
+        } while l.cursor != 0 && walked < server.config.listingStep
+            && server.clock.nanoseconds() &- started < Self.stepNanoseconds
         guard l.cursor == 0 else {
             listing = l
             return false
@@ -79,6 +75,25 @@ extension Session {
         ReplyEncoder.line("CHANNELS \(listed.count) total=\(l.matching)", into: &output)
         for ch in listed { server.channelLine(ch, into: &output) }
         return true
+    }
+
+    private static let listingChunk = 2048
+    private static let stepNanoseconds: UInt64 = 1_000_000
+
+    /// Ranks every channel; keeps only one that may be listed.
+    private func keepCandidates(_ channels: [Channel], in l: inout Listing) {
+        var worst = l.worst
+        for ch in channels {
+            let rank = l.top == nil
+                ? Rank(moved: 0, load: 0, name: ch.name)
+                : Rank(moved: engine.recentlyMoved(ch), load: ch.count + ch.waitingSenders + ch.waitingReceivers, name: ch.name)
+            if let worst, !rank.isBefore(worst) { continue }
+            l.candidates.append(Candidate(channel: ch, rank: rank))
+            if l.candidates.count > 2 * l.limit {
+                trim(&l)
+                worst = l.worst
+            }
+        }
     }
 
     private func trim(_ l: inout Listing) {
