@@ -188,6 +188,24 @@ public final class ChanClient {
         try expectOK(sent)
     }
 
+    /// `OPEN <chan>`: a closing or closed channel takes sends again, keeping
+    /// its buffer and settings (Stackless's `channel.open()`); open already
+    /// or unknown: nothing changes.
+    public func open(_ channel: String) throws(ChanError) {
+        try validate(name: channel)
+        let sent = try request { RequestEncoder.open(channel: channel, into: &$0) }
+        try expectOK(sent)
+    }
+
+    /// `DELETE <chan>`: the channel is gone at once; its waiting receivers
+    /// see it closed, its waiting senders fail, its buffered values are
+    /// dropped. A later use makes the name anew.
+    public func delete(_ channel: String) throws(ChanError) {
+        try validate(name: channel)
+        let sent = try request { RequestEncoder.delete(channel: channel, into: &$0) }
+        try expectOK(sent)
+    }
+
     /// `STAT <chan>`: the channel's state. An unknown name reads as an empty
     /// open channel; `exists` tells them apart where the server says.
     public func stat(_ channel: String) throws(ChanError) -> ChannelStat {

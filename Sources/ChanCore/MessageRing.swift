@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A channel's buffer: values packed back to back in one growable ring of
 /// bytes, each as a 4-byte header (length, and the exception flag in the top
 /// bit) followed by its payload. A buffered 16-byte value costs 20 bytes
@@ -63,7 +69,7 @@ struct MessageRing {
         copy.storage = nil
         if let storage {
             // An independent copy of the bytes, so popping leaves `self` intact.
-            let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: storage.count, alignment: 8)
+            let bytes = UnsafeMutableRawBufferPointer(start: malloc(storage.count), count: storage.count)
             bytes.copyMemory(from: UnsafeRawBufferPointer(storage))
             copy.storage = bytes
         }
@@ -75,7 +81,7 @@ struct MessageRing {
 
     /// Frees the storage; the ring must not be used afterwards.
     mutating func free() {
-        storage?.deallocate()
+        releaseStorage(storage?.baseAddress)
         storage = nil
     }
 
@@ -110,15 +116,39 @@ struct MessageRing {
         }
     }
 
-    /// Doubles the storage until `needed` bytes fit, unwrapping the records
-    /// to the start of the new storage.
+    /// Grows the storage until `needed` bytes fit: doubling while small,
+    /// by an eighth past `largeRing`, since every page of a ring is touched as
+    /// it turns and a large one should stay close to its contents. The
+    /// storage is malloc'ed so that this is a realloc: a large ring's pages
+    /// are moved by the kernel, not copied, so its values are never resident
+    /// twice. Records that had wrapped round stay contiguous: the shorter of
+    /// the two pieces moves, the start past the old end, or the tail to the
+    /// new end.
     private mutating func grow(toFit needed: Int) {
-        var newCapacity = max(capacity, 64)
-        while newCapacity < needed { newCapacity *= 2 }
-        let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: newCapacity, alignment: 8)
-        read(into: UnsafeMutableRawBufferPointer(rebasing: bigger[..<used]), at: head)
-        storage?.deallocate()
-        storage = bigger
-        head = 0
+        let oldCapacity = capacity
+        var newCapacity = max(oldCapacity, 64)
+        while newCapacity < needed { newCapacity += newCapacity < Self.largeRing ? newCapacity : newCapacity / 8 }
+        guard let bigger = realloc(storage?.baseAddress, newCapacity) else {
+            fatalError("out of memory: a channel buffer of \(newCapacity) bytes")
+        }
+        storage = UnsafeMutableRawBufferPointer(start: bigger, count: newCapacity)
+        let wrapped = head + used - oldCapacity, tail = oldCapacity - head
+        guard wrapped > 0 else { return }
+        if wrapped <= tail && wrapped <= newCapacity - oldCapacity {
+            (bigger + oldCapacity).copyMemory(from: bigger, byteCount: wrapped)
+        } else {
+            memmove(bigger + newCapacity - tail, bigger + head, tail)
+            head = newCapacity - tail
+        }
     }
+
+    private static let largeRing = 1 << 20
+}
+
+private func releaseStorage(_ bytes: UnsafeMutableRawPointer?) {
+    #if canImport(Glibc)
+    Glibc.free(bytes)
+    #else
+    Darwin.free(bytes)
+    #endif
 }

@@ -22,7 +22,7 @@ struct Chan: ParsableCommand {
             \(exitCodesHelp(ExitStatus.all))
             """,
         version: "chan \(ChandVersion.current)",
-        subcommands: [Send.self, Throw.self, Recv.self, SelectCommand.self, Make.self, Close.self, Stat.self,
+        subcommands: [Send.self, Throw.self, Recv.self, SelectCommand.self, Make.self, Close.self, Open.self, Delete.self, Stat.self,
                       Info.self, Channels.self, Top.self, Ping.self, Bench.self])
 
     /// Parses (connection options may come before the subcommand), then runs. A usage error that looks like a

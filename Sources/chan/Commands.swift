@@ -302,6 +302,46 @@ struct Close: ParsableCommand {
     }
 }
 
+struct Open: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reopen a closing or closed channel, keeping its buffer and settings (Stackless's channel.open()).",
+        discussion: "A channel that is open already, or a name nobody uses, is left as it is.\n\n"
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "The channel.", transform: channelName)
+    var channel: String
+
+    func run() throws {
+        try reporting {
+            let client = try server.connect()
+            try client.open(channel)
+            try? client.quit()
+        }
+    }
+}
+
+struct Delete: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete a channel at once: waiting receivers see it closed, waiting senders fail, buffered values are dropped.",
+        discussion: "A later use of the name makes a new channel. Deleting a name nobody uses is not an error.\n\n"
+            + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.usage]))
+
+    @OptionGroup var server: ServerOptions
+
+    @Argument(help: "The channel.", transform: channelName)
+    var channel: String
+
+    func run() throws {
+        try reporting {
+            let client = try server.connect()
+            try client.delete(channel)
+            try? client.quit()
+        }
+    }
+}
+
 struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a channel's state: capacity, values buffered, waiting senders and receivers.",

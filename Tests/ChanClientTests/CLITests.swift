@@ -204,6 +204,38 @@ final class ChanCLITests: XCTestCase {
         XCTAssertThrowsError(try client.recv("q.one")) { XCTAssertEqual($0 as? ChanError, .closed(channel: "q.one")) }
     }
 
+    func testOpenReopensAClosedChannelKeepingItsBuffer() throws {
+        try client.make("q", capacity: 2)
+        try client.send("q", "a")
+        assertSuccess(run("close", "q"))
+        XCTAssertEqual(run("send", "q", "refused").status, 3)
+        assertSuccess(run("open", "q"))
+        assertSuccess(run("open", "q"))  // open already
+        assertSuccess(run("send", "q", "b"))
+        let stat = try client.stat("q")
+        XCTAssertEqual(stat.state, .open)
+        XCTAssertEqual(stat.capacity, 2)
+        XCTAssertEqual(run("recv", "q", "--count", "2").out, "a\nb\n")
+        assertSuccess(run("open", "nobody"))
+        XCTAssertEqual(try client.stat("nobody").exists, false)
+    }
+
+    func testDeleteEndsWaitersAndDropsTheBuffer() throws {
+        let waiting = start("recv", "gone")
+        try waitForReceivers(client, "gone")
+        assertSuccess(run("delete", "gone"))
+        let ended = waiting.finish()
+        XCTAssertEqual(ended.status, 3)
+        XCTAssertEqual(ended.stderr, "chan: channel gone is closed\n")
+        try client.make("full", capacity: 2)
+        try client.send("full", "dropped")
+        assertSuccess(run("delete", "full"))
+        assertSuccess(run("delete", "full"))  // nobody uses it: not an error
+        XCTAssertEqual(run("info", "values_dropped").out, "1\n")
+        assertSuccess(run("make", "full", "--cap", "5"))  // a new channel, not ERR EXISTS
+        XCTAssertEqual(try client.stat("full").count, 0)
+    }
+
     // MARK: Exit codes and addresses
 
     func testExitCodes() throws {

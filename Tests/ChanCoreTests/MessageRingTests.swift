@@ -26,6 +26,60 @@ final class MessageRingTests: XCTestCase {
         XCTAssertTrue(ring.isEmpty)
     }
 
+    /// Values given back to the front (prepend) wrap the head backwards past
+    /// the start; growing then must keep the order.
+    func testRandomPrependsAppendsAndPopsMatchAnArray() {
+        var rng = Xoshiro256(seed: 12)
+        var ring = MessageRing()
+        defer { ring.free() }
+        var model: [Message] = []
+        for step in 0..<20_000 {
+            let size = [0, 3, 4, 17, 61, 200, 5000][Int(rng.next(upperBound: UInt(7)))]
+            let m = Message((0..<size).map { UInt8(truncatingIfNeeded: $0 &+ step) })
+            switch Int(rng.next(upperBound: UInt(4))) {
+            case 0, 1:
+                ring.append(m)
+                model.append(m)
+            case 2:
+                ring.prepend(m)
+                model.insert(m, at: 0)
+            default:
+                XCTAssertEqual(ring.popFirst(), model.first, "step \(step)")
+                if !model.isEmpty { model.removeFirst() }
+            }
+            if step % 499 == 0 { XCTAssertEqual(ring.messages, model, "step \(step)") }
+        }
+        while let m = ring.popFirst() { XCTAssertEqual(m, model.removeFirst()) }
+        XCTAssertTrue(model.isEmpty)
+    }
+
+    /// Past a MiB the ring grows by an eighth, so a wrapped ring may have
+    /// either piece moved: values of 64 KiB, given back and taken in turn.
+    func testGrowingALargeWrappedRingKeepsOrder() {
+        var rng = Xoshiro256(seed: 13)
+        var ring = MessageRing()
+        defer { ring.free() }
+        var model: [Message] = []
+        for step in 0..<600 {
+            let m = Message([UInt8](repeating: UInt8(truncatingIfNeeded: step), count: 65_536 + step))
+            switch Int(rng.next(upperBound: UInt(5))) {
+            case 0, 1, 2:
+                ring.append(m)
+                model.append(m)
+            case 3:
+                ring.prepend(m)
+                model.insert(m, at: 0)
+            default:
+                XCTAssertEqual(ring.popFirst(), model.first, "step \(step)")
+                if !model.isEmpty { model.removeFirst() }
+            }
+        }
+        XCTAssertGreaterThan(model.count, 100)  // several MiB
+        XCTAssertEqual(ring.messages, model)
+        while let m = ring.popFirst() { XCTAssertEqual(m, model.removeFirst()) }
+        XCTAssertTrue(model.isEmpty)
+    }
+
     func testGrowingWhileWrappedKeepsOrder() {
         var ring = MessageRing()
         defer { ring.free() }
