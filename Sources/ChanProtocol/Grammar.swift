@@ -19,12 +19,12 @@ extension CommandParser {
                 try parseSelect(&tokens)
                 return nil
             }
+            if verb.isKeyword(Wire.ack) { return .acknowledge(tag: try parseTag(&tokens)) }
+            if verb.isKeyword(Wire.nack) { return .giveBack(tag: try parseTag(&tokens)) }
             if verb.isKeyword(Wire.make) { return try parseMake(&tokens) }
             if verb.isKeyword(Wire.close) { return .close(channel: try parseChannelOnly(&tokens)) }
             if verb.isKeyword(Wire.open) { return .open(channel: try parseChannelOnly(&tokens)) }
             if verb.isKeyword(Wire.delete) { return .delete(channel: try parseChannelOnly(&tokens)) }
-            if verb.isKeyword(Wire.ack) { return .acknowledge(tag: try parseTag(&tokens)) }
-            if verb.isKeyword(Wire.nack) { return .giveBack(tag: try parseTag(&tokens)) }
             if verb.isKeyword(Wire.auth) { return try parseAuth(&tokens) }
             if verb.isKeyword(Wire.stat) { return .stat(channel: try parseChannelOnly(&tokens)) }
             if verb.isKeyword(Wire.channels) { return try parseChannels(&tokens) }
@@ -147,14 +147,14 @@ extension CommandParser {
     /// Parses a line while a SELECT is open; returns the SELECT (or its error) after the last case line.
     mutating func parseCase(_ verb: Token, _ tokens: inout Tokens) -> Command? {
         do throws(LineError) {
-            if verb.isKeyword(Wire.send) || verb.isKeyword(Wire.throw) {
+            if verb.isKeyword(Wire.recv) {
+                let channel = try parseChannelOnly(&tokens)
+                if select!.error == nil { select!.cases.append(.receive(channel: channel)) }  // a failed SELECT keeps none
+            } else if verb.isKeyword(Wire.send) || verb.isKeyword(Wire.throw) {
                 let isException = verb.isKeyword(Wire.throw)
                 if let inline = try parseSend(&tokens, isException: isException), select!.error == nil {
                     select!.cases.append(.send(channel: inline.channel, payload: inline.payload, isException: isException))
                 }
-            } else if verb.isKeyword(Wire.recv) {
-                let channel = try parseChannelOnly(&tokens)
-                if select!.error == nil { select!.cases.append(.receive(channel: channel)) }  // a failed SELECT keeps none
             } else {
                 throw .badCaseLine
             }
@@ -203,28 +203,29 @@ typealias Token = UnsafeBufferPointer<UInt8>
 
 /// The space-separated tokens of one command line (its line end already removed).
 struct Tokens {
-    private let line: Token
-    private var position: Int
+    private var position: UnsafePointer<UInt8>
+    private let lineEnd: UnsafePointer<UInt8>
 
+    /// `line` lies in the parser's buffer, which holds at least its LF: its base address is never nil.
     init(_ line: Token) {
-        self.line = line
-        position = line.startIndex
+        position = line.baseAddress!
+        lineEnd = position + line.count
     }
 
     /// The next token after a run of spaces, or nil at the end of the line.
     mutating func next() -> Token? {
-        while position < line.endIndex, line[position] == Wire.space { position += 1 }
-        guard position < line.endIndex else { return nil }
+        while position < lineEnd, position.pointee == Wire.space { position += 1 }
+        guard position < lineEnd else { return nil }
         let tokenStart = position
-        while position < line.endIndex, line[position] != Wire.space { position += 1 }
-        return Token(rebasing: line[tokenStart..<position])
+        while position < lineEnd, position.pointee != Wire.space { position += 1 }
+        return Token(start: tokenStart, count: tokenStart.distance(to: position))
     }
 
     /// Everything after the single space that ends the last token (an inline payload).
     mutating func rest() -> Token {
-        let restStart = Swift.min(position + 1, line.endIndex)
-        position = line.endIndex
-        return Token(rebasing: line[restStart...])
+        let restStart = Swift.min(position + 1, lineEnd)
+        position = lineEnd
+        return Token(start: restStart, count: restStart.distance(to: lineEnd))
     }
 
     /// Fails unless no token is left.
