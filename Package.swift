@@ -67,8 +67,8 @@ let package = Package(
         ),
         // The client library and the chan binary against the real daemon (the dependencies build both binaries).
         .testTarget(name: "ChanClientTests", dependencies: ["ChanClient", "chan", "chand"]),
-        // ChanCore micro-benchmark (ping-pong, select fan-in, buffered throughput).
-        .executableTarget(name: "ChanBench", dependencies: ["ChanCore"]),
+        // ChanCore micro-benchmark (ping-pong, select fan-in, buffered throughput; the command parser by name).
+        .executableTarget(name: "ChanBench", dependencies: ["ChanCore", "ChanProtocol"]),
         .testTarget(name: "ChanCoreTests", dependencies: ["ChanCore"]),
         .testTarget(name: "ChanProtocolTests", dependencies: ["ChanProtocol"]),
         // Sessions driven in-process, as wire transcripts (no sockets).

@@ -4,9 +4,12 @@
 //
 //   swift run -c release ChanBench [messages [workload...]]
 //
-// Workloads: pingpong, fanin, buffered (these three when none is named), and
-// held (acknowledged delivery: each value held, then acknowledged).
+// Workloads: pingpong, fanin, buffered (these three when none is named),
+// held (acknowledged delivery: each value held, then acknowledged), and
+// parse (ChanProtocol's command parser alone, on the requests of the
+// daemon's hot path: a 9-line SELECT, a counted SEND, RECV, RECV ... ACK, ACK).
 import ChanCore
+import ChanProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -168,4 +171,34 @@ if wanted("held") {
         }
     }
     precondition(acknowledged == n)
+}
+
+// The command parser alone: the requests a load generator sends, appended as
+// one read each (as the daemon does) and parsed to their command. Requests
+// per second; under callgrind, the difference between two message counts
+// gives the instructions per request. "parse" runs them all, "parse-select"
+// (and -send, -recv, -recvack, -ack) one.
+func parseRepeatedly(_ request: [UInt8], times: Int) -> Int {
+    var parser = CommandParser()
+    var commands = 0
+    request.withUnsafeBytes { bytes in
+        for _ in 0..<times {
+            parser.append(bytes)
+            while parser.next() != nil { commands += 1 }
+        }
+    }
+    return commands
+}
+
+let requests = [
+    ("select", "select of 8 receives (9 lines)", "SELECT 8\r\n" + (0..<8).map { "RECV r0fanin.\($0)\r\n" }.joined()),
+    ("send", "send, counted 16 bytes", "SEND r0pairs.3 {16}\r\nxxxxxxxxxxxxxxxx\r\n"),
+    ("recv", "recv", "RECV r0pairs.3\r\n"),
+    ("recvack", "recv with ack", "RECV r0pairs-ack.3 ACK\r\n"),
+    ("ack", "ack", "ACK 123456\r\n"),
+]
+for (key, name, request) in requests where wanted("parse") || wanted("parse-" + key) {
+    var commands = 0
+    report("parse \(name)", ops: n) { commands = parseRepeatedly(Array(request.utf8), times: n) }
+    precondition(commands == n, "\(name): \(commands) commands parsed")
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Incremental parser for protocol v1 requests; one per connection.
 ///
 /// Bytes go in with `append`, commands come out of `next()`; the parser never touches a socket. It holds only
@@ -14,6 +20,8 @@ public struct CommandParser {
     var state = State.line
     /// The SELECT whose case lines are being read.
     var select: SelectInProgress?
+    /// The channel names last parsed, kept as Strings for the next request that names them again.
+    var recentNames = RecentNames()
 
     /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed,
     /// so that thousands of idle connections do not each hold the high-water mark of their past.
@@ -76,14 +84,21 @@ public struct CommandParser {
     /// The next complete command, or nil when more bytes are needed. Call it only when ready to run a command:
     /// unconsumed bytes stay buffered.
     public mutating func next() -> Command? {
+        // Lines are read in place through a pointer (no slice of the array to retain per token); `bytes` keeps
+        // the storage alive even if a fatal error empties `buffer` meanwhile.
+        let bytes = buffer
+        return bytes.withUnsafeBufferPointer { input in next(in: input) }
+    }
+
+    private mutating func next(in buffer: UnsafeBufferPointer<UInt8>) -> Command? {
         while true {
             switch state {
             case .closed:
                 return nil
 
             case .line:
-                if let lf = findLineFeed() {
-                    if let command = takeLine(through: lf) { return command }
+                if let lf = findLineFeed(in: buffer) {
+                    if let command = takeLine(through: lf, in: buffer) { return command }
                 } else if bufferedByteCount > limits.maxLine + 1 {  // + 1: room for the CR of a CRLF
                     consume(to: buffer.count)
                     state = .discardLine
@@ -93,7 +108,7 @@ public struct CommandParser {
                 }
 
             case .discardLine:
-                guard let lf = buffer[start...].firstIndex(of: Wire.lf) else {
+                guard let lf = lineFeed(in: buffer, from: start) else {
                     consume(to: buffer.count)
                     return nil
                 }
@@ -107,7 +122,7 @@ public struct CommandParser {
                 let lineEndLength = buffer[end] == Wire.cr ? 2 : 1
                 guard end + lineEndLength <= buffer.count else { return nil }
                 guard buffer[end + lineEndLength - 1] == Wire.lf else { return fail(.unterminatedPayload) }
-                let payload = send == nil ? [] : Array(buffer[start..<end])
+                let payload = send == nil ? [] : Array(buffer[start..<end])  // the one copy the message keeps
                 consume(to: end + lineEndLength)
                 state = .line
                 if let command = finishPayload(payload, for: send) { return command }
@@ -125,9 +140,9 @@ public struct CommandParser {
     }
 
     /// Consumes the line ending at `lf` and parses it as a command or a SELECT case line; blank lines are ignored.
-    private mutating func takeLine(through lf: Int) -> Command? {
+    private mutating func takeLine(through lf: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Command? {
         let end = lf > start && buffer[lf - 1] == Wire.cr ? lf - 1 : lf
-        let line = buffer[start..<end]
+        let line = Token(rebasing: buffer[start..<end])
         consume(to: lf + 1)
         if line.count > limits.maxLine {
             return fail(.lineTooLong) ?? finishCaseLine()
@@ -151,12 +166,12 @@ public struct CommandParser {
 
     /// Counts a finished SELECT case line; after the last one, returns the SELECT or its error.
     mutating func finishCaseLine() -> Command? {
-        guard let current = select else { return nil }
-        guard current.remaining == 1 else {
-            select!.remaining -= 1
+        guard select != nil else { return nil }
+        guard select!.remaining == 1 else {
+            select!.remaining -= 1  // in place: the SELECT so far is not copied per line
             return nil
         }
-        select = nil
+        let current = select.take()!
         return current.error?.command ?? .select(cases: current.cases, wait: current.wait, hold: current.hold)
     }
 
@@ -176,10 +191,17 @@ public struct CommandParser {
     }
 
     /// Index of the next LF in the unconsumed bytes, resuming where the last search stopped.
-    private mutating func findLineFeed() -> Int? {
-        if let lf = buffer[(start + scanned)...].firstIndex(of: Wire.lf) { return lf }
-        scanned = bufferedByteCount
+    private mutating func findLineFeed(in buffer: UnsafeBufferPointer<UInt8>) -> Int? {
+        if let lf = lineFeed(in: buffer, from: start + scanned) { return lf }
+        scanned = buffer.count - start
         return nil
+    }
+
+    /// Index of the first LF in `buffer[from...]`.
+    private func lineFeed(in buffer: UnsafeBufferPointer<UInt8>, from: Int) -> Int? {
+        guard from < buffer.count, let base = buffer.baseAddress,
+              let found = memchr(base + from, Int32(Wire.lf), buffer.count - from) else { return nil }
+        return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
     }
 
     private mutating func consume(to index: Int) {

@@ -7,7 +7,7 @@
 extension CommandParser {
     /// Parses a command line outside a SELECT. Returns nil when the command goes on past this line
     /// (a counted payload, or SELECT case lines).
-    mutating func parseRequest(_ verb: ArraySlice<UInt8>, _ tokens: inout Tokens) -> Command? {
+    mutating func parseRequest(_ verb: Token, _ tokens: inout Tokens) -> Command? {
         do throws(LineError) {
             if verb.isKeyword(Wire.send) || verb.isKeyword(Wire.throw) {
                 let isException = verb.isKeyword(Wire.throw)
@@ -19,12 +19,12 @@ extension CommandParser {
                 try parseSelect(&tokens)
                 return nil
             }
+            if verb.isKeyword(Wire.ack) { return .acknowledge(tag: try parseTag(&tokens)) }
+            if verb.isKeyword(Wire.nack) { return .giveBack(tag: try parseTag(&tokens)) }
             if verb.isKeyword(Wire.make) { return try parseMake(&tokens) }
             if verb.isKeyword(Wire.close) { return .close(channel: try parseChannelOnly(&tokens)) }
             if verb.isKeyword(Wire.open) { return .open(channel: try parseChannelOnly(&tokens)) }
             if verb.isKeyword(Wire.delete) { return .delete(channel: try parseChannelOnly(&tokens)) }
-            if verb.isKeyword(Wire.ack) { return .acknowledge(tag: try parseTag(&tokens)) }
-            if verb.isKeyword(Wire.nack) { return .giveBack(tag: try parseTag(&tokens)) }
             if verb.isKeyword(Wire.auth) { return try parseAuth(&tokens) }
             if verb.isKeyword(Wire.stat) { return .stat(channel: try parseChannelOnly(&tokens)) }
             if verb.isKeyword(Wire.channels) { return try parseChannels(&tokens) }
@@ -44,7 +44,7 @@ extension CommandParser {
     ]
 
     // CLOSE <chan> | OPEN <chan> | DELETE <chan> | STAT <chan>
-    private func parseChannelOnly(_ tokens: inout Tokens) throws(LineError) -> String {
+    private mutating func parseChannelOnly(_ tokens: inout Tokens) throws(LineError) -> String {
         let channel = try channelName(tokens.next())
         try tokens.end()
         return channel
@@ -52,8 +52,8 @@ extension CommandParser {
 
     // CHANNELS [<prefix>] [TOP <n>]      (<prefix> obeys the <chan> rules; n: 0-1000, above: LIMIT)
     //   two tokens are TOP <n>; a lone TOP is the prefix "TOP"
-    private func parseChannels(_ tokens: inout Tokens) throws(LineError) -> Command {
-        var words: [ArraySlice<UInt8>] = []
+    private mutating func parseChannels(_ tokens: inout Tokens) throws(LineError) -> Command {
+        var words: [Token] = []
         while let word = tokens.next() {
             guard words.count < 3 else { throw .extraArgument }
             words.append(word)
@@ -103,7 +103,7 @@ extension CommandParser {
     }
 
     // RECV <chan> [TIMEOUT <ms> | NOWAIT] [ACK]      (options in any order)
-    private func parseRecv(_ tokens: inout Tokens) throws(LineError) -> Command {
+    private mutating func parseRecv(_ tokens: inout Tokens) throws(LineError) -> Command {
         let channel = try channelName(tokens.next())
         let options = try tokens.receiveOptions()
         return .receive(channel: channel, wait: options.wait, hold: options.hold)
@@ -117,7 +117,7 @@ extension CommandParser {
     }
 
     // AUTH <name> <secret>      (each one token of bytes 0x21-0x7E; the secret is never echoed or logged)
-    private func parseAuth(_ tokens: inout Tokens) throws(LineError) -> Command {
+    private mutating func parseAuth(_ tokens: inout Tokens) throws(LineError) -> Command {
         let user = try channelName(tokens.next())
         guard let secret = tokens.next() else { throw .missingArgument }
         try tokens.end()
@@ -145,16 +145,16 @@ extension CommandParser {
     // <case line> := SEND <chan> <payload> | THROW <chan> <payload> | RECV <chan>
     // Any error fails the whole SELECT; the first one is reported after its last case line.
     /// Parses a line while a SELECT is open; returns the SELECT (or its error) after the last case line.
-    mutating func parseCase(_ verb: ArraySlice<UInt8>, _ tokens: inout Tokens) -> Command? {
+    mutating func parseCase(_ verb: Token, _ tokens: inout Tokens) -> Command? {
         do throws(LineError) {
-            if verb.isKeyword(Wire.send) || verb.isKeyword(Wire.throw) {
+            if verb.isKeyword(Wire.recv) {
+                let channel = try parseChannelOnly(&tokens)
+                if select!.error == nil { select!.cases.append(.receive(channel: channel)) }  // a failed SELECT keeps none
+            } else if verb.isKeyword(Wire.send) || verb.isKeyword(Wire.throw) {
                 let isException = verb.isKeyword(Wire.throw)
                 if let inline = try parseSend(&tokens, isException: isException), select!.error == nil {
                     select!.cases.append(.send(channel: inline.channel, payload: inline.payload, isException: isException))
                 }
-            } else if verb.isKeyword(Wire.recv) {
-                let channel = try parseChannelOnly(&tokens)
-                if select!.error == nil { select!.cases.append(.receive(channel: channel)) }  // a failed SELECT keeps none
             } else {
                 throw .badCaseLine
             }
@@ -168,7 +168,7 @@ extension CommandParser {
 
     // MAKE <chan> [CAP <n>] [PREFER RECEIVER|SENDER|NONE] [DURABLE]   (options in any order, each at most once)
     // CAP n: 0...maxCapacity; DURABLE needs CAP 1 or more (a rendezvous channel holds nothing to keep)
-    private func parseMake(_ tokens: inout Tokens) throws(LineError) -> Command {
+    private mutating func parseMake(_ tokens: inout Tokens) throws(LineError) -> Command {
         let channel = try channelName(tokens.next())
         var capacity: Int?
         var preference: Preference?
@@ -198,30 +198,34 @@ extension CommandParser {
     }
 }
 
+/// A token (or line) of the input, read in place: valid only while the parser reads that input.
+typealias Token = UnsafeBufferPointer<UInt8>
+
 /// The space-separated tokens of one command line (its line end already removed).
 struct Tokens {
-    private let line: ArraySlice<UInt8>
-    private var position: Int
+    private var position: UnsafePointer<UInt8>
+    private let lineEnd: UnsafePointer<UInt8>
 
-    init(_ line: ArraySlice<UInt8>) {
-        self.line = line
-        position = line.startIndex
+    /// `line` lies in the parser's buffer, which holds at least its LF: its base address is never nil.
+    init(_ line: Token) {
+        position = line.baseAddress!
+        lineEnd = position + line.count
     }
 
     /// The next token after a run of spaces, or nil at the end of the line.
-    mutating func next() -> ArraySlice<UInt8>? {
-        while position < line.endIndex, line[position] == Wire.space { position += 1 }
-        guard position < line.endIndex else { return nil }
+    mutating func next() -> Token? {
+        while position < lineEnd, position.pointee == Wire.space { position += 1 }
+        guard position < lineEnd else { return nil }
         let tokenStart = position
-        while position < line.endIndex, line[position] != Wire.space { position += 1 }
-        return line[tokenStart..<position]
+        while position < lineEnd, position.pointee != Wire.space { position += 1 }
+        return Token(start: tokenStart, count: tokenStart.distance(to: position))
     }
 
     /// Everything after the single space that ends the last token (an inline payload).
-    mutating func rest() -> ArraySlice<UInt8> {
-        let restStart = Swift.min(position + 1, line.endIndex)
-        position = line.endIndex
-        return line[restStart...]
+    mutating func rest() -> Token {
+        let restStart = Swift.min(position + 1, lineEnd)
+        position = lineEnd
+        return Token(start: restStart, count: restStart.distance(to: lineEnd))
     }
 
     /// Fails unless no token is left.
@@ -256,23 +260,65 @@ struct Tokens {
     }
 }
 
-extension ArraySlice<UInt8> {
+extension Token {
     /// Whether this token is `keyword` (uppercase ASCII letters) in any ASCII case.
     /// Clearing bit 0x20 uppercases a letter; no other byte becomes an uppercase letter that way.
     fileprivate func isKeyword(_ keyword: [UInt8]) -> Bool {
-        count == keyword.count && zip(self, keyword).allSatisfy { $0 & 0xDF == $1 }
+        guard count == keyword.count else { return false }
+        return keyword.withUnsafeBufferPointer { keyword in
+            for i in 0..<count where self[i] & 0xDF != keyword[i] { return false }
+            return true
+        }
     }
 }
 
-/// A channel name (or CHANNELS prefix): SYNTAX if missing, BADNAME unless 1-255 bytes, each 0x21-0x7E.
-private func channelName(_ token: ArraySlice<UInt8>?) throws(LineError) -> String {
-    guard let token else { throw .missingArgument }
-    guard ChannelName.isValid(token) else { throw .badName }
-    return String(decoding: token, as: UTF8.self)
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension CommandParser {
+    /// A channel name (or CHANNELS prefix): SYNTAX if missing, BADNAME unless 1-255 bytes, each 0x21-0x7E.
+    fileprivate mutating func channelName(_ token: Token?) throws(LineError) -> String {
+        guard let token else { throw .missingArgument }
+        if let known = recentNames[token] { return known }
+        guard ChannelName.isValid(token) else { throw .badName }
+        let name = String(decoding: token, as: UTF8.self)
+        recentNames.remember(name)
+        return name
+    }
+}
+
+/// The Strings of the channel names a connection named last, in a few slots chosen by each name's length and
+/// last byte, so that names it repeats (a consumer's SELECT cases, a producer's SEND) are neither decoded
+/// again nor, when longer than a small String's 15 bytes, allocated again per request. A name found here was
+/// valid when it was remembered.
+struct RecentNames {
+    private static let slotCount = 8  // a power of two
+    /// Empty until the first name, then `slotCount` names ("" in a slot not used yet).
+    private var slots: [String] = []
+
+    private static func slot(length: Int, last: UInt8) -> Int {
+        (Int(last) &+ 3 &* length) & (slotCount - 1)
+    }
+
+    subscript(token: Token) -> String? {
+        guard !slots.isEmpty, let last = token.last else { return nil }
+        var name = slots[Self.slot(length: token.count, last: last)]
+        guard name.utf8.count == token.count else { return nil }
+        return name.withUTF8 { memcmp($0.baseAddress!, token.baseAddress!, token.count) == 0 } ? name : nil
+    }
+
+    mutating func remember(_ name: String) {
+        guard let last = name.utf8.last else { return }
+        if slots.isEmpty { slots = Array(repeating: "", count: Self.slotCount) }
+        slots[Self.slot(length: name.utf8.count, last: last)] = name
+    }
 }
 
 /// The value of a token of decimal digits, or nil if it has other bytes or does not fit an Int.
-private func decimal(_ token: ArraySlice<UInt8>) -> Int? {
+private func decimal(_ token: Token) -> Int? {
     guard !token.isEmpty else { return nil }
     var value = 0
     for byte in token {
@@ -286,7 +332,7 @@ private func decimal(_ token: ArraySlice<UInt8>) -> Int? {
 }
 
 /// A <number> argument: SYNTAX if missing or not a number, LIMIT above `max`.
-private func boundedNumber(_ token: ArraySlice<UInt8>?, max: Int) throws(LineError) -> Int {
+private func boundedNumber(_ token: Token?, max: Int) throws(LineError) -> Int {
     guard let token else { throw .missingArgument }
     guard let value = decimal(token) else { throw .badNumber }
     guard value <= max else { throw .numberOverLimit }
@@ -294,9 +340,9 @@ private func boundedNumber(_ token: ArraySlice<UInt8>?, max: Int) throws(LineErr
 }
 
 /// n if `payload` is exactly `{<n>}` (a counted payload), nil if it is an inline payload.
-private func payloadCount(_ payload: ArraySlice<UInt8>) throws(LineError) -> Int? {
+private func payloadCount(_ payload: Token) throws(LineError) -> Int? {
     guard payload.count > 2, payload.first == Wire.countOpen, payload.last == Wire.countClose else { return nil }
-    let digits = payload.dropFirst().dropLast()
+    let digits = Token(rebasing: payload.dropFirst().dropLast())
     guard digits.allSatisfy(Wire.digits.contains) else { return nil }
     guard let count = decimal(digits) else { throw .payloadCountOverflow }
     return count

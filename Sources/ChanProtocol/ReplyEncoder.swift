@@ -92,15 +92,24 @@ public enum ReplyEncoder {
         out.append(contentsOf: Wire.crlf)
     }
 
-    /// Writes a non-negative integer as ASCII digits, without an intermediate String.
+    /// Writes a non-negative integer as ASCII digits, without an intermediate String, and in place (reversing
+    /// a slice of `out` instead would copy its storage, one allocation per reply).
     private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
         precondition(value >= 0, "counts and indices are never negative")
+        var digits = 1
+        var power = 10
+        while digits < 19 && value >= power {
+            digits += 1
+            power &*= 10
+        }
         let first = out.count
-        var rest = value
-        repeat {
-            out.append(Wire.digits.lowerBound + UInt8(rest % 10))
-            rest /= 10
-        } while rest > 0
-        out[first...].reverse()
+        out.append(contentsOf: repeatElement(Wire.digits.lowerBound, count: digits))
+        out.withUnsafeMutableBufferPointer { out in
+            var rest = value
+            for i in stride(from: first + digits - 1, through: first, by: -1) {
+                out[i] = Wire.digits.lowerBound + UInt8(rest % 10)
+                rest /= 10
+            }
+        }
     }
 }

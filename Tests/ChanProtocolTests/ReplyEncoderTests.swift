@@ -32,6 +32,14 @@ import Testing
         #expect(Array(out.suffix(2)) == [0x0D, 0x0A])
     }
 
+    @Test func heldMessageTagsEveryNumberOfDigits() {
+        for (tag, text) in [(1, "1"), (9, "9"), (10, "10"), (99, "99"), (100, "100"), (1_000_000_000, "1000000000"),
+                            (Int.max, "9223372036854775807")] {
+            #expect(encoded { ReplyEncoder.message(channel: "jobs", payload: bytes("hi"), isException: false, tag: tag, into: &$0) }
+                == "MSG jobs 2 \(text)\r\nhi\r\n")
+        }
+    }
+
     @Test func selectedPrefixesTheCaseReply() {
         #expect(encoded {
             ReplyEncoder.selected(1, into: &$0)
