@@ -14,69 +14,6 @@ import chand
 import chand.aio
 
 
-class FakeServer:
-    """Accepts one connection, waits for the request, answers `reply`, and
-    then half-closes (when `close`) or keeps the connection open."""
-
-    def __init__(self, reply: bytes, close: bool):
-        self.reply = reply
-        self.close = close
-        self.request = b""
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(1)
-        self.address = "127.0.0.1:%d" % self._listener.getsockname()[1]
-        self._done = threading.Event()
-        self._conn = None
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        conn, _ = self._listener.accept()
-        self._conn = conn
-        conn.settimeout(0.1)
-        try:
-            while True:  # read the whole request: until it stops coming
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                self.request += chunk
-        except socket.timeout:
-            pass
-        conn.sendall(self.reply)
-        if self.close:
-            conn.shutdown(socket.SHUT_WR)  # FIN after the reply, no reset
-        while not self._done.is_set():  # keep recording later requests
-            try:
-                chunk = conn.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not chunk:
-                break
-            self.request += chunk
-        self._done.wait(30)
-        conn.close()
-
-    def stop(self):
-        self._done.set()
-        self._listener.close()
-
-
-@pytest.fixture
-def fake():
-    servers = []
-
-    def start(reply, close=False):
-        server = FakeServer(reply, close)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
 def call_in_thread(fn, timeout=5):
     """fn() must return or raise within `timeout` seconds."""
     outcome = {}

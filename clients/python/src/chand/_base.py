@@ -231,15 +231,15 @@ def tls_context(address: Address, ssl_option: Any) -> Optional[_ssl.SSLContext]:
 
 
 def auth_request(user: Any, password: Any) -> bytes:
-    """``AUTH <name> <secret>``. Each is one token: no spaces or control
-    characters (they could not be told from the request's own)."""
+    """``AUTH <name> <secret>``. Each is one token of printable ASCII
+    (0x21-0x7E): a space or line end could not be told from the request's own."""
     parts = []
     for what, value in (("user", user), ("password", password)):
         if not isinstance(value, str):
             raise TypeError(f"{what} must be a str, not {type(value).__name__}")
-        raw = value.encode("utf-8")
-        if not raw or any(b <= 0x20 or b == 0x7F for b in raw):
+        raw = value.encode("ascii", "replace")
+        if not raw or any(b < 0x21 or b > 0x7E for b in raw) or not value.isascii():
             # the value itself stays out of the message: it may be a secret
-            raise ValueError(f"the {what} must be non-empty, without spaces or control characters")
+            raise ValueError(f"the {what} must be 1 or more printable ASCII characters without spaces")
         parts.append(raw)
     return b"AUTH %s %s\r\n" % (parts[0], parts[1])
