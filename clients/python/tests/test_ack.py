@@ -239,3 +239,14 @@ def test_a_tag_on_a_receive_without_ack_is_malformed(fake):
     with chand.connect(server.address) as conn:
         with pytest.raises(chand.MalformedReply, match="without ACK"):
             conn.channel("q").receive()
+
+
+def test_the_connection_that_selects_holds_the_value(connect, name):
+    owner, selecting = connect(), connect()
+    ch = owner.make(name(), capacity=1)
+    ch.send(b"v")
+    result = selecting.select([ch.receive_case()], timeout=5, ack=True)  # cases of another connection's channel
+    delivery = result.value
+    assert delivery.connection is selecting and delivery.channel is ch
+    delivery.ack()
+    assert owner.stat(name()).held == 0

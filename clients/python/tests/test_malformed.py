@@ -4,7 +4,6 @@ the connection), truncated replies on a closed socket raise Disconnected;
 neither hangs."""
 
 import asyncio
-import socket
 import threading
 import time
 

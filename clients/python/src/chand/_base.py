@@ -39,8 +39,6 @@ class BaseChannel:
     nothing: the server creates a channel when it is first used (or by
     ``conn.make``)."""
 
-    _Delivery: Any = None  # the flavour's Delivery class, for values received with ACK
-
     def __init__(self, connection: Any, name: str, codec: Codec):
         self._name_b = check_name(name)
         self.name = self._name_b.decode("ascii")
@@ -146,6 +144,8 @@ class BaseChannel:
 class BaseConnection:
     """Address and value-codec defaults shared by both flavours."""
 
+    _Delivery: Any = None  # the flavour's Delivery class, for values received with ACK
+
     host: str
     port: int
 
@@ -157,7 +157,7 @@ class BaseConnection:
         self._decode = decode
         self._serializer = serializer
         self._codec = Codec(decode, serializer)
-        self._held: Set[int] = set()  # delivery tags of values this connection holds
+        self._held: Set[int] = set()  # delivery tags of the values this connection holds
         self._outbox: List[bytes] = []  # ACK/NACK lines to write after the current request
 
     @property
@@ -177,8 +177,6 @@ class BaseConnection:
     def _settling(self, delivery: Any, verb: bytes) -> bytes:
         """The ACK/NACK line for ``delivery``; raises ValueError when this
         connection does not hold it (so the server never sees an unknown tag)."""
-        if delivery.channel.connection is not self:
-            raise ValueError(f"delivery {delivery.tag} belongs to another connection")
         line = delivery._settling(verb)
         if delivery.tag not in self._held:
             raise ValueError(f"delivery {delivery.tag} on {delivery.channel.name} is not held by this connection")

@@ -658,10 +658,11 @@ def ok_op(request: bytes, name: Optional[str] = None, expect: str = "OK") -> Op:
     return Op(request, interpret)
 
 
-def receive_result(reply: Reply, channel: Any, case: Optional[int] = None, ack: bool = False) -> Any:
-    """The value of a MSG reply (a :class:`Delivery` with ``ack``), or the
-    exception for EXC/CLOSED. An EXC received with ACK is acknowledged: raising
-    it is its delivery."""
+def receive_result(reply: Reply, channel: Any, conn: Any, case: Optional[int] = None, ack: bool = False) -> Any:
+    """The value of a MSG reply (a :class:`Delivery` held by ``conn``, the
+    connection that received it, with ``ack``), or the exception for
+    EXC/CLOSED. An EXC received with ACK is acknowledged: raising it is its
+    delivery."""
     kind = reply[0]
     if kind in ("MSG", "EXC", "CLOSED") and reply[1] != channel.name:
         raise MalformedReply(f"reply names channel {reply[1]} instead of {channel.name}")
@@ -671,21 +672,20 @@ def receive_result(reply: Reply, channel: Any, case: Optional[int] = None, ack: 
             raise MalformedReply(
                 f"{kind} on {channel.name} " + (f"with delivery tag {tag} to a receive without ACK" if tag else
                                                  "without a delivery tag to a receive with ACK"))
-        held = channel._conn._held
         if tag is not None:
-            if tag in held:
+            if tag in conn._held:
                 raise MalformedReply(f"delivery tag {tag} given twice")
-            held.add(tag)
+            conn._held.add(tag)
         if kind == "EXC":
             if tag is not None:
-                channel._conn._settle_later(tag, ACK)
+                conn._settle_later(tag, ACK)
             raise exception_from_payload(data, channel.name)
         try:
             value = channel._codec.decode(data)
         except Exception as e:
-            delivery = channel._Delivery(channel, tag, data) if tag is not None else None
+            delivery = conn._Delivery(conn, channel, tag, data) if tag is not None else None
             raise DecodeError(channel.name, data, f"{type(e).__name__}: {e}", delivery) from e
-        return channel._Delivery(channel, tag, value) if tag is not None else value
+        return conn._Delivery(conn, channel, tag, value) if tag is not None else value
     if kind == "CLOSED":
         raise Closed(channel.name, case=case)
     raise MalformedReply(f"unexpected reply {kind} to a receive on {channel.name}")
@@ -701,7 +701,7 @@ def receive_op(channel: Any, timeout: Optional[float], ack: bool = False) -> Op:
             raise Timeout(f"nothing received on {channel.name} within {timeout} s")
         if reply[0] == "ERR":
             raise error_from(reply)
-        return receive_result(reply, channel, ack=ack)
+        return receive_result(reply, channel, channel._conn, ack=ack)
 
     return Op(request, interpret)
 
@@ -737,7 +737,9 @@ def live_cases(cases: List[Optional[Case]]) -> List[Tuple[int, Case]]:
     return live
 
 
-def select_op(cases: List[Optional[Case]], timeout: Optional[float], ack: bool = False) -> Op:
+def select_op(cases: List[Optional[Case]], timeout: Optional[float], ack: bool = False, conn: Any = None) -> Op:
+    """``conn`` is the connection that runs the select (it holds what a receive
+    case gets with ``ack``)."""
     live = live_cases(cases)
     request = (b"SELECT %d%s%s\r\n" % (len(live), timeout_option(timeout), b" ACK" if ack else b"")
                + b"".join(c.line() for _, c in live))
@@ -762,7 +764,7 @@ def select_op(cases: List[Optional[Case]], timeout: Optional[float], ack: bool =
             raise MalformedReply(f"unexpected reply {inner[0]} to send case {index}")
         if inner[0] == "ERR":
             raise error_from(inner)
-        return Selected(case.channel, RECEIVE, receive_result(inner, case.channel, index, ack), index)
+        return Selected(case.channel, RECEIVE, receive_result(inner, case.channel, conn, index, ack), index)
 
     return Op(request, interpret)
 
@@ -856,11 +858,13 @@ class DeliveryBase:
     connection that ends while holding it gives it back too.
 
     ``value`` is the decoded value, ``tag`` the server's delivery tag,
-    ``channel`` the channel object, ``settled`` None, ``"ack"`` or ``"nack"``."""
+    ``channel`` the channel object, ``connection`` the connection holding it,
+    ``settled`` None, ``"ack"`` or ``"nack"``."""
 
-    __slots__ = ("channel", "tag", "value", "settled")
+    __slots__ = ("connection", "channel", "tag", "value", "settled")
 
-    def __init__(self, channel: Any, tag: int, value: Any):
+    def __init__(self, connection: Any, channel: Any, tag: int, value: Any):
+        self.connection = connection
         self.channel = channel
         self.tag = tag
         self.value = value

@@ -303,7 +303,7 @@ class Connection(BaseConnection):
         :class:`Delivery` to acknowledge. Raises :class:`Timeout` when
         nothing fired, :class:`Closed` (with ``.case``) when the chosen
         case's channel is closed, or the exception a receive case got."""
-        return self._run1(select_op(list(cases), timeout, ack))
+        return self._run1(select_op(list(cases), timeout, ack, self))
 
     # -- server --------------------------------------------------------------
 
@@ -458,11 +458,11 @@ class Delivery(DeliveryBase):
 
     def ack(self) -> None:
         """``ACK``: this receiver has the value; its sender's send completes."""
-        self.channel.connection._settle(self, ACK)
+        self.connection._settle(self, ACK)
 
     def nack(self) -> None:
         """``NACK``: gives the value back to the front of its channel."""
-        self.channel.connection._settle(self, NACK)
+        self.connection._settle(self, NACK)
 
 
 class DeliveryContext:
@@ -488,11 +488,11 @@ class DeliveryContext:
             return
         if exc_type is None:
             delivery.ack()
-        elif not self._channel.connection.closed:  # else the server has given it back already
+        elif not delivery.connection.closed:  # else the server has given it back already
             delivery.nack()
 
 
-Channel._Delivery = Delivery
+Connection._Delivery = Delivery
 
 
 def connect(

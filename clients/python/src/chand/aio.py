@@ -256,7 +256,7 @@ class Connection(BaseConnection):
     async def select(self, cases: Iterable[Optional[Case]], timeout: Optional[float] = None,
                      ack: bool = False) -> Selected:
         """(channel, operation, value) of the case that fired (see chand.Connection.select)."""
-        return await self._run1(select_op(list(cases), timeout, ack))
+        return await self._run1(select_op(list(cases), timeout, ack, self))
 
     async def ping(self) -> float:
         start = time.perf_counter()
@@ -350,10 +350,10 @@ class Delivery(DeliveryBase):
     __slots__ = ()
 
     async def ack(self) -> None:
-        await self.channel.connection._settle(self, ACK)
+        await self.connection._settle(self, ACK)
 
     async def nack(self) -> None:
-        await self.channel.connection._settle(self, NACK)
+        await self.connection._settle(self, NACK)
 
 
 class DeliveryContext:
@@ -379,11 +379,11 @@ class DeliveryContext:
             return
         if exc_type is None:
             await delivery.ack()
-        elif not self._channel.connection.closed:  # else the server has given it back already
+        elif not delivery.connection.closed:  # else the server has given it back already
             await delivery.nack()
 
 
-Channel._Delivery = Delivery
+Connection._Delivery = Delivery
 
 
 async def connect(
