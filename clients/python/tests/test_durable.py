@@ -68,12 +68,3 @@ def test_make_request_on_the_wire(fake, wait_for):
     with chand.connect(server.address) as conn:
         conn.make("q", capacity=8, preference="sender", durable=True)
     assert server.request == b"MAKE q CAP 8 PREFER SENDER DURABLE\r\n"
-
-
-def test_stat_fields_new_and_unknown_are_read(fake):
-    server = fake(b"STAT q cap=2 len=1 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 "
-                  b"sent=1 received=0 rate=0 held=3 exists=1 durable=1 future=x later=7\r\n")
-    with chand.connect(server.address) as conn:
-        stat = conn.stat("q")
-    assert (stat.held, stat.exists, stat.durable) == (3, True, True)
-    assert stat.extra == {"future": "x", "later": 7}

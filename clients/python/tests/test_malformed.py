@@ -158,3 +158,18 @@ def test_aio_malformed_and_truncated(fake):
             await conn.ping()
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_new_and_unknown_fields_are_read(fake):
+    server = fake(b"STAT q cap=2 len=1 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 "
+                  b"sent=1 received=0 rate=0 held=3 exists=1 durable=1 future=x later=7\r\n"
+                  b"INFO connections=1 held=3 redelivered=2 memory_used=10 memory_max=20 someday=yes\r\n"
+                  b"HELLO proto=1 server=chand/0.2.0 max_held=1024 tls=1\r\n")
+    with chand.connect(server.address) as conn:
+        stat = conn.stat("q")
+        info = conn.info()
+        hello = conn.hello()
+    assert (stat.held, stat.exists, stat.durable) == (3, True, True)
+    assert stat.extra == {"future": "x", "later": 7}
+    assert (info["held"], info["redelivered"], info["someday"]) == (3, 2, "yes")
+    assert (hello["max_held"], hello["tls"]) == (1024, 1)
