@@ -80,7 +80,9 @@ def parse_address(address=None, host: Optional[str] = None, port: Optional[int] 
     h: Any = DEFAULT_HOST
     p: Any = DEFAULT_PORT
     tls = False
-    if isinstance(address, tuple):
+    if isinstance(address, Address):
+        h, p, tls = address.host, address.port, address.tls
+    elif isinstance(address, tuple):
         if len(address) != 2:
             raise ValueError(f"bad {source} {address!r}: a (host, port) tuple")
         h, p = address
