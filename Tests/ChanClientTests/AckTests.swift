@@ -76,6 +76,7 @@ final class ChanClientAckTests: XCTestCase {
     }
 
     func testHoldingPastMaxHeldIsALimitError() throws {
+        XCTAssertEqual(try client.hello().maxHeld, 2)
         try client.make("b", capacity: 3)
         for v in ["1", "2", "3"] { try client.send("b", v) }
         _ = try client.recv("b", ack: true)

@@ -153,7 +153,15 @@ private func fields(_ text: String) -> ReplyFields {
             "proto=1 server=chand/0.1.0 max_line=65536 max_payload=1048576 max_select_cases=256 max_capacity=1000000 max_channels=1000000 max_connections=10000 later=1"))
         #expect(hello.protocolVersion == 1 && hello.server == "chand/0.1.0" && hello.maxPayload == 1_048_576)
         #expect(hello.fields["later"] == "1")
+        #expect(hello.maxHeld == nil, "a server without acknowledged delivery")
+        let holding = try ServerHello(fields: fields(
+            "proto=1 server=chand/0.1.0 max_line=65536 max_payload=1048576 max_select_cases=256 max_capacity=1000000 max_channels=1000000 max_connections=10000 max_held=1024"))
+        #expect(holding.maxHeld == 1024)
         #expect(throws: MalformedReply.self) { try ServerHello(fields: fields("proto=1")) }
+        #expect(throws: MalformedReply.self) {
+            try ServerHello(fields: fields(
+                "proto=1 server=chand/0.1.0 max_line=65536 max_payload=1048576 max_select_cases=256 max_capacity=1000000 max_channels=1000000 max_connections=10000 max_held=many"))
+        }
     }
 
     @Test func malformedReplies() {
