@@ -129,8 +129,8 @@ struct Recv: ParsableCommand {
 
             With --ack each value is acknowledged only once it has been written to standard \
             output: its sender gets its OK then, and a value that cannot be written (a full \
-            disk, a closed pipe; exit 7) or whose chan is killed first goes back to the front \
-            of the channel for the next receiver.
+            disk: exit 7), or whose chan dies first (a closed pipe, a kill), goes back to the \
+            front of the channel for the next receiver.
 
             \(exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.exception, ExitStatus.output, ExitStatus.usage]))
             """)
