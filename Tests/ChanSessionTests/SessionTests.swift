@@ -132,6 +132,27 @@ import Testing
         #expect(reply.contains(" values_lost=0 "))
     }
 
+    /// A client that half-closes while its replies wait to be read (paused
+    /// for output, requests still unread in its socket) has not vanished:
+    /// the look at paused sockets sees the half-close, yet every request is
+    /// read and answered as the client reads, end of input after them (rule 20).
+    @Test func halfClosedPeerOfAConnectionPausedForOutput() {
+        let loop = Loop { $0.outputHighWater = 20 }
+        let c = loop.connect()
+        c.chunk = 12
+        c.socketRoom = 0
+        c.send(String(repeating: "PING\r\n", count: 50))
+        #expect(!c.isRead)
+        c.endInput()
+        c.vanish()  // what the server's poll reports for the half-close
+        #expect(!c.isClosed)
+        c.socketRoom = .max
+        var replies = ""
+        for _ in 0..<200 where !c.isClosed { replies += c.read() }
+        #expect(replies == String(repeating: "PONG\r\n", count: 50))
+        #expect(c.isClosed)
+    }
+
     /// QUIT: nothing after it runs, and the connection closes after BYE.
     @Test func quitClosesAfterItsReply() {
         let loop = Loop()
