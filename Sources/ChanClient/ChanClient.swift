@@ -121,30 +121,37 @@ public final class ChanClient {
         try put(channel, Array(text.utf8), isException: true, timeout: timeout)
     }
 
-    /// `RECV <chan> [TIMEOUT <ms> | NOWAIT]`: the next value (check `isException`).
+    /// `RECV <chan> [TIMEOUT <ms> | NOWAIT] [ACK]`: the next value (check `isException`).
     /// Throws `.closed` once the channel is closed and drained, `.timeout` when the wait ran out.
-    public func recv(_ channel: String, timeout: WaitLimit = .forever) throws(ChanError) -> Message {
+    ///
+    /// With `ack`, the value is held by this connection and comes with its `tag`: its sender gets OK only
+    /// when this client calls `acknowledge(tag)`; `giveBack(tag)`, or the connection ending, returns it to
+    /// the front of its channel for another receiver. A connection holds at most the server's `maxHeld`
+    /// values (beyond: `ChanError.server(.limit, ...)`).
+    public func recv(_ channel: String, timeout: WaitLimit = .forever, ack: Bool = false) throws(ChanError) -> Message {
         try validate(name: channel)
         try validate(timeout)
-        let sent = try request { RequestEncoder.receive(channel: channel, wait: timeout, into: &$0) }
+        let sent = try request { RequestEncoder.receive(channel: channel, wait: timeout, hold: ack, into: &$0) }
         switch try reply(.after(timeout)) {
-        case .message(let name, let payload, let isException) where name == channel:
-            return Message(channel: channel, payload: payload, isException: isException)
+        case .message(let name, let payload, let isException, let tag) where name == channel && (tag != nil) == ack:
+            return Message(channel: channel, payload: payload, isException: isException, tag: tag)
         case .closed(let name) where name == channel: throw ChanError.closed(channel: channel)
         case .timeout: throw ChanError.timeout
         case let other: throw unexpected(other, sent)
         }
     }
 
-    /// `SELECT <n> [TIMEOUT <ms> | NOWAIT]` and its case lines: performs one
+    /// `SELECT <n> [TIMEOUT <ms> | NOWAIT] [ACK]` and its case lines: performs one
     /// ready case (chosen at random among the ready ones), or waits for the
     /// first to be matched. Throws `.timeout` when none fired in time. A
-    /// case on a closed channel fires with outcome `.closed`.
-    public func select(_ cases: [SelectCase], timeout: WaitLimit = .forever) throws(ChanError) -> Selected {
+    /// case on a closed channel fires with outcome `.closed`. With `ack`, a
+    /// receive case that fires holds its value, as `recv(_:timeout:ack:)` does
+    /// (its message carries the tag); send cases are unchanged.
+    public func select(_ cases: [SelectCase], timeout: WaitLimit = .forever, ack: Bool = false) throws(ChanError) -> Selected {
         guard !cases.isEmpty else { throw ChanError.invalidArgument("a select needs at least one case") }
         try validate(timeout)
         for c in cases { try validate(name: c.channel) }
-        let sent = try request { RequestEncoder.select(cases: cases.map(\.request), wait: timeout, into: &$0) }
+        let sent = try request { RequestEncoder.select(cases: cases.map(\.request), wait: timeout, hold: ack, into: &$0) }
         let answer = try reply(.after(timeout))
         switch answer {
         case .timeout: throw ChanError.timeout
@@ -158,8 +165,8 @@ public final class ChanClient {
                 return fired(.sent, c.payload)
             case (.send, .error(.closed, _)), (.throw, .error(.closed, _)):
                 return fired(.closed, nil)
-            case (.receive, .message(let name, let payload, let isException)) where name == c.channel:
-                let message = Message(channel: name, payload: payload, isException: isException)
+            case (.receive, .message(let name, let payload, let isException, let tag)) where name == c.channel && (tag != nil) == ack:
+                let message = Message(channel: name, payload: payload, isException: isException, tag: tag)
                 return fired(.received(message), payload)
             case (.receive, .closed(let name)) where name == c.channel:
                 return fired(.closed, nil)
@@ -170,6 +177,21 @@ public final class ChanClient {
             }
         case let other: throw unexpected(other, sent)
         }
+    }
+
+    /// `ACK <tag>`: this connection has the value received with `tag` for good; its sender gets its OK. No
+    /// reply comes: the server acts on it at once. A tag this connection does not hold makes the server
+    /// answer `ERR NOTHELD <tag>` and close the connection (seen by the next request).
+    public func acknowledge(_ tag: Int) throws(ChanError) {
+        try validate(tag: tag)
+        _ = try request { RequestEncoder.acknowledge(tag: tag, into: &$0) }
+    }
+
+    /// `NACK <tag>`: gives the value received with `tag` back, to the front of its channel, where the next
+    /// receiver gets it. No reply, as for `acknowledge`.
+    public func giveBack(_ tag: Int) throws(ChanError) {
+        try validate(tag: tag)
+        _ = try request { RequestEncoder.giveBack(tag: tag, into: &$0) }
     }
 
     /// `MAKE <chan> CAP <n> PREFER <p>`: makes a persistent channel (again
@@ -274,6 +296,10 @@ public final class ChanClient {
         guard ChannelName.isValid(name) else {
             throw ChanError.invalidArgument("bad channel name \"\(name)\": \(ChannelName.rule)")
         }
+    }
+
+    private func validate(tag: Int) throws(ChanError) {
+        guard tag > 0 else { throw ChanError.invalidArgument("a delivery tag is a positive number, not \(tag)") }
     }
 
     private func validate(_ wait: WaitLimit) throws(ChanError) {

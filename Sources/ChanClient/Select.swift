@@ -101,8 +101,8 @@ public struct Channel {
         try client.throw(name, text, timeout: timeout)
     }
 
-    public func receive(timeout: WaitLimit = .forever) throws(ChanError) -> Message {
-        try client.recv(name, timeout: timeout)
+    public func receive(timeout: WaitLimit = .forever, ack: Bool = false) throws(ChanError) -> Message {
+        try client.recv(name, timeout: timeout, ack: ack)
     }
 
     public func make(capacity: Int = 0, preference: Preference = .receiver) throws(ChanError) {

@@ -7,11 +7,17 @@ public struct Message: Equatable, Sendable {
     /// True when it was sent with THROW (the wire's `EXC`): in Stackless terms an
     /// exception raised in the receiver, here handed over for the caller to raise.
     public var isException: Bool
+    /// For a value received with `ack: true`: its delivery tag. The connection
+    /// holds the value until `acknowledge(tag)` (the sender then gets its OK)
+    /// or `giveBack(tag)` (it goes back to the front of its channel); if the
+    /// connection ends first, the value goes back too. Nil otherwise.
+    public var tag: Int?
 
-    public init(channel: String, payload: [UInt8], isException: Bool = false) {
+    public init(channel: String, payload: [UInt8], isException: Bool = false, tag: Int? = nil) {
         self.channel = channel
         self.payload = payload
         self.isException = isException
+        self.tag = tag
     }
 
     /// The payload decoded as UTF-8 (invalid sequences replaced).

@@ -213,11 +213,14 @@ extension Engine {
         memoryUsed += h.message.payload.count
     }
 
-    /// The value is no longer held.
+    /// The value is no longer held: its channel may have turned idle (an
+    /// acknowledgement, or a value dropped with its gone sender, moves
+    /// nothing else that would put it on the sweep's list).
     private func release(_ h: HeldValue) {
         h.channel.held -= 1
         stats.held -= 1
         memoryUsed -= h.message.payload.count
+        noteIfIdle(h.channel)
     }
 
     // MARK: Giving back

@@ -112,6 +112,9 @@ public struct ServerHello: Equatable, Sendable {
     public var maxCapacity: Int
     public var maxChannels: Int
     public var maxConnections: Int
+    /// The most values one connection may hold (received with ACK and not yet acknowledged); nil from a
+    /// server without acknowledged delivery.
+    public var maxHeld: Int?
     /// Every field, known or not.
     public var fields: ReplyFields
 
@@ -120,7 +123,7 @@ public struct ServerHello: Equatable, Sendable {
         public static let protocolVersion = "proto", server = "server", maxLine = "max_line"
         public static let maxPayload = "max_payload", maxSelectCases = "max_select_cases"
         public static let maxCapacity = "max_capacity", maxChannels = "max_channels"
-        public static let maxConnections = "max_connections"
+        public static let maxConnections = "max_connections", maxHeld = "max_held"
     }
 
     /// What a server's name starts with (`server=chand/0.1.0`).
@@ -140,6 +143,7 @@ public struct ServerHello: Equatable, Sendable {
         self.maxCapacity = try int(Key.maxCapacity)
         self.maxChannels = try int(Key.maxChannels)
         self.maxConnections = try int(Key.maxConnections)
+        self.maxHeld = fields[Key.maxHeld] == nil ? nil : try int(Key.maxHeld)
         self.fields = fields
     }
 }

@@ -1,8 +1,9 @@
 /// One reply of protocol v1, as a client reads it (see `ReplyParser`).
 public indirect enum Reply: Equatable, Sendable {
     case ok, pong, bye, timeout
-    /// `MSG <chan> <n>` (or `EXC ...` for an exception) and its n payload bytes.
-    case message(channel: String, payload: [UInt8], isException: Bool)
+    /// `MSG <chan> <n>` (or `EXC ...` for an exception) and its n payload bytes; `MSG <chan> <n> <tag>` for a
+    /// value received with ACK, held until `ACK <tag>` or `NACK <tag>`.
+    case message(channel: String, payload: [UInt8], isException: Bool, tag: Int? = nil)
     /// `CLOSED <chan>`: a receive found the channel closed and drained.
     case closed(channel: String)
     /// `ERR <CODE> <text>`
@@ -30,8 +31,8 @@ public indirect enum Reply: Equatable, Sendable {
         case .pong: return text(Wire.pong)
         case .bye: return text(Wire.bye)
         case .timeout: return text(Wire.timeout)
-        case .message(let channel, let payload, let isException):
-            return line(isException ? Wire.exc : Wire.msg, "\(channel) \(payload.count)")
+        case .message(let channel, let payload, let isException, let tag):
+            return line(isException ? Wire.exc : Wire.msg, "\(channel) \(payload.count)" + (tag.map { " \($0)" } ?? ""))
         case .closed(let channel): return line(Wire.closed, channel)
         case .error(let code, let message): return line(Wire.err, line(Array(code.rawValue.utf8), message))
         case .selected(let index, let reply): return line(Wire.selected, "\(index) \(reply.summary)")

@@ -23,7 +23,7 @@ public struct ReplyParser {
     private enum State {
         case line
         /// A message header was read; its payload and CRLF are due. `selected`: the case index it answers.
-        case payload(channel: String, count: Int, isException: Bool, selected: Int?)
+        case payload(channel: String, count: Int, isException: Bool, tag: Int?, selected: Int?)
         case failed(MalformedReply)
     }
 
@@ -81,13 +81,15 @@ public struct ReplyParser {
         return line
     }
 
-    private mutating func payload(channel: String, count: Int, isException: Bool, selected: Int?) throws(MalformedReply) -> Reply? {
+    private mutating func payload(
+        channel: String, count: Int, isException: Bool, tag: Int?, selected: Int?
+    ) throws(MalformedReply) -> Reply? {
         guard bufferedByteCount >= count + 2 else { return nil }
         let payloadEnd = start + count
         guard buffer[payloadEnd] == Wire.cr, buffer[payloadEnd + 1] == Wire.lf else {
             throw MalformedReply("a \(count)-byte payload not followed by CRLF")
         }
-        let message = Reply.message(channel: channel, payload: Array(buffer[start..<payloadEnd]), isException: isException)
+        let message = Reply.message(channel: channel, payload: Array(buffer[start..<payloadEnd]), isException: isException, tag: tag)
         start = payloadEnd + 2
         state = .line
         return selected.map { .selected(index: $0, reply: message) } ?? message
@@ -158,23 +160,29 @@ public struct ReplyParser {
         return nil
     }
 
-    /// For a `MSG <chan> <n>` or `EXC <chan> <n>` header: switches to reading its payload and returns true.
+    /// For a `MSG <chan> <n> [<tag>]` or `EXC <chan> <n> [<tag>]` header (the tag, a positive number, on a
+    /// value received with ACK): switches to reading its payload and returns true.
     private mutating func startMessage(
         _ words: [ArraySlice<UInt8>], selected: Int?, line: ArraySlice<UInt8>
     ) throws(MalformedReply) -> Bool {
         let isException = words[0].elementsEqual(Wire.exc)
         guard isException || words[0].elementsEqual(Wire.msg) else { return false }
-        guard words.count == 3, !words[1].isEmpty, let n = count(words[2]) else {
+        guard words.count == 3 || words.count == 4, !words[1].isEmpty, let n = count(words[2]) else {
             throw MalformedReply("bad message header \"\(text(line))\"")
         }
+        var tag: Int?
+        if words.count == 4 {
+            guard let t = count(words[3]), t > 0 else { throw MalformedReply("bad delivery tag in \"\(text(line))\"") }
+            tag = t
+        }
         guard n <= maxPayload else { throw MalformedReply("a \(n)-byte payload, above this client's limit of \(maxPayload)") }
-        state = .payload(channel: text(words[1]), count: n, isException: isException, selected: selected)
+        state = .payload(channel: text(words[1]), count: n, isException: isException, tag: tag, selected: selected)
         return true
     }
 
     private mutating func readPayload() throws(MalformedReply) -> Reply? {
-        guard case .payload(let channel, let count, let isException, let selected) = state else { return nil }
-        return try payload(channel: channel, count: count, isException: isException, selected: selected)
+        guard case .payload(let channel, let count, let isException, let tag, let selected) = state else { return nil }
+        return try payload(channel: channel, count: count, isException: isException, tag: tag, selected: selected)
     }
 
     /// `key=value` words, each with a non-empty key.

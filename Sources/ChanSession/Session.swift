@@ -111,6 +111,12 @@ public final class Session {
     }
 
     /// The client closed or half-closed its side, or it vanished (rule 20).
+    /// While paused, that is the transport's look at a socket it does not
+    /// read: it ends the input of a blocked request's connection at once
+    /// (the blocked request is withdrawn, as it would be once the rest was
+    /// read). Any other paused connection waits for its replies to drain;
+    /// its remaining requests are then read and run, and end of input
+    /// arrives after them.
     public func inputEnded() -> Actions {
         switch state {
         case .reading:

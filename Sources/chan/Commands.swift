@@ -127,6 +127,11 @@ struct Recv: ParsableCommand {
             values. An exception (a value sent with chan throw) stops it, like a raise in the \
             receiver: shown on stderr, exit 6, later values left in the channel.
 
+            With --ack each value is acknowledged only once it has been written to standard \
+            output: its sender gets its OK then, and a value that cannot be written (a full \
+            disk: exit 7), or whose chan dies first (a closed pipe, a kill), goes back to the \
+            front of the channel for the next receiver.
+
             \(exitCodesHelp([ExitStatus.success, ExitStatus.timeout, ExitStatus.closed, ExitStatus.connection, ExitStatus.server, ExitStatus.exception, ExitStatus.output, ExitStatus.usage]))
             """)
 
@@ -134,6 +139,9 @@ struct Recv: ParsableCommand {
 
     @Argument(help: "The channel.", transform: channelName)
     var channel: String
+
+    @Flag(help: "Acknowledge each value once written; give it back if it cannot be written.")
+    var ack = false
 
     @Option(help: ArgumentHelp("Give up (exit 2) when no value comes within this many milliseconds (per value); 0 takes only a value that is there now.", valueName: "ms"))
     var timeout: Int?
@@ -160,12 +168,24 @@ struct Recv: ParsableCommand {
             while follow || received < count {
                 let message: Message
                 do {
-                    message = try client.recv(channel, timeout: wait(timeout))
+                    message = try client.recv(channel, timeout: wait(timeout), ack: ack)
                 } catch ChanError.closed where follow {
                     break
                 }
-                if message.isException { throw ReceivedException(message: message) }
-                Output.standardOutput(raw ? message.payload : message.payload + [10])
+                if message.isException {
+                    // Raised here, so delivered: its sender learns it arrived.
+                    if let tag = message.tag { try client.acknowledge(tag) }
+                    throw ReceivedException(message: message)
+                }
+                if let error = Output.attemptStandardOutput(raw ? message.payload : message.payload + [10]) {
+                    if let tag = message.tag {
+                        // Back to the front of the channel before chan exits (QUIT waits for the server to act).
+                        try? client.giveBack(tag)
+                        try? client.quit()
+                    }
+                    Output.standardOutputFailed(errno: error)
+                }
+                if let tag = message.tag { try client.acknowledge(tag) }
                 received += 1
             }
             try? client.quit()

@@ -15,23 +15,36 @@ enum Output {
 
     static func standardError(_ text: String) { write(2, Array(text.utf8)) }
 
+    /// Writes to standard output; on failure returns errno instead of stopping,
+    /// so that the caller can first give a held value back, then `failed(errno:)`.
+    static func attemptStandardOutput(_ bytes: [UInt8]) -> Int32? { attempt(1, bytes) }
+
     private static func write(_ fd: Int32, _ bytes: [UInt8]) {
+        if let error = attempt(fd, bytes) { failed(fd, errno: error) }
+    }
+
+    private static func attempt(_ fd: Int32, _ bytes: [UInt8]) -> Int32? {
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
                 systemWrite(fd, raw.baseAddress! + offset, raw.count - offset)
             }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { failed(fd) }
+            guard n > 0 else { return n < 0 ? errno : EIO }
             offset += n
         }
+        return nil
     }
+
+    /// Standard output could not be written: see `failed(_:errno:)`.
+    static func standardOutputFailed(errno error: Int32) -> Never { failed(1, errno: error) }
 
     /// Output that cannot be written (a full disk, a closed pipe) would be
     /// lost without a word: say so and stop (exit 7). A value already taken
-    /// from the server is lost with it, and the exit status tells.
-    private static func failed(_ fd: Int32) -> Never {
-        let reason = String(cString: strerror(errno))
+    /// from the server is lost with it (unless it was received with ACK and
+    /// given back), and the exit status tells.
+    private static func failed(_ fd: Int32, errno error: Int32) -> Never {
+        let reason = String(cString: strerror(error))
         if fd != 2 { write(2, Array("chan: cannot write standard output: \(reason)\n".utf8)) }
         exit(ExitStatus.output)
     }

@@ -110,6 +110,13 @@ final class Background<T: Sendable>: @unchecked Sendable {
         return result
     }
 
+    /// True when the work has not finished within `seconds` (a send still waiting for its answer).
+    func isPending(for seconds: TimeInterval = 0.2) -> Bool {
+        guard done.wait(timeout: .now() + seconds) == .success else { return true }
+        done.signal()  // leave it for `result()`
+        return false
+    }
+
     func value(file: StaticString = #filePath, line: UInt = #line) throws -> T {
         guard let result = result(file: file, line: line) else { throw DaemonFailure(text: "background work hung") }
         return try result.get()

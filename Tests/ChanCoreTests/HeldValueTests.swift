@@ -40,6 +40,24 @@ final class HeldValueTests: XCTestCase {
         XCTAssertEqual(w.engine.blockedCount, 0)
     }
 
+    /// An implicit channel whose last value was acknowledged, or given back
+    /// and dropped with its gone sender, is forgotten once idle like any other.
+    func testAChannelIdleAfterItsLastHeldValueIsForgotten() {
+        let w = World(), s = w.tasklet(), r = w.tasklet(), gone = w.tasklet()
+        XCTAssertEqual(w.send(s, "acked", "v"), .blocked)
+        let t = tag(completion(w.engine.receive(r, w.ch("acked"), hold: true)), "v", of: r)
+        XCTAssertEqual(w.send(gone, "dropped", "v"), .blocked)
+        let u = tag(completion(w.engine.receive(r, w.ch("dropped"), hold: true)), "v", of: r)
+        w.engine.sweepIdleChannels()
+        XCTAssertEqual(Set(w.engine.channels().first.map(\.name)), ["acked", "dropped"], "held values keep their channels")
+        XCTAssertTrue(w.engine.acknowledge(r, tag: t))
+        w.engine.cancel(gone)
+        XCTAssertTrue(w.engine.giveBack(r, tag: u))
+        _ = w.drain()
+        w.engine.sweepIdleChannels()
+        XCTAssertEqual(w.engine.channels().first.map(\.name), [])
+    }
+
     // Rule 22: a sender arriving at a waiting holding receiver waits too.
     func testRule22SenderArrivingAtAWaitingHolderWaits() {
         let w = World(), s = w.tasklet(), r = w.tasklet()

@@ -101,6 +101,22 @@ private func fields(_ text: String) -> ReplyFields {
              .selected(index: 2, reply: .message(channel: "c", payload: bytes("!"), isException: true))])
     }
 
+    /// A value received with ACK: its delivery tag after the size, also after SELECTED.
+    @Test func heldMessagesCarryTheirTag() {
+        expectReplies(
+            "MSG jobs 5 1\r\nhello\r\nEXC jobs 3 42\r\nbad\r\nSELECTED 1 MSG b 2 7\r\nhi\r\nSELECTED 0 EXC c 0 999999\r\n\r\nMSG d 1\r\nx\r\n",
+            [.message(channel: "jobs", payload: bytes("hello"), isException: false, tag: 1),
+             .message(channel: "jobs", payload: bytes("bad"), isException: true, tag: 42),
+             .selected(index: 1, reply: .message(channel: "b", payload: bytes("hi"), isException: false, tag: 7)),
+             .selected(index: 0, reply: .message(channel: "c", payload: [], isException: true, tag: 999999)),
+             .message(channel: "d", payload: bytes("x"), isException: false)])
+        #expect(Reply.message(channel: "jobs", payload: bytes("hello"), isException: false, tag: 3).summary == "MSG jobs 5 3")
+        for bad in ["MSG jobs 2 0\r\nhi\r\n", "MSG jobs 2 -1\r\nhi\r\n", "MSG jobs 2 x\r\nhi\r\n", "MSG jobs 2 1 2\r\nhi\r\n",
+                    "MSG jobs 2 \r\nhi\r\n", "EXC jobs 2 99999999999999999999999\r\nhi\r\n", "SELECTED 0 MSG b 2 +1\r\nhi\r\n"] {
+            expectMalformed(bad + "PONG\r\n")
+        }
+    }
+
     @Test func statAndChannelsListing() {
         let line = "cap=2 len=1 balance=-1 state=closing preference=0 senders=0 receivers=1 persistent=1 sent=5 received=4 rate=3"
         expectReplies(
@@ -137,7 +153,15 @@ private func fields(_ text: String) -> ReplyFields {
             "proto=1 server=chand/0.1.0 max_line=65536 max_payload=1048576 max_select_cases=256 max_capacity=1000000 max_channels=1000000 max_connections=10000 later=1"))
         #expect(hello.protocolVersion == 1 && hello.server == "chand/0.1.0" && hello.maxPayload == 1_048_576)
         #expect(hello.fields["later"] == "1")
+        #expect(hello.maxHeld == nil, "a server without acknowledged delivery")
+        let holding = try ServerHello(fields: fields(
+            "proto=1 server=chand/0.1.0 max_line=65536 max_payload=1048576 max_select_cases=256 max_capacity=1000000 max_channels=1000000 max_connections=10000 max_held=1024"))
+        #expect(holding.maxHeld == 1024)
         #expect(throws: MalformedReply.self) { try ServerHello(fields: fields("proto=1")) }
+        #expect(throws: MalformedReply.self) {
+            try ServerHello(fields: fields(
+                "proto=1 server=chand/0.1.0 max_line=65536 max_payload=1048576 max_select_cases=256 max_capacity=1000000 max_channels=1000000 max_connections=10000 max_held=many"))
+        }
     }
 
     @Test func malformedReplies() {

@@ -98,13 +98,14 @@ final class ConfigAndMetricsTests: XCTestCase {
         let metricsPort = try XCTUnwrap(daemon.metricsPort)
         let r = try daemon.connect(), s = try daemon.connect()
         r.say("RECV m")
-        XCTAssertTrue(r.silent(for: 0.1))
         let probe = try daemon.connect()
         for _ in 0..<500 {
             probe.say("STAT m")
             if probe.reply()?.contains("receivers=1") == true { break }
             usleep(10_000)
         }
+        // Blocked for at least 0.1 s from here (the RECV may reach the daemon later than it was written).
+        XCTAssertTrue(r.silent(for: 0.1))
         var m = samples(try httpGet(metricsPort, "/metrics").1)
         XCTAssertEqual(m["chand_connections"], 3)  // receiver, sender, probe
         XCTAssertEqual(m["chand_tasklets{state=\"blocked\"}"], 1)

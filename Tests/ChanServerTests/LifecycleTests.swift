@@ -69,6 +69,32 @@ final class LifecycleTests: DaemonTestCase {
         XCTAssertEqual(fields(producer.reply()!, "INFO")["values_lost"], "0")
     }
 
+    /// The issue's repro as a user would write it: a consumer pipelines
+    /// 20,000 `RECV g` and closes; a producer's 100 SENDs that follow get no
+    /// OK (nobody took them) and wait for a real receiver, which gets all 100.
+    func testGhostConsumerTakesNoValues() throws {
+        var consumer: Wire? = try daemon.connect()
+        consumer!.send(String(repeating: "RECV g\r\n", count: 20_000))
+        waitForStat("g", "receivers=1")
+        consumer = nil
+        waitForStat("g", "receivers=0")
+        let producer = try daemon.connect()
+        producer.send((1...100).map { "SEND g \($0)\r\n" }.joined())
+        XCTAssertTrue(producer.silent(for: 0.5), "no SEND is answered OK")
+        let probe = try daemon.connect()
+        probe.say("STAT g", "INFO")
+        let stat = fields(probe.reply()!, "STAT")
+        XCTAssertEqual(stat["receivers"], "0")
+        XCTAssertEqual(stat["senders"], "1", "the first SEND waits, the others behind it")
+        XCTAssertEqual(fields(probe.reply()!, "INFO")["values_lost"], "0")
+        let receiver = try daemon.connect()
+        receiver.send(String(repeating: "RECV g\r\n", count: 100))
+        for i in 1...100 {
+            XCTAssertEqual(receiver.reply(), "MSG g \("\(i)".count)|\(i)")
+            XCTAssertEqual(producer.reply(), "OK")
+        }
+    }
+
     /// The same with a reset instead of a close.
     func testResetPeerOfAPausedConnectionIsNoticed() throws {
         let consumer = try daemon.connect()

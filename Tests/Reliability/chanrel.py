@@ -127,9 +127,10 @@ class Daemon:
 
 class Reply:
     """One reply: its line, the SELECTED index (or None), the kind (first word
-    after SELECTED), and for MSG/EXC the channel and payload."""
+    after SELECTED), and for MSG/EXC the channel, payload and, for a value
+    received with ACK, its delivery tag (else None)."""
 
-    __slots__ = ("line", "index", "kind", "words", "channel", "payload")
+    __slots__ = ("line", "index", "kind", "words", "channel", "payload", "tag")
 
     def __init__(self, line, payload=None):
         self.line = line
@@ -142,17 +143,19 @@ class Reply:
         self.kind = words[0]
         self.channel = words[1] if self.kind in ("MSG", "EXC", "CLOSED") and len(words) > 1 else None
         self.payload = payload
+        self.tag = int(words[3]) if self.kind in ("MSG", "EXC") and len(words) == 4 else None
 
     def __repr__(self):
         return f"Reply({self.line!r}, {self.payload!r})"
 
 
 def message_length(line):
-    """n if the line is a MSG/EXC header (alone or after SELECTED i), else None."""
+    """n if the line is a MSG/EXC header (alone or after SELECTED i, with or
+    without a delivery tag), else None."""
     words = line.split(" ")
     if words[0] == "SELECTED" and len(words) > 2:
         words = words[2:]
-    if words[0] in ("MSG", "EXC") and len(words) == 3:
+    if words[0] in ("MSG", "EXC") and len(words) in (3, 4):
         return int(words[2])
     return None
 

@@ -15,6 +15,18 @@ books must balance:
 - no channel keeps chanops of dead connections, nothing stays blocked;
 - the daemon's memory after a run comes back to what it was after a
   warm-up run of the same kind.
+
+Some receivers receive with ACK (on channels of their own, a*/y*, where no
+plain receive happens): each value they get is held until they write
+`ACK <tag>` (at once, or later while their next request is blocked) or
+`NACK <tag>`, and a kill gives back what they hold. For those channels:
+
+- every value whose sender got OK was acknowledged by some receiver (or
+  was still buffered at the end): none lost, whatever the kills;
+- a value is received again only after it came back (given back, or its
+  holder killed holding it, or an ACK that a kill may have cut off);
+  never after an acknowledgement the server is known to have read;
+- with ACK receivers only (`ack_share=1`), INFO's values_lost stays 0.
 """
 
 import collections
@@ -24,7 +36,19 @@ import time
 from chanrel import Conn, Control, Daemon, Loop, check, check_memory
 
 BASE = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"]
-MADE = {"k0": "CAP 2", "k1": "CAP 1 PREFER SENDER", "k2": "PREFER SENDER", "k3": "PREFER NONE", "k4": "CAP 3"}
+ACK_BASE = ["a0", "a1", "a2", "a3", "a4", "a5"]
+MADE = {"k0": "CAP 2", "k1": "CAP 1 PREFER SENDER", "k2": "PREFER SENDER", "k3": "PREFER NONE", "k4": "CAP 3",
+        "a0": "CAP 2", "a1": "CAP 1 PREFER SENDER", "a2": "PREFER NONE", "a3": "CAP 3"}
+# How a value received with ACK ended for its receiver: held (not settled
+# yet), acked (an ACK the server is known to have read), uncertain (an ACK
+# written, then the connection ended before a later reply proved it read),
+# returned (NACK, or the holder ended while holding it). Other receipts:
+# plain (RECV without ACK), drained (taken after the run).
+FINAL = ("plain", "acked", "drained")
+
+
+def is_ack_channel(name):
+    return name[0] in "ay"
 
 
 class ChaosConn(Conn):
@@ -39,14 +63,18 @@ class ChaosConn(Conn):
 
 
 class Chaos:
-    def __init__(self, daemon, control, seed, population, prefix):
+    def __init__(self, daemon, control, seed, population, prefix, ack_share=0.5):
         self.daemon, self.control, self.prefix = daemon, control, prefix
+        self.ack_share = ack_share
         self.rng = random.Random(seed)
         self.population = population
         self.loop = Loop()
         self.clients = set()
         self.sends = {}            # id -> [channel, verb, state]; state: pending/acked/failed/never/unknown/notchosen
         self.received = collections.Counter()
+        self.receipts = collections.defaultdict(list)  # id -> [fate, ...], one per time it was received
+        self.holder_kills = 0      # receivers killed while holding values
+        self.held_at_kills = 0     # values they held then
         self.received_on = {}
         self.loss_slots = collections.Counter()  # channel -> receivers killed with a receive pending on it
         self.pending_receive_kills = 0
@@ -61,6 +89,12 @@ class Chaos:
 
     def channels(self):
         return BASE + [f"z{self.epoch}", f"z{self.epoch - 1}"]
+
+    def ack_channels(self):
+        return ACK_BASE + [f"y{self.epoch}", f"y{self.epoch - 1}"]
+
+    def send_channels(self):
+        return self.ack_channels() if self.ack_share >= 1 else self.channels() + self.ack_channels()
 
     def new_id(self, channel, verb):
         self.ids += 1
@@ -90,11 +124,14 @@ class Chaos:
     def make_op(self):
         rng = self.rng
         r = rng.random()
-        chans = self.channels()
-        op = {"ids": [], "recv": [], "cases": [], "payload_at": None}
+        ack = rng.random() < self.ack_share
+        chans = self.ack_channels() if ack else self.channels()
+        sends = self.send_channels()
+        ack_word = b" ACK" if ack else b""
+        op = {"ids": [], "recv": [], "cases": [], "payload_at": None, "ack": ack}
         if r < 0.32:
             verb = b"THROW" if rng.random() < 0.1 else b"SEND"
-            ch = rng.choice(chans)
+            ch = rng.choice(sends)
             ident = self.new_id(ch, verb)
             op["kind"] = "send"
             op["ids"] = [ident]
@@ -105,14 +142,14 @@ class Chaos:
             op["kind"] = "recv"
             op["recv"] = [ch]
             op["cases"] = [("recv", ch)]
-            op["bytes"] = b"RECV %s%s\r\n" % (ch.encode(), self.wait_option())
+            op["bytes"] = b"RECV %s%s%s\r\n" % (ch.encode(), self.wait_option(), ack_word)
         elif r < 0.92:
             n = rng.randint(1, 4)
             op["kind"] = "select"
             body = b""
             for _ in range(n):
-                ch = rng.choice(chans)
                 if rng.random() < 0.5:
+                    ch = rng.choice(sends)
                     verb = b"THROW" if rng.random() < 0.1 else b"SEND"
                     ident = self.new_id(ch, verb)
                     case, at = self.send_case(verb, ch, ident, rng.random() < 0.5)
@@ -122,10 +159,11 @@ class Chaos:
                     op["ids"].append(ident)
                     op["cases"].append(("send", ident))
                 else:
+                    ch = rng.choice(chans)
                     body += b"RECV %s\r\n" % ch.encode()
                     op["recv"].append(ch)
                     op["cases"].append(("recv", ch))
-            head = b"SELECT %d%s\r\n" % (n, self.wait_option())
+            head = b"SELECT %d%s%s\r\n" % (n, self.wait_option(), ack_word)
             if op["payload_at"] is not None:
                 op["payload_at"] += len(head)
             op["bytes"] = head + body
@@ -145,6 +183,10 @@ class Chaos:
         c.chaos = self
         c.op = None
         c.dead = False
+        c.shut = False
+        c.held = {}         # tag -> receipt index, of values this connection holds
+        c.unconfirmed = []  # (id, receipt index, op count when written) of ACKs not yet known read
+        c.ops_sent = 0
         self.clients.add(c)
 
     def next_op(self, c):
@@ -152,17 +194,20 @@ class Chaos:
             return
         op = c.op = self.make_op()
         op["since"] = time.monotonic()
+        c.ops_sent += 1
         data = op["bytes"]
         r = self.rng.random()
         if r < 0.03:
             # Mid-command: a strict prefix, then the reset. Never executed.
             c.send(data[:self.rng.randrange(1, len(data))])
+            c.shut = True  # nothing more is written after the fragment
             self.settle(op, "never")
             c.op = None
             self.loop.call_later(self.rng.uniform(0, 0.02), lambda: self.kill(c, "mid-command"))
         elif r < 0.06 and op["payload_at"] is not None:
             # Mid counted payload: the header and part of the bytes.
             c.send(data[:self.rng.randrange(op["payload_at"], op["payload_at"] + 1 + len(op["ids"][0]))])
+            c.shut = True
             self.settle(op, "never")
             c.op = None
             self.loop.call_later(self.rng.uniform(0, 0.02), lambda: self.kill(c, "mid-payload"))
@@ -190,13 +235,67 @@ class Chaos:
             return
         if c.op is not None:
             self.settle(c.op, "unknown")
-            if c.op["recv"]:
+            # A receiver with ACK loses nothing: what it was matched with comes back.
+            if c.op["recv"] and not c.op["ack"]:
                 self.pending_receive_kills += 1
                 for ch in set(c.op["recv"]):
                     self.loss_slots[ch] += 1
+        if c.held:
+            self.holder_kills += 1
+            self.held_at_kills += len(c.held)
         self.kills[how] += 1
+        self.connection_ended(c)
         self.forget(c)
         c.reset()
+
+    # MARK: Held values
+
+    def connection_ended(self, c):
+        """What the connection held comes back; an ACK it wrote that no later
+        reply proved read may or may not have been read."""
+        for ident, at in c.held.values():
+            self.receipts[ident][at] = "returned"
+        c.held = {}
+        for ident, at, _ in c.unconfirmed:
+            self.receipts[ident][at] = "uncertain"
+        c.unconfirmed = []
+
+    def hold(self, c, reply, ident):
+        """A value received with ACK: acknowledge it now, give it back now,
+        or settle it later (while the next request may be blocked)."""
+        at = len(self.receipts[ident]) - 1
+        c.held[reply.tag] = (ident, at)
+        r = self.rng.random()
+        if r < 0.6:
+            self.settle_held(c, reply.tag, acknowledge=True)
+        elif r < 0.7:
+            self.settle_held(c, reply.tag, acknowledge=False)
+        else:
+            tag, acknowledge = reply.tag, self.rng.random() < 0.85
+            self.loop.call_later(self.rng.uniform(0, 0.005), lambda: self.settle_held(c, tag, acknowledge))
+
+    def settle_held(self, c, tag, acknowledge):
+        if c.dead or c.shut or tag not in c.held:
+            return
+        ident, at = c.held.pop(tag)
+        if acknowledge:
+            c.send(b"ACK %d\r\n" % tag)
+            self.receipts[ident][at] = "uncertain"
+            c.unconfirmed.append((ident, at, c.ops_sent))
+        else:
+            # Back to the front of its channel, whether or not this NACK is read.
+            c.send(b"NACK %d\r\n" % tag)
+            self.receipts[ident][at] = "returned"
+
+    def confirm_acks(self, c):
+        """A reply to the request last sent: every ACK written before it was read."""
+        keep = []
+        for ident, at, written in c.unconfirmed:
+            if written < c.ops_sent:
+                self.receipts[ident][at] = "acked"
+            else:
+                keep.append((ident, at, written))
+        c.unconfirmed = keep
 
     def forget(self, c):
         c.dead = True
@@ -212,16 +311,28 @@ class Chaos:
             # Closed by the server with the request unanswered: withdrawn.
             if not self.stopping and c.op["kind"] != "quit":
                 self.bad.append(f"server closed a client ({reason}) during {c.op['bytes'][:40]!r}")
-            self.settle(c.op, "failed")
+            # A send whose value a receiver held may still be acknowledged
+            # after its sender ended (the sender never hears of it).
+            for ident in c.op["ids"]:
+                if self.sends[ident][2] == "pending":
+                    self.sends[ident][2] = "ended" if is_ack_channel(self.sends[ident][0]) else "failed"
+        self.connection_ended(c)
         self.forget(c)
 
-    def take(self, reply, channel):
+    def take(self, reply, channel, c=None, ack=False, drained=False):
         ident = reply.payload.split(b"#", 1)[0].decode()
         record = self.sends.get(ident)
         if record is None:
             self.bad.append(f"unknown value {ident}")
             return
         self.received[ident] += 1
+        if (reply.tag is not None) != ack:
+            self.bad.append(f"{ident}: tag {reply.tag} on a receive {'with' if ack else 'without'} ACK")
+        self.receipts[ident].append("drained" if drained else "held" if ack else "plain")
+        if ack and reply.tag is not None:
+            if reply.tag in c.held:
+                self.bad.append(f"tag {reply.tag} given twice to one connection")
+            self.hold(c, reply, ident)
         if record[0] != channel or reply.channel != channel:
             self.bad.append(f"{ident} sent on {record[0]} arrived on {reply.channel} (case on {channel})")
         if (record[1] == b"THROW") != (reply.kind == "EXC"):
@@ -234,22 +345,24 @@ class Chaos:
             return
         kind = op["kind"]
         ok = True
+        self.confirm_acks(c)
         if kind == "send":
-            ok = self.outcome(op["cases"][0], reply)
+            ok = self.outcome(op["cases"][0], reply, c)
         elif kind == "recv":
-            ok = self.outcome(op["cases"][0], reply) or reply.kind == "TIMEOUT"
+            ok = self.outcome(op["cases"][0], reply, c) or reply.kind == "TIMEOUT"
         elif kind == "select":
             if reply.kind == "TIMEOUT" and reply.index is None:
                 self.settle(op, "failed")
             elif reply.index is not None and reply.index < len(op["cases"]):
-                ok = self.outcome(op["cases"][reply.index], reply)
+                ok = self.outcome(op["cases"][reply.index], reply, c)
                 self.settle(op, "notchosen")
             else:
                 ok = False
         elif kind == "misc":
             ok = reply.kind in ("PONG", "STAT", "INFO")
         elif kind == "quit":
-            ok = reply.kind == "BYE"
+            if reply.kind != "BYE":
+                self.bad.append(f"QUIT -> {reply.line}")
             c.op = None
             return
         if not ok:
@@ -257,7 +370,7 @@ class Chaos:
         c.op = None
         self.next_op(c)
 
-    def outcome(self, case, reply):
+    def outcome(self, case, reply, c):
         what, arg = case
         if what == "send":
             if reply.kind == "OK":
@@ -268,7 +381,7 @@ class Chaos:
                 return True
             return False
         if reply.kind in ("MSG", "EXC"):
-            self.take(reply, arg)
+            self.take(reply, arg, c, ack=c.op["ack"])
             return True
         return reply.kind == "CLOSED" and reply.channel == arg
 
@@ -278,6 +391,7 @@ class Chaos:
         if self.stopping:
             return
         check(self.control.cmd(f"CLOSE z{self.epoch}").kind == "OK", "CLOSE failed")
+        check(self.control.cmd(f"CLOSE y{self.epoch}").kind == "OK", "CLOSE failed")
         self.epoch += 1
         self.loop.call_later(1.0, self.next_epoch)
 
@@ -318,6 +432,7 @@ class Chaos:
             c.kill_on_readable = False
         self.loop.run_for(0.15)
         for c in list(self.clients):
+            c.shut = True  # what it holds now comes back at its end of input
             if c.connected:
                 c.shutdown_write()
             else:
@@ -334,26 +449,47 @@ class Chaos:
             for _ in range(f["len"]):
                 reply = self.control.cmd(f"RECV {name} NOWAIT")
                 check(reply.kind in ("MSG", "EXC"), f"draining {name}: {reply.line}")
-                self.take(reply, name)
+                self.take(reply, name, drained=True)
 
 
 def books(chaos, control):
     """Checks a finished, drained run's books; returns its figures."""
     check(not chaos.bad, f"wrong replies: {chaos.bad[:5]}")
-    sends = chaos.sends
-    twice = [i for i, n in chaos.received.items() if n > 1]
+    sends, receipts = chaos.sends, chaos.receipts
+    plain_ids = [i for i in chaos.received if not is_ack_channel(sends[i][0])]
+    twice = [i for i in plain_ids if chaos.received[i] > 1]
     check(not twice, f"received more than once: {twice[:5]}")
-    wrong = [i for i in chaos.received if sends[i][2] not in ("acked", "unknown")]
-    check(not wrong, f"received but never sent: {[(i, sends[i]) for i in wrong[:5]]}")
+    unsettled = [i for i, r in receipts.items() if "held" in r]
+    check(not unsettled, f"{len(unsettled)} values still held by ended connections: {unsettled[:5]}")
+    # A value is received again only after it came back: never after a
+    # receipt that ended it (a plain RECV, an ACK known read, the drain).
+    again = [(i, r) for i, r in receipts.items() if any(f in FINAL for f in r[:-1])]
+    check(not again, f"received again after it was taken for good: {again[:5]}")
+    # Taken for good only if sent: acknowledged, or its sender ended first.
+    finished = [i for i, r in receipts.items() if r[-1] in FINAL + ("uncertain",)]
+    wrong = [i for i in finished if sends[i][2] not in ("acked", "unknown", "ended")]
+    check(not wrong, f"received but never sent: {[(i, sends[i], receipts[i]) for i in wrong[:5]]}")
+    # Even a value held and given back must have been sent.
+    phantom = [i for i in receipts if sends[i][2] in ("never", "notchosen", "pending")]
+    check(not phantom, f"received but never sent: {[(i, sends[i], receipts[i]) for i in phantom[:5]]}")
     pending = [i for i, s in sends.items() if s[2] == "pending"]
     check(not pending, f"{len(pending)} sends never settled")
     acked = [i for i, s in sends.items() if s[2] == "acked"]
-    lost = [i for i in acked if i not in chaos.received]
+    plain_acked = [i for i in acked if not is_ack_channel(sends[i][0])]
+    lost = [i for i in plain_acked if i not in chaos.received]
     for ch, n in collections.Counter(sends[i][0] for i in lost).items():
         check(n <= chaos.loss_slots[ch], f"{n} acknowledged values lost on {ch}, "
               f"but only {chaos.loss_slots[ch]} receivers died waiting on it")
     check(len(lost) <= chaos.pending_receive_kills, "more values lost than receivers killed")
+    # ACK receivers: every value whose sender got OK was acknowledged by some
+    # receiver (an ACK read, or one a kill may have cut off right after it was
+    # written: then the value also came back), or was still buffered at the end.
+    ack_acked = [i for i in acked if is_ack_channel(sends[i][0])]
+    ack_lost = [i for i in ack_acked if not any(f in ("acked", "uncertain", "drained") for f in receipts.get(i, []))]
+    check(not ack_lost, f"{len(ack_lost)} values sent OK to ACK receivers and never acknowledged: "
+          f"{[(i, sends[i], receipts.get(i)) for i in ack_lost[:5]]}")
     unknown_missing = sum(1 for i, s in sends.items() if s[2] == "unknown" and i not in chaos.received)
+    ack_receipts = [f for i, r in receipts.items() if is_ack_channel(sends[i][0]) for f in r]
     return {
         "operations": sum(chaos.ops.values()), "operations_by_kind": dict(chaos.ops),
         "kills": sum(chaos.kills.values()), "kills_by_point": dict(chaos.kills),
@@ -362,6 +498,16 @@ def books(chaos, control):
         "acknowledged_lost": len(lost), "unacknowledged_missing": unknown_missing,
         "receivers_killed_with_receive_pending": chaos.pending_receive_kills,
         "never_delivered_checked": sum(1 for s in sends.values() if s[2] in ("never", "failed", "notchosen")),
+        "ack": {
+            "sends_ok": len(ack_acked),
+            "values_acknowledged_by_receivers": sum(1 for f in ack_receipts if f in ("acked", "uncertain")),
+            "acks_cut_off_by_kills": ack_receipts.count("uncertain"),
+            "given_back_or_held_at_kill": ack_receipts.count("returned"),
+            "drained_after": ack_receipts.count("drained"),
+            "values_received_more_than_once": sum(1 for i, r in receipts.items() if is_ack_channel(sends[i][0]) and len(r) > 1),
+            "holders_killed": chaos.holder_kills, "values_held_at_kills": chaos.held_at_kills,
+            "lost": len(ack_lost),
+        },
     }
 
 
@@ -372,7 +518,7 @@ def quiet(control):
     check(info["tasklets_runnable"] == 0, f"tasklets_runnable={info['tasklets_runnable']}")
     _, listed = control.channels()
     for name, f in listed:
-        check(f["senders"] == 0 and f["receivers"] == 0 and f["balance"] == 0 and f["len"] == 0,
+        check(f["senders"] == 0 and f["receivers"] == 0 and f["balance"] == 0 and f["len"] == 0 and f.get("held", 0) == 0,
               f"{name} keeps chanops or values: {f}")
     # The once-a-second sweep forgets an idle implicit channel once it has
     # moved nothing since the sweep before: within two sweeps.
@@ -388,7 +534,9 @@ def quiet(control):
     return info
 
 
-def run(seconds=10, population=64, seed=7, log=print):
+def run(seconds=10, population=64, seed=7, ack_share=0.5, log=print):
+    """`ack_share`: the share of receives made with ACK (1: every receiver
+    acknowledges, and values_lost must stay 0)."""
     daemon = Daemon()
     figures = {}
     try:
@@ -396,15 +544,16 @@ def run(seconds=10, population=64, seed=7, log=print):
         for name, opts in MADE.items():
             check(control.cmd(f"MAKE {name} {opts}").kind == "OK", "MAKE failed")
         # A warm-up run fills the allocator's pools; the baseline is taken after it.
-        warm = Chaos(daemon, control, seed + 1, population, "w")
+        warm = Chaos(daemon, control, seed + 1, population, "w", ack_share)
         warm.run(min(2.0, seconds))
         warm.drain()
         books(warm, control)
         quiet(control)
         baseline = daemon.rss_kib()
-        lost_before = control.info()["values_lost"]
+        before = control.info()
+        lost_before, redelivered_before = before["values_lost"], before["redelivered"]
 
-        chaos = Chaos(daemon, control, seed, population, "v")
+        chaos = Chaos(daemon, control, seed, population, "v", ack_share)
         chaos.epoch = warm.epoch + 1
         start = time.monotonic()
         chaos.run(seconds)
@@ -417,9 +566,12 @@ def run(seconds=10, population=64, seed=7, log=print):
         # value reached its socket: each is missing from what clients read.
         check(counted <= figures["acknowledged_lost"] + figures["unacknowledged_missing"],
               f"values_lost rose by {counted}, more than the values missing")
+        if ack_share >= 1:
+            check(counted == 0, f"values_lost rose by {counted} with ACK receivers only")
+        figures["ack"]["redelivered_counted_by_server"] = info["redelivered"] - redelivered_before
         after = daemon.rss_kib()
         figures.update({
-            "seconds": round(elapsed, 1), "population": population,
+            "seconds": round(elapsed, 1), "population": population, "ack_share": ack_share,
             "connections_total": info["connections_total"], "values_lost_counted_by_server": counted,
             "rss_kib": {"after_warm_up": baseline, "peak": daemon.peak_kib(), "after_run": after},
             "rss_growth_kib": after - baseline,
@@ -431,8 +583,14 @@ def run(seconds=10, population=64, seed=7, log=print):
     finally:
         status, text = daemon.stop()
     check(status == 0, f"chand exited {status}: {text[-2000:]}")
-    log(f"chaos: {figures['seconds']} s, {figures['operations']} operations by {population} clients, "
-        f"{figures['kills']} kills {figures['kills_by_point']}; {figures['values_acknowledged']} values acknowledged, "
-        f"{figures['acknowledged_lost']} lost with killed receivers (server counted {figures['values_lost_counted_by_server']}), "
+    a = figures["ack"]
+    log(f"chaos (ACK share {ack_share}): {figures['seconds']} s, {figures['operations']} operations by {population} clients, "
+        f"{figures['kills']} kills {figures['kills_by_point']}; {figures['values_acknowledged']} sends OK, "
+        f"{figures['acknowledged_lost']} lost with killed plain receivers (server counted {figures['values_lost_counted_by_server']}), "
         f"none twice, none unsent; RSS {figures['rss_growth_kib']:+d} KiB vs warm-up")
+    log(f"chaos ACK receivers: {a['sends_ok']} sends OK, {a['values_acknowledged_by_receivers']} values acknowledged "
+        f"({a['acks_cut_off_by_kills']} ACKs cut off by a kill), {a['given_back_or_held_at_kill']} given back "
+        f"({a['holders_killed']} holders killed holding {a['values_held_at_kills']}), "
+        f"{a['redelivered_counted_by_server']} redelivered (server), {a['values_received_more_than_once']} values received "
+        f"more than once, all after they came back; {a['drained_after']} drained after; lost: {a['lost']}")
     return figures

@@ -1,4 +1,6 @@
-"""Starts the real chand daemon once per test session, on a free port.
+"""Starts the real chand daemon once per test session, on a free port (and
+others with their own options, for the tests that need them); a fake server
+answers whatever bytes a parser test gives it.
 
 The binary is $CHAND_BIN, else it is built with `swift build --product chand`
 from the repository root.
@@ -6,6 +8,7 @@ from the repository root.
 
 import os
 import select
+import socket
 import subprocess
 import tempfile
 import threading
@@ -31,33 +34,83 @@ def _chand_binary() -> str:
     return os.path.join(bin_path, "chand")
 
 
-@pytest.fixture(scope="session")
-def server_address():
-    binary = _chand_binary()
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(
-        [binary, "--port", "0", "--seed", "1"],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline().decode() if ready else ""
+class Daemon:
+    """A chand process started with `args` on a free port; `address` is
+    where it listens (from its "chand listening on <address>" line)."""
+
+    def __init__(self, binary, *args):
+        self.args = [binary, "--port", "0", *args]
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL)
+        self.address = self._listening_address()
+
+    def _listening_address(self):
         prefix = "chand listening on "
-        if not line.startswith(prefix):
-            log.seek(0)
-            raise RuntimeError(f"chand did not start: {line!r} {log.read()[-2000:]!r}")
-        yield line[len(prefix):].strip()
+        deadline = time.monotonic() + 30
+        seen = []
+        while time.monotonic() < deadline and len(seen) < 20:
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            line = self.proc.stdout.readline().decode() if ready else ""
+            if not line:
+                break
+            seen.append(line)
+            if line.startswith(prefix):
+                address = line[len(prefix):].split()[0]
+                return address.split("://", 1)[-1]
+        self.stop()
+        raise RuntimeError(f"chand {self.args[3:]} did not start: {seen!r} {self.stderr()[-2000:]!r}")
+
+    def stderr(self):
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace")
+
+    def kill(self):
+        """kill -9: no chance to write anything more."""
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def chand_binary():
+    return _chand_binary()
+
+
+@pytest.fixture(scope="session")
+def server_address(chand_binary):
+    daemon = Daemon(chand_binary, "--seed", "1")
+    try:
+        yield daemon.address
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        log.close()
+        daemon.stop()
+        daemon.log.close()
+
+
+@pytest.fixture
+def start_daemon(chand_binary):
+    """start_daemon(*args) -> a Daemon with those options, stopped after the test."""
+    started = []
+
+    def start(*args):
+        daemon = Daemon(chand_binary, *args)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        if daemon.proc.returncode is None:
+            daemon.stop()
+        daemon.log.close()
 
 
 @pytest.fixture
@@ -132,3 +185,66 @@ def _wait_for(predicate, timeout=5.0, interval=0.005):
 @pytest.fixture
 def wait_for():
     return _wait_for
+
+
+class FakeServer:
+    """Accepts one connection, waits for the request, answers `reply`, and
+    then half-closes (when `close`) or keeps the connection open."""
+
+    def __init__(self, reply: bytes, close: bool):
+        self.reply = reply
+        self.close = close
+        self.request = b""
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(1)
+        self.address = "127.0.0.1:%d" % self._listener.getsockname()[1]
+        self._done = threading.Event()
+        self._conn = None
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        conn, _ = self._listener.accept()
+        self._conn = conn
+        conn.settimeout(0.1)
+        try:
+            while True:  # read the whole request: until it stops coming
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                self.request += chunk
+        except socket.timeout:
+            pass
+        conn.sendall(self.reply)
+        if self.close:
+            conn.shutdown(socket.SHUT_WR)  # FIN after the reply, no reset
+        while not self._done.is_set():  # keep recording later requests
+            try:
+                chunk = conn.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.request += chunk
+        self._done.wait(30)
+        conn.close()
+
+    def stop(self):
+        self._done.set()
+        self._listener.close()
+
+
+@pytest.fixture
+def fake():
+    servers = []
+
+    def start(reply, close=False):
+        server = FakeServer(reply, close)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

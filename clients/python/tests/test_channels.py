@@ -157,7 +157,7 @@ def test_send_exception_builtin(connect, name, background):
     assert info.value.args == ()
     with pytest.raises(OSError) as info:
         ch.receive()
-    assert str(info.value) == "disk full"
+    assert info.value.args == ("disk", "full")  # arguments kept, as the sender's OSError had them
     ch.send(b"plain")
     assert ch.receive() == b"plain"  # the channel carries on
 
@@ -183,6 +183,7 @@ def test_send_exception_custom(conn, name):
     err = info.value
     assert err.type_name == f"{__name__}.JobFailed"
     assert err.text == "job 7 failed"
+    assert err.arguments == ("job 7", "failed")
     assert err.channel == ch.name
     assert str(err) == f"{__name__}.JobFailed: job 7 failed"
     with pytest.raises(chand.RemoteError) as info:

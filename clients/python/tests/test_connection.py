@@ -7,7 +7,7 @@ import time
 import pytest
 
 import chand
-from chand._protocol import parse_address
+from chand._protocol import Address, parse_address
 
 
 def test_ping_hello_info(conn):
@@ -44,14 +44,14 @@ def test_connect_address_forms(server_address, monkeypatch):
 
 def test_parse_address(monkeypatch):
     monkeypatch.delenv("CHAND_ADDR", raising=False)
-    assert parse_address() == ("127.0.0.1", 7400)
-    assert parse_address("example.org") == ("example.org", 7400)
-    assert parse_address("example.org:9") == ("example.org", 9)
-    assert parse_address("[::1]:9") == ("::1", 9)
-    assert parse_address(port=8) == ("127.0.0.1", 8)
-    assert parse_address("a:1", host="b") == ("b", 1)
+    assert parse_address() == Address("127.0.0.1", 7400)
+    assert parse_address("example.org") == Address("example.org", 7400)
+    assert parse_address("example.org:9") == Address("example.org", 9)
+    assert parse_address("[::1]:9") == Address("::1", 9)
+    assert parse_address(port=8) == Address("127.0.0.1", 8)
+    assert parse_address("a:1", host="b") == Address("b", 1)
     monkeypatch.setenv("CHAND_ADDR", "10.0.0.1:5")
-    assert parse_address(port=6) == ("10.0.0.1", 6)
+    assert parse_address(port=6) == Address("10.0.0.1", 6)
     with pytest.raises(ValueError):
         parse_address("host:notaport")
 

@@ -4,7 +4,6 @@ the connection), truncated replies on a closed socket raise Disconnected;
 neither hangs."""
 
 import asyncio
-import socket
 import threading
 import time
 
@@ -12,69 +11,6 @@ import pytest
 
 import chand
 import chand.aio
-
-
-class FakeServer:
-    """Accepts one connection, waits for the request, answers `reply`, and
-    then half-closes (when `close`) or keeps the connection open."""
-
-    def __init__(self, reply: bytes, close: bool):
-        self.reply = reply
-        self.close = close
-        self.request = b""
-        self._listener = socket.socket()
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(1)
-        self.address = "127.0.0.1:%d" % self._listener.getsockname()[1]
-        self._done = threading.Event()
-        self._conn = None
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        conn, _ = self._listener.accept()
-        self._conn = conn
-        conn.settimeout(0.1)
-        try:
-            while True:  # read the whole request: until it stops coming
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                self.request += chunk
-        except socket.timeout:
-            pass
-        conn.sendall(self.reply)
-        if self.close:
-            conn.shutdown(socket.SHUT_WR)  # FIN after the reply, no reset
-        while not self._done.is_set():  # keep recording later requests
-            try:
-                chunk = conn.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not chunk:
-                break
-            self.request += chunk
-        self._done.wait(30)
-        conn.close()
-
-    def stop(self):
-        self._done.set()
-        self._listener.close()
-
-
-@pytest.fixture
-def fake():
-    servers = []
-
-    def start(reply, close=False):
-        server = FakeServer(reply, close)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def call_in_thread(fn, timeout=5):
@@ -222,3 +158,18 @@ def test_aio_malformed_and_truncated(fake):
             await conn.ping()
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_new_and_unknown_fields_are_read(fake):
+    server = fake(b"STAT q cap=2 len=1 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 "
+                  b"sent=1 received=0 rate=0 held=3 exists=1 durable=1 future=x later=7\r\n"
+                  b"INFO connections=1 held=3 redelivered=2 memory_used=10 memory_max=20 someday=yes\r\n"
+                  b"HELLO proto=1 server=chand/0.2.0 max_held=1024 tls=1\r\n")
+    with chand.connect(server.address) as conn:
+        stat = conn.stat("q")
+        info = conn.info()
+        hello = conn.hello()
+    assert (stat.held, stat.exists, stat.durable) == (3, True, True)
+    assert stat.extra == {"future": "x", "later": 7}
+    assert (info["held"], info["redelivered"], info["someday"]) == (3, 2, "yes")
+    assert (hello["max_held"], hello["tls"]) == (1024, 1)

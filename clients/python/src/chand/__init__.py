@@ -19,14 +19,15 @@ from ._errors import (
     ChandError,
     Closed,
     ConcurrentUseError,
+    DecodeError,
     Disconnected,
     MalformedReply,
     ProtocolError,
     RemoteError,
     Timeout,
 )
-from ._protocol import RECEIVE, SEND, Case, ChannelList, ChannelStat, Selected
-from ._sync import Channel, Connection, connect, select
+from ._protocol import RECEIVE, SEND, Case, ChannelList, ChannelStat, Selected, register_exception
+from ._sync import Channel, Connection, Delivery, connect, select
 from . import aio
 
 __version__ = "0.1.0"
@@ -34,10 +35,12 @@ __version__ = "0.1.0"
 __all__ = [
     "connect",
     "select",
+    "register_exception",
     "Connection",
     "Channel",
     "Case",
     "Selected",
+    "Delivery",
     "ChannelStat",
     "ChannelList",
     "SEND",
@@ -50,5 +53,6 @@ __all__ = [
     "RemoteError",
     "Disconnected",
     "ConcurrentUseError",
+    "DecodeError",
     "aio",
 ]

@@ -11,6 +11,7 @@ __all__ = [
     "RemoteError",
     "Disconnected",
     "ConcurrentUseError",
+    "DecodeError",
 ]
 
 
@@ -69,23 +70,49 @@ class MalformedReply(ProtocolError):
 
 
 class RemoteError(ChandError):
-    """An exception sent with ``send_exception`` whose type is not a builtin.
+    """An exception sent with ``send_exception`` whose type is neither a
+    builtin nor registered with :func:`chand.register_exception`.
 
     ``type_name`` is the sender's type name (``module.QualName``), or None
     when the payload was not in the ``TypeName: text`` form; ``text`` is the
-    message. ``str(err)`` gives the payload back.
+    message; ``arguments`` the sender's exception arguments when the payload
+    carried them, else ``(text,)`` (or ``()`` without text). ``str(err)``
+    gives the ``TypeName: text`` line back.
     """
 
-    def __init__(self, type_name: Optional[str], text: str, channel: Optional[str] = None):
+    def __init__(
+        self,
+        type_name: Optional[str],
+        text: str,
+        channel: Optional[str] = None,
+        arguments: Optional[tuple] = None,
+    ):
         self.type_name = type_name
         self.text = text
         self.channel = channel
+        self.arguments = tuple(arguments) if arguments is not None else ((text,) if text else ())
         super().__init__(type_name, text)
 
     def __str__(self) -> str:
         if self.type_name is None:
             return self.text
         return f"{self.type_name}: {self.text}" if self.text else self.type_name
+
+
+class DecodeError(ChandError, ValueError):
+    """A received value could not be decoded (``decode=`` or ``serializer=``
+    failed on it). The value is not lost: ``data`` holds its raw bytes and
+    ``channel`` the channel's name; the decoder's own exception is
+    ``__cause__``. With ``ack=True`` the value is still held: ``delivery``
+    is its :class:`chand.Delivery` (``ack()`` to drop it, ``nack()`` to
+    give it back); otherwise ``delivery`` is None."""
+
+    def __init__(self, channel: str, data: bytes, reason: str, delivery=None):
+        self.channel = channel
+        self.data = data
+        self.delivery = delivery
+        shown = data if len(data) <= 60 else data[:60] + b"..."
+        super().__init__(f"cannot decode a value received on {channel} ({reason}): {shown!r}")
 
 
 class Disconnected(ChandError, ConnectionError):
@@ -100,3 +127,11 @@ class ConcurrentUseError(ChandError, RuntimeError):
     A connection is one server-side tasklet: its requests run one after the
     other. Give every thread or task its own connection (``conn.clone()``).
     """
+
+
+# Tracebacks and reprs name the classes where programs find them
+# (chand.Closed), not the private module that defines them.
+for _cls in (ChandError, Closed, Timeout, ProtocolError, MalformedReply, RemoteError, DecodeError, Disconnected,
+             ConcurrentUseError):
+    _cls.__module__ = "chand"
+del _cls

@@ -10,6 +10,7 @@ they feed it (blocking ``socket.recv`` or ``await reader.read``).
 """
 
 import builtins
+import ipaddress
 import json
 import math
 import os
@@ -18,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generator, List, Optional, Tuple
 
-from ._errors import Closed, MalformedReply, ProtocolError, RemoteError, Timeout
+from ._errors import Closed, DecodeError, MalformedReply, ProtocolError, RemoteError, Timeout
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7400
@@ -47,36 +48,97 @@ Reader = Generator[Optional[int], bytes, Reply]
 # Addresses, names, timeouts
 
 
-def parse_address(address=None, host: Optional[str] = None, port: Optional[int] = None) -> Tuple[str, int]:
-    """``"host:port"``, ``"[v6]:port"``, ``"host"`` or a ``(host, port)``
-    tuple; ``host``/``port`` override. Without an address: ``$CHAND_ADDR``,
-    else ``127.0.0.1:7400``."""
+@dataclass(frozen=True)
+class Address:
+    """Where a server is: ``host``, ``port`` and whether it speaks TLS."""
+
+    host: str
+    port: int
+    tls: bool = False
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'tls://' if self.tls else ''}{host}:{self.port}"
+
+
+ADDRESS_GRAMMAR = "host, :port, host:port, [v6]:port, each optionally after tls://"
+_PORT = re.compile(r"[0-9]{1,5}\Z")
+_HOST = re.compile(r"[A-Za-z0-9._%-]+\Z")  # a name or IPv4 address (IPv6 goes in brackets)
+
+
+def parse_address(address=None, host: Optional[str] = None, port: Optional[int] = None) -> Address:
+    """An :class:`Address` from ``host``, ``:port``, ``host:port``,
+    ``[v6]:port`` or ``[v6]``, each optionally after ``tls://`` (a bare IPv6
+    address such as ``::1`` is taken as a host), or a ``(host, port)`` tuple;
+    ``host``/``port`` override. Without an address: ``$CHAND_ADDR``, else
+    ``127.0.0.1:7400``. Anything else raises ``ValueError`` naming the
+    grammar."""
+    source = "chand address"
     if address is None:
-        address = os.environ.get("CHAND_ADDR") or f"{DEFAULT_HOST}:{DEFAULT_PORT}"
-    h, p = DEFAULT_HOST, DEFAULT_PORT
-    if isinstance(address, tuple):
+        address = os.environ.get("CHAND_ADDR") or ""
+        source = "CHAND_ADDR"
+    h: Any = DEFAULT_HOST
+    p: Any = DEFAULT_PORT
+    tls = False
+    if isinstance(address, Address):
+        h, p, tls = address.host, address.port, address.tls
+    elif isinstance(address, tuple):
+        if len(address) != 2:
+            raise ValueError(f"bad {source} {address!r}: a (host, port) tuple")
         h, p = address
     else:
-        text = str(address).strip()
-        if text.startswith("["):
-            h, _, rest = text[1:].partition("]")
-            if rest.startswith(":"):
-                p = rest[1:]
-        elif text.count(":") == 1:
-            h, p = text.split(":")
-        elif text:
-            h = text
+        h, p, tls = _parse_address_text(str(address).strip(), source)
     if host is not None:
         h = host
     if port is not None:
         p = port
-    try:
+    if isinstance(p, str):
+        if not _PORT.match(p):
+            raise ValueError(f"bad port {p!r} in {source} {address!r}: expected {ADDRESS_GRAMMAR}")
         p = int(p)
-    except (TypeError, ValueError):
-        raise ValueError(f"bad port in chand address {address!r}") from None
-    if not 0 <= p <= 65535:
-        raise ValueError(f"bad port {p} in chand address {address!r}")
-    return h or DEFAULT_HOST, p
+    if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 65535:
+        raise ValueError(f"bad port {p!r} in {source} {address!r}: a port is 1-65535")
+    return Address(h or DEFAULT_HOST, p, tls)
+
+
+def _parse_address_text(text: str, source: str) -> Tuple[str, Any, bool]:
+    def bad(why: str) -> ValueError:
+        return ValueError(f"bad {source} {text!r}: {why}; expected {ADDRESS_GRAMMAR}")
+
+    tls = False
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        if scheme.lower() != "tls":
+            raise bad(f"unknown scheme {scheme + sep!r}")
+        tls, text = True, rest
+    h: str = DEFAULT_HOST
+    p: Any = DEFAULT_PORT
+    if text.startswith("["):
+        inside, closed, after = text[1:].partition("]")
+        if not closed or not inside:
+            raise bad("an IPv6 address in brackets must be [address]")
+        if after and not after.startswith(":"):
+            raise bad(f"unexpected {after!r} after ]")
+        _ip_address(inside, bad)
+        h, p = inside, after[1:] if after else DEFAULT_PORT
+    elif text.count(":") > 1:
+        h = _ip_address(text, bad)  # a bare IPv6 address, default port
+    elif ":" in text:
+        h, p = text.split(":")
+        h = h or DEFAULT_HOST
+    elif text:
+        h = text
+    if ":" not in h and not _HOST.match(h):
+        raise bad(f"bad host {h!r}")
+    return h, p, tls
+
+
+def _ip_address(text: str, bad: Callable[[str], ValueError]) -> str:
+    try:
+        ipaddress.IPv6Address(text.split("%", 1)[0])
+    except ValueError:
+        raise bad(f"{text!r} is not an IPv6 address") from None
+    return text
 
 
 def check_name(name: str) -> bytes:
@@ -173,10 +235,35 @@ class Codec:
 
 
 # ---------------------------------------------------------------------------
-# Exceptions as payloads: "TypeName: text"
+# Exceptions as payloads: "TypeName: text", then "args: <JSON list>" when the
+# text alone would not give the arguments back
+
+_ARGS_PREFIX = "\nargs: "
+_registered_types: Dict[str, type] = {}
+_registered_names: Dict[type, str] = {}
 
 
-def _type_name(cls: type) -> str:
+def register_exception(cls: Any = None, *, name: Optional[str] = None) -> Any:
+    """Lets receivers raise ``cls`` itself for an exception sent as ``name``
+    (default ``module.QualName``, the name a sender of ``cls`` uses).
+    Register the class on both sides; a sender of a registered class sends
+    its registered name. Works as a decorator too (``@chand.register_exception``
+    or ``@chand.register_exception(name="JobFailed")``). Returns ``cls``."""
+
+    def register(exc_class: Any) -> Any:
+        if not (isinstance(exc_class, type) and issubclass(exc_class, Exception)):
+            raise TypeError(f"register_exception needs an Exception subclass, not {exc_class!r}")
+        type_name = name if name is not None else _default_type_name(exc_class)
+        if not _TYPE_NAME.match(type_name):
+            raise ValueError(f"bad exception type name {type_name!r}")
+        _registered_types[type_name] = exc_class
+        _registered_names[exc_class] = type_name
+        return exc_class
+
+    return register if cls is None else register(cls)
+
+
+def _default_type_name(cls: type) -> str:
     module = getattr(cls, "__module__", None)
     qualname = getattr(cls, "__qualname__", cls.__name__)
     if module in (None, "builtins"):
@@ -184,8 +271,17 @@ def _type_name(cls: type) -> str:
     return f"{module}.{qualname}"
 
 
-def _args_text(args: tuple) -> str:
-    return " ".join(str(a) for a in args)
+def _type_name(cls: type) -> str:
+    return _registered_names.get(cls) or _default_type_name(cls)
+
+
+def _payload(type_name: str, args: tuple) -> bytes:
+    text = " ".join(str(a) for a in args)
+    out = f"{type_name}: {text}" if text else type_name
+    if args and not (len(args) == 1 and isinstance(args[0], str) and "\n" not in args[0]):
+        # repr() for what JSON cannot carry (bytes, objects): it arrives as a str
+        out += _ARGS_PREFIX + json.dumps(list(args), ensure_ascii=False, separators=(",", ":"), default=repr)
+    return out.encode("utf-8")
 
 
 def exception_payload(exc: Any, args: tuple) -> bytes:
@@ -194,10 +290,11 @@ def exception_payload(exc: Any, args: tuple) -> bytes:
     ``exc`` is an exception class (with ``args``), an exception instance
     (its own ``args`` are used), a received :class:`RemoteError` (forwarded
     as it came), or a type name as a string. The payload is
-    ``TypeName: text`` in UTF-8, where ``TypeName`` is the class name for a
-    builtin and ``module.QualName`` otherwise, and ``text`` is the ``str``
-    of the arguments joined by single spaces; without arguments it is just
-    ``TypeName``.
+    ``TypeName: text`` in UTF-8, where ``TypeName`` is the registered name,
+    the class name for a builtin, else ``module.QualName``, and ``text`` is
+    the ``str`` of the arguments joined by single spaces (without arguments
+    just ``TypeName``). Unless the arguments are one string without a line
+    end, a second line ``args: <JSON list>`` carries them as they were.
     """
     if isinstance(exc, BaseException):
         if args:
@@ -205,26 +302,33 @@ def exception_payload(exc: Any, args: tuple) -> bytes:
         if isinstance(exc, RemoteError):
             if exc.type_name is None:
                 return exc.text.encode("utf-8")
-            type_name, text = exc.type_name, exc.text
-        else:
-            type_name, text = _type_name(type(exc)), _args_text(exc.args)
-    elif isinstance(exc, type) and issubclass(exc, BaseException):
-        type_name, text = _type_name(exc), _args_text(args)
-    elif isinstance(exc, str):
+            return _payload(exc.type_name, exc.arguments)
+        return _payload(_type_name(type(exc)), exc.args)
+    if isinstance(exc, type) and issubclass(exc, BaseException):
+        return _payload(_type_name(exc), args)
+    if isinstance(exc, str):
         if not _TYPE_NAME.match(exc):
             raise ValueError(f"bad exception type name {exc!r}")
-        type_name, text = exc, _args_text(args)
-    else:
-        raise TypeError(f"send_exception needs an exception class or instance, not {exc!r}")
-    return (f"{type_name}: {text}" if text else type_name).encode("utf-8")
+        return _payload(exc, args)
+    raise TypeError(f"send_exception needs an exception class or instance, not {exc!r}")
 
 
 def exception_from_payload(data: bytes, channel: Optional[str] = None) -> BaseException:
-    """The exception a receiver raises for an ``EXC`` payload: the builtin
-    exception class when ``TypeName`` names one (``Exception`` subclasses
-    only: ``SystemExit``, ``KeyboardInterrupt`` and ``GeneratorExit`` are not
-    taken from the network), else :class:`RemoteError`."""
+    """The exception a receiver raises for an ``EXC`` payload: the class
+    registered under ``TypeName``, else the builtin exception class it names
+    (``Exception`` subclasses only: ``SystemExit``, ``KeyboardInterrupt`` and
+    ``GeneratorExit`` are not taken from the network), made with the sent
+    arguments; else :class:`RemoteError`."""
     text = data.decode("utf-8", "replace")
+    arguments: Optional[tuple] = None
+    body, found, last = text.rpartition(_ARGS_PREFIX)
+    if found and "\n" not in last:
+        try:
+            parsed = json.loads(last)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            text, arguments = body, tuple(parsed)
     head, colon, rest = text.partition(":")
     if colon and _TYPE_NAME.match(head):
         type_name, message = head, rest[1:] if rest.startswith(" ") else rest
@@ -232,14 +336,18 @@ def exception_from_payload(data: bytes, channel: Optional[str] = None) -> BaseEx
         type_name, message = text, ""
     else:
         type_name, message = None, text
-    if type_name is not None and "." not in type_name:
-        cls = getattr(builtins, type_name, None)
+    if arguments is None:
+        arguments = (message,) if message else ()
+    if type_name is not None:
+        cls = _registered_types.get(type_name)
+        if cls is None and "." not in type_name:
+            cls = getattr(builtins, type_name, None)
         if isinstance(cls, type) and issubclass(cls, Exception):
             try:
-                return cls(message) if message else cls()
-            except Exception:  # a builtin whose constructor wants other arguments
+                return cls(*arguments)
+            except Exception:  # a constructor that wants other arguments
                 pass
-    return RemoteError(type_name, message, channel)
+    return RemoteError(type_name, message, channel, arguments)
 
 
 # ---------------------------------------------------------------------------
@@ -283,7 +391,8 @@ def read_reply() -> Reader:
     its channel lines) and returns it as a tuple:
 
     ``("OK",)``, ``("PONG",)``, ``("BYE",)``, ``("TIMEOUT",)``,
-    ``("MSG", chan, bytes)``, ``("EXC", chan, bytes)``, ``("CLOSED", chan)``,
+    ``("MSG", chan, bytes, tag)``, ``("EXC", chan, bytes, tag)`` (``tag`` None
+    unless the receive asked for ACK), ``("CLOSED", chan)``,
     ``("ERR", code, text)``, ``("SELECTED", index, inner_reply)``,
     ``("STAT", chan, fields)``, ``("CHANNELS", total, [(chan, fields), ...])``,
     ``("INFO", fields)``, ``("HELLO", fields)``.
@@ -299,16 +408,20 @@ def _parse(text: bytes, line: bytes, top: bool) -> Reader:
             raise _malformed("unexpected text after reply", line)
         return (head.decode("ascii"),)
     if head in (b"MSG", b"EXC"):
+        # MSG <chan> <n> [<tag>]: a tag when the receive asked for ACK
         parts = rest.split(b" ")
-        if len(parts) != 2:
+        if len(parts) not in (2, 3):
             raise _malformed("bad message header", line)
         chan, n = _name(parts[0], line), _number(parts[1], line)
+        tag = _number(parts[2], line) if len(parts) == 3 else None
+        if tag == 0:
+            raise _malformed("delivery tag 0 (tags are positive)", line)
         if n > MAX_PAYLOAD_LENGTH:
             raise _malformed("payload length too large", line)
         data = yield n + 2
         if data[n:] != b"\r\n":
             raise _malformed(f"payload of {n} bytes not followed by CRLF", line)
-        return (head.decode("ascii"), chan, data[:n])
+        return (head.decode("ascii"), chan, data[:n], tag)
     if head == b"CLOSED":
         return ("CLOSED", _name(rest, line))
     if head == b"ERR":
@@ -408,6 +521,13 @@ class ChannelStat:
     sent: int = 0
     received: int = 0
     rate: int = 0
+    #: values delivered to a receive with ACK and not yet acknowledged
+    held: int = 0
+    #: True for a channel made with ``durable=True`` (kept on disk)
+    durable: bool = False
+    #: False when the server says nobody uses the name (the other fields
+    #: then describe a fresh channel); None when the server does not say
+    exists: Optional[bool] = None
     extra: Dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -433,17 +553,22 @@ class ChannelStat:
             }
         except KeyError as e:
             raise MalformedReply(f"{line} reply for {name} lacks field {e.args[0]}") from None
-        for key in ("senders", "receivers", "persistent", "sent", "received", "rate"):
+        for key in _OPTIONAL_STAT_FIELDS:
             if key in fields:
                 values[key] = fields.pop(key)
-        for key in ("capacity", "length", "balance", "preference", "senders", "receivers", "persistent",
-                    "sent", "received", "rate"):
-            if key in values and not isinstance(values[key], int):
+        for key, value in values.items():
+            if key != "state" and not isinstance(value, int):
                 raise MalformedReply(f"{line} reply for {name}: {key} is not a number")
         if values["state"] not in ("open", "closing", "closed"):
             raise MalformedReply(f"{line} reply for {name}: unknown state {values['state']!r}")
-        values["persistent"] = bool(values.get("persistent", 0))
+        for key in ("persistent", "durable", "exists"):
+            if key in values:
+                values[key] = bool(values[key])
         return cls(name=name, extra=fields, **values)
+
+
+# STAT fields after the first five; keys the client does not know go to ``extra``
+_OPTIONAL_STAT_FIELDS = ("senders", "receivers", "persistent", "sent", "received", "rate", "held", "durable", "exists")
 
 
 class ChannelList(list):
@@ -535,22 +660,41 @@ def ok_op(request: bytes, name: Optional[str] = None, expect: str = "OK") -> Op:
     return Op(request, interpret)
 
 
-def receive_result(reply: Reply, channel: Any, case: Optional[int] = None) -> Any:
-    """The value of a MSG reply, or the exception for EXC/CLOSED."""
+def receive_result(reply: Reply, channel: Any, conn: Any, case: Optional[int] = None, ack: bool = False) -> Any:
+    """The value of a MSG reply (a :class:`Delivery` held by ``conn``, the
+    connection that received it, with ``ack``), or the exception for
+    EXC/CLOSED. An EXC received with ACK is acknowledged: raising it is its
+    delivery."""
     kind = reply[0]
     if kind in ("MSG", "EXC", "CLOSED") and reply[1] != channel.name:
         raise MalformedReply(f"reply names channel {reply[1]} instead of {channel.name}")
-    if kind == "MSG":
-        return channel._codec.decode(reply[2])
-    if kind == "EXC":
-        raise exception_from_payload(reply[2], channel.name)
+    if kind in ("MSG", "EXC"):
+        data, tag = reply[2], reply[3]
+        if ack != (tag is not None):
+            raise MalformedReply(
+                f"{kind} on {channel.name} " + (f"with delivery tag {tag} to a receive without ACK" if tag else
+                                                 "without a delivery tag to a receive with ACK"))
+        if tag is not None:
+            if tag in conn._held:
+                raise MalformedReply(f"delivery tag {tag} given twice")
+            conn._held.add(tag)
+        if kind == "EXC":
+            if tag is not None:
+                conn._settle_later(tag, ACK)
+            raise exception_from_payload(data, channel.name)
+        try:
+            value = channel._codec.decode(data)
+        except Exception as e:
+            delivery = conn._Delivery(conn, channel, tag, data) if tag is not None else None
+            raise DecodeError(channel.name, data, f"{type(e).__name__}: {e}", delivery) from e
+        return conn._Delivery(conn, channel, tag, value) if tag is not None else value
     if kind == "CLOSED":
         raise Closed(channel.name, case=case)
     raise MalformedReply(f"unexpected reply {kind} to a receive on {channel.name}")
 
 
-def receive_op(channel: Any, timeout: Optional[float]) -> Op:
-    request = b"RECV %s%s\r\n" % (channel._name_b, timeout_option(timeout))
+def receive_op(channel: Any, timeout: Optional[float], ack: bool = False) -> Op:
+    request = b"RECV %s%s%s\r\n" % (channel._name_b, timeout_option(timeout), b" ACK" if ack else b"")
 
     def interpret(reply: Reply) -> Any:
         if reply[0] == "TIMEOUT" and timeout is not None:
@@ -559,7 +703,7 @@ def receive_op(channel: Any, timeout: Optional[float]) -> Op:
             raise Timeout(f"nothing received on {channel.name} within {timeout} s")
         if reply[0] == "ERR":
             raise error_from(reply)
-        return receive_result(reply, channel)
+        return receive_result(reply, channel, channel._conn, ack=ack)
 
     return Op(request, interpret)
 
@@ -581,13 +725,26 @@ def send_op(channel: Any, verb: bytes, payload: bytes, timeout: Optional[float])
     return Op(select.request, interpret)
 
 
-def select_op(cases: List[Case], timeout: Optional[float]) -> Op:
+def live_cases(cases: List[Optional[Case]]) -> List[Tuple[int, Case]]:
+    """``(index, case)`` of the cases that are not None (a None case is
+    skipped, as a nil channel is in Go's select)."""
     if not cases:
         raise ValueError("select needs at least one case")
-    for case in cases:
+    live = [(i, c) for i, c in enumerate(cases) if c is not None]
+    if not live:
+        raise ValueError("select needs at least one case that is not None (None cases are skipped)")
+    for _, case in live:
         if not isinstance(case, Case):
-            raise TypeError(f"select cases come from ch.send_case(), ch.receive_case(), not {case!r}")
-    request = b"SELECT %d%s\r\n" % (len(cases), timeout_option(timeout)) + b"".join(c.line() for c in cases)
+            raise TypeError(f"select cases come from ch.send_case(), ch.receive_case() or None, not {case!r}")
+    return live
+
+
+def select_op(cases: List[Optional[Case]], timeout: Optional[float], ack: bool = False, conn: Any = None) -> Op:
+    """``conn`` is the connection that runs the select (it holds what a receive
+    case gets with ``ack``)."""
+    live = live_cases(cases)
+    request = (b"SELECT %d%s%s\r\n" % (len(live), timeout_option(timeout), b" ACK" if ack else b"")
+               + b"".join(c.line() for _, c in live))
 
     def interpret(reply: Reply) -> Selected:
         kind = reply[0]
@@ -597,10 +754,10 @@ def select_op(cases: List[Case], timeout: Optional[float]) -> Op:
             raise error_from(reply)
         if kind != "SELECTED":
             raise _unexpected(reply, request)
-        index, inner = reply[1], reply[2]
-        if index >= len(cases):
-            raise MalformedReply(f"SELECTED {index} for a select of {len(cases)} cases")
-        case = cases[index]
+        fired, inner = reply[1], reply[2]
+        if fired >= len(live):
+            raise MalformedReply(f"SELECTED {fired} for a select of {len(live)} cases")
+        index, case = live[fired]
         if case.operation == SEND:
             if inner[0] == "OK":
                 return Selected(case.channel, SEND, case.value, index)
@@ -609,7 +766,7 @@ def select_op(cases: List[Case], timeout: Optional[float]) -> Op:
             raise MalformedReply(f"unexpected reply {inner[0]} to send case {index}")
         if inner[0] == "ERR":
             raise error_from(inner)
-        return Selected(case.channel, RECEIVE, receive_result(inner, case.channel, index), index)
+        return Selected(case.channel, RECEIVE, receive_result(inner, case.channel, conn, index, ack), index)
 
     return Op(request, interpret)
 
@@ -664,13 +821,62 @@ def fields_op(verb: str) -> Op:
 _PREFERENCES = {-1: b"RECEIVER", 0: b"NONE", 1: b"SENDER", "receiver": b"RECEIVER", "none": b"NONE", "sender": b"SENDER"}
 
 
-def make_request(name: str, capacity: int, preference: Any) -> bytes:
+def make_request(name: str, capacity: int, preference: Any, durable: bool = False) -> bytes:
+    """``MAKE <chan> CAP <n> [PREFER ...] [DURABLE]``."""
     if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
         raise ValueError(f"capacity must be an int >= 0, not {capacity!r}")
     request = b"MAKE %s CAP %d" % (check_name(name), capacity)
     if preference is not None:
-        key = preference.lower() if isinstance(preference, str) else preference
-        if isinstance(key, bool) or key not in _PREFERENCES:
-            raise ValueError(f"preference must be -1/'receiver', 0/'none' or 1/'sender', not {preference!r}")
-        request += b" PREFER " + _PREFERENCES[key]
+        request += b" PREFER " + preference_keyword(preference)
+    if durable:
+        request += b" DURABLE"
     return request + b"\r\n"
+
+
+def preference_keyword(preference: Any) -> bytes:
+    key = preference.lower() if isinstance(preference, str) else preference
+    if isinstance(key, bool) or key not in _PREFERENCES:
+        raise ValueError(f"preference must be -1/'receiver', 0/'none' or 1/'sender', not {preference!r}")
+    return _PREFERENCES[key]
+
+
+
+# ---------------------------------------------------------------------------
+# Acknowledged delivery
+
+ACK = b"ACK"
+NACK = b"NACK"
+
+
+def settle_request(verb: bytes, tag: int) -> bytes:
+    """``ACK <tag>`` or ``NACK <tag>`` (the server answers neither)."""
+    return b"%s %d\r\n" % (verb, tag)
+
+
+class DeliveryBase:
+    """A value received with ``ack=True``. The server holds it for this
+    connection until ``ack()`` (the receiver has it: the sender's send
+    completes) or ``nack()`` (it goes back to the front of its channel); a
+    connection that ends while holding it gives it back too.
+
+    ``value`` is the decoded value, ``tag`` the server's delivery tag,
+    ``channel`` the channel object, ``connection`` the connection holding it,
+    ``settled`` None, ``"ack"`` or ``"nack"``."""
+
+    __slots__ = ("connection", "channel", "tag", "value", "settled")
+
+    def __init__(self, connection: Any, channel: Any, tag: int, value: Any):
+        self.connection = connection
+        self.channel = channel
+        self.tag = tag
+        self.value = value
+        self.settled: Optional[str] = None
+
+    def _settling(self, verb: bytes) -> bytes:
+        if self.settled is not None:
+            raise ValueError(f"delivery {self.tag} on {self.channel.name} was already settled ({self.settled})")
+        self.settled = "ack" if verb == ACK else "nack"
+        return settle_request(verb, self.tag)
+
+    def __repr__(self) -> str:
+        return f"<chand.Delivery {self.channel.name} tag={self.tag} {self.settled or 'held'} value={self.value!r:.80}>"

@@ -21,17 +21,22 @@ import socket
 import time
 from typing import Any, Iterable, List, Optional, Tuple
 
-from ._base import _UNSET, BaseChannel, BaseConnection, single_connection
-from ._errors import Closed, ConcurrentUseError, Disconnected, MalformedReply
+from ._base import _UNSET, BaseChannel, BaseConnection, auth_request, single_connection, tls_context
+from ._errors import Closed, ConcurrentUseError, DecodeError, Disconnected, MalformedReply
 from ._protocol import (
+    ACK,
+    NACK,
+    Address,
     Case,
     ChannelList,
     ChannelStat,
     Codec,
+    DeliveryBase,
     Op,
     ReplyBuffer,
     Selected,
     channels_op,
+    check_name,
     fields_op,
     make_request,
     ok_op,
@@ -41,7 +46,7 @@ from ._protocol import (
     stat_op,
 )
 
-__all__ = ["connect", "select", "Connection", "Channel"]
+__all__ = ["connect", "select", "Connection", "Channel", "Delivery"]
 
 _BUSY = (
     "this chand connection is in use by another task; a connection is one server-side "
@@ -58,16 +63,19 @@ class Connection(BaseConnection):
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        host: str,
-        port: int,
+        address: Address,
         connect_timeout: Optional[float],
         decode: Optional[str],
         serializer: Any,
+        ssl: Any = None,
+        credentials: Optional[Tuple[str, str]] = None,
     ):
-        super().__init__(host, port, decode, serializer)
+        super().__init__(address, decode, serializer)
         self._reader = reader
         self._writer = writer
         self._connect_timeout = connect_timeout
+        self._ssl = ssl
+        self._credentials = credentials
         self._buf = ReplyBuffer()
         self._busy = False
         self._closed_reason: Optional[str] = None
@@ -105,7 +113,28 @@ class Connection(BaseConnection):
                     raise
                 except Exception as e:
                     outcomes.append((False, e))
+            if self._outbox:
+                # ACK/NACK lines (no reply); written without waiting: if they
+                # cannot be, the connection is gone and the server gives back
+                # what it held
+                self._writer.write(self._take_outbox())
             return outcomes
+        finally:
+            self._busy = False
+
+    async def _settle(self, delivery: "Delivery", verb: bytes) -> None:
+        if self._busy:
+            raise ConcurrentUseError(_BUSY)
+        self._busy = True
+        try:
+            if self._closed_reason is not None:
+                raise Disconnected(f"{self._closed_reason} (the server gave back the values it held for it)")
+            self._writer.write(self._settling(delivery, verb))
+            try:
+                await self._writer.drain()
+            except OSError as e:
+                self._shut(f"connection lost while acknowledging: {e}")
+                raise Disconnected(f"{self._closed_reason} (the server gives the value back)") from e
         finally:
             self._busy = False
 
@@ -177,12 +206,21 @@ class Connection(BaseConnection):
 
     async def clone(self) -> "Connection":
         """A new connection (a new server-side tasklet) with the same settings."""
+        user, password = self._credentials or (None, None)
         return await connect(
-            (self.host, self.port),
+            self._address,
             timeout=self._connect_timeout,
             decode=self._decode,
             serializer=self._serializer,
+            ssl=self._ssl if self._ssl is not None else False,
+            user=user,
+            password=password,
         )
+
+    async def auth(self, user: str, password: str) -> None:
+        """``AUTH`` (see chand.Connection.auth)."""
+        await self._run1(ok_op(auth_request(user, password)))
+        self._credentials = (user, password)
 
     # -- channels ------------------------------------------------------------
 
@@ -196,13 +234,18 @@ class Connection(BaseConnection):
         capacity: int = 0,
         preference: Any = None,
         *,
+        durable: bool = False,
         decode: Any = _UNSET,
         serializer: Any = _UNSET,
     ) -> "Channel":
         """``MAKE`` (see chand.Connection.make)."""
         channel = self.channel(name, decode=decode, serializer=serializer)
-        await self._run1(ok_op(make_request(name, capacity, preference)))
+        await self._run1(ok_op(make_request(name, capacity, preference, durable), channel.name))
         return channel
+
+    async def delete(self, name: str) -> None:
+        """``DELETE`` (see chand.Connection.delete)."""
+        await self._run1(ok_op(b"DELETE %s\r\n" % check_name(name), name))
 
     async def stat(self, name: str) -> ChannelStat:
         return await self._run1(stat_op(name))
@@ -210,9 +253,10 @@ class Connection(BaseConnection):
     async def channels(self, prefix: str = "", top: Optional[int] = None) -> ChannelList:
         return await self._run1(channels_op(prefix, top))
 
-    async def select(self, cases: Iterable[Case], timeout: Optional[float] = None) -> Selected:
+    async def select(self, cases: Iterable[Optional[Case]], timeout: Optional[float] = None,
+                     ack: bool = False) -> Selected:
         """(channel, operation, value) of the case that fired (see chand.Connection.select)."""
-        return await self._run1(select_op(list(cases), timeout))
+        return await self._run1(select_op(list(cases), timeout, ack, self))
 
     async def ping(self) -> float:
         start = time.perf_counter()
@@ -237,11 +281,16 @@ class Channel(BaseChannel):
     async def send(self, value: Any, timeout: Optional[float] = None) -> None:
         await self._conn._run1(self._send_op(value, timeout))
 
-    async def receive(self, timeout: Optional[float] = None) -> Any:
-        """As chand.Channel.receive; a ``StopIteration`` sent with
-        ``send_exception`` is raised as ``StopAsyncIteration`` (a coroutine
-        cannot raise StopIteration)."""
-        return await self._conn._run1(self._receive_op(timeout))
+    async def receive(self, timeout: Optional[float] = None, ack: bool = False) -> Any:
+        """As chand.Channel.receive (with ``ack=True`` a :class:`Delivery`
+        whose ``ack()``/``nack()`` are coroutines); a ``StopIteration`` sent
+        with ``send_exception`` is raised as ``StopAsyncIteration`` (a
+        coroutine cannot raise StopIteration)."""
+        return await self._conn._run1(self._receive_op(timeout, ack))
+
+    def delivery(self, timeout: Optional[float] = None) -> "DeliveryContext":
+        """``async with ch.delivery() as value:`` (see chand.Channel.delivery)."""
+        return DeliveryContext(self, timeout)
 
     async def send_exception(self, exc: Any, *args: Any, timeout: Optional[float] = None) -> None:
         await self._conn._run1(self._throw_op(exc, args, timeout))
@@ -262,6 +311,14 @@ class Channel(BaseChannel):
 
     async def close(self) -> None:
         await self._conn._run1(self._close_op())
+
+    async def open(self) -> None:
+        """``OPEN`` (see chand.Channel.open)."""
+        await self._conn._run1(self._open_op())
+
+    async def set_preference(self, preference: Any) -> None:
+        """See chand.Channel.set_preference."""
+        await self._conn._run1(self._preference_op(await self.stat(), preference))
 
     def __aiter__(self) -> "Channel":
         return self
@@ -286,6 +343,49 @@ class Channel(BaseChannel):
     length = property(lambda self: self._field("length"), doc="await ch.length")
 
 
+class Delivery(DeliveryBase):
+    """A value received with ``ack=True`` (see chand.Delivery); ``ack()``
+    and ``nack()`` are coroutines."""
+
+    __slots__ = ()
+
+    async def ack(self) -> None:
+        await self.connection._settle(self, ACK)
+
+    async def nack(self) -> None:
+        await self.connection._settle(self, NACK)
+
+
+class DeliveryContext:
+    """``async with ch.delivery() as value:`` (see chand.Channel.delivery)."""
+
+    def __init__(self, channel: "Channel", timeout: Optional[float]):
+        self._channel = channel
+        self._timeout = timeout
+        self.delivery: Optional[Delivery] = None
+
+    async def __aenter__(self) -> Any:
+        try:
+            self.delivery = await self._channel.receive(self._timeout, ack=True)
+        except DecodeError as e:
+            if e.delivery is not None:
+                await e.delivery.nack()
+            raise
+        return self.delivery.value
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        delivery = self.delivery
+        if delivery is None or delivery.settled is not None:
+            return
+        if exc_type is None:
+            await delivery.ack()
+        elif not delivery.connection.closed:  # else the server has given it back already
+            await delivery.nack()
+
+
+Connection._Delivery = Delivery
+
+
 async def connect(
     address: Any = None,
     *,
@@ -294,11 +394,18 @@ async def connect(
     timeout: Optional[float] = None,
     decode: Optional[str] = None,
     serializer: Any = None,
+    ssl: Any = None,
+    user: Optional[str] = None,
+    password: Optional[str] = None,
 ) -> Connection:
     """As chand.connect, for asyncio."""
-    h, p = parse_address(address, host, port)
+    target = parse_address(address, host, port)
     Codec(decode, serializer)  # bad arguments fail before connecting
-    opening = asyncio.open_connection(h, p)
+    context = tls_context(target, ssl)
+    credentials = (user, password) if user is not None or password is not None else None
+    login = auth_request(user, password) if credentials else None
+    opening = asyncio.open_connection(target.host, target.port, ssl=context,
+                                      server_hostname=target.host if context is not None else None)
     reader, writer = await (asyncio.wait_for(opening, timeout) if timeout is not None else opening)
     sock = writer.get_extra_info("socket")
     if sock is not None:
@@ -306,10 +413,17 @@ async def connect(
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
-    return Connection(reader, writer, h, p, timeout, decode, serializer)
+    conn = Connection(reader, writer, target, timeout, decode, serializer, context, credentials)
+    if login is not None:
+        try:
+            await conn._run1(ok_op(login))
+        except BaseException:
+            await conn.close()
+            raise
+    return conn
 
 
-async def select(cases: Iterable[Case], timeout: Optional[float] = None) -> Selected:
+async def select(cases: Iterable[Optional[Case]], timeout: Optional[float] = None, ack: bool = False) -> Selected:
     """``await conn.select`` on the connection of the cases' channels."""
     cases = list(cases)
-    return await single_connection(cases).select(cases, timeout)
+    return await single_connection(cases).select(cases, timeout, ack)
