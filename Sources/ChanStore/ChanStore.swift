@@ -1,0 +1,335 @@
+import Glibc
+
+/// The durable channels' store: an append-only log of CRC-checked records in
+/// numbered segment files, written by a background thread, compacted by
+/// another.
+///
+/// Confined to one thread (the daemon's loop): every method returns after
+/// encoding into memory or taking a lock for a moment; write(2), fsync and
+/// compaction happen on the store's own threads.
+///
+/// Typical use per loop iteration: `append`/`remove`/channel changes while
+/// commands run, then one `commit()`; under `.always`, hold the replies that
+/// need durability until `syncedTicket >= ticket` (the `onSynced` hook,
+/// called on the writer thread, tells when to look).
+///
+/// When a value leaves the store: `remove` is called once the value's bytes
+/// were handed to the receiver's socket (write completed) or, for a receiver
+/// that acknowledges, at the acknowledgement. A value given back to its
+/// channel needs no record: it never left the store. A crash between
+/// delivery and `remove` (or before the removal was written) brings the
+/// value back at start: delivery is at-least-once.
+public final class ChanStore {
+    public let directory: String
+    public let options: ChanStoreOptions
+    private let shared = Shared()
+    private let lockFD: Int32
+    private var writer: BackgroundThread?
+    private var compactor: BackgroundThread?
+    private var recovered: [RecoveredChannel]
+
+    private struct LiveChannel {
+        var name: String
+        var capacity: Int
+        var preference: Int8
+        var closed: Bool
+        /// Live values: id and record size.
+        var values: [StoreValueID: Int]
+        var bytes: Int
+    }
+
+    private var channels: [UInt32: LiveChannel] = [:]
+    private var byName: [String: UInt32] = [:]
+    private var nextValue: UInt64
+    private var nextChannel: UInt32
+    private var liveBytes: Int
+
+    private var pending = RecordEncoder()
+    private var lastTicket: CommitTicket = 0
+    private var localSynced: CommitTicket = 0
+    private var activeSegment: UInt64
+    private var activeBytes: Int
+    private var sealed: [(seq: UInt64, bytes: Int)]
+    private var snapshotBytes: Int
+    private var compactionInFlight = false
+    private var compactions = 0
+    private var longestCompaction: UInt64 = 0
+
+    /// Opens (creating if needed) the directory, takes its lock, and replays
+    /// its files. A torn tail of the newest segment is cut, with a `log`
+    /// line naming the file and offset; any other damage throws a
+    /// `StoreError` naming the file and offset.
+    ///
+    /// `onSynced` runs on the writer thread each time `syncedTicket`
+    /// advances under `.always`, and once if writing fails (`failure`); it
+    /// must only signal the owning thread (e.g. `uv_async_send`). `log` may
+    /// be called from any of the store's threads.
+    public init(directory: String, options: ChanStoreOptions = ChanStoreOptions(),
+                log: @escaping @Sendable (String) -> Void = { _ in },
+                onSynced: @escaping @Sendable () -> Void = {}) throws {
+        self.directory = directory
+        self.options = options
+        try Files.ensureDirectory(directory)
+        lockFD = try Files.lockDirectory(directory)
+        do {
+            let r = try Recovery.run(directory: directory, log: log)
+            var live: [UInt32: LiveChannel] = [:]
+            var names: [String: UInt32] = [:]
+            var total = FileFormat.countersSize
+            var out: [RecoveredChannel] = []
+            for id in r.state.channels.keys.sorted() {
+                let ch = r.state.channels[id]!
+                let values = ch.liveValues
+                var sizes: [StoreValueID: Int] = [:]
+                var bytes = FileFormat.channelSize(nameBytes: ch.name.utf8.count)
+                    + (ch.closed ? FileFormat.stateChangeSize : 0)
+                for v in values {
+                    sizes[v.id] = FileFormat.valueOverhead + v.payload.count
+                    bytes += FileFormat.valueOverhead + v.payload.count
+                }
+                live[id] = LiveChannel(name: ch.name, capacity: ch.capacity, preference: ch.preference,
+                                       closed: ch.closed, values: sizes, bytes: bytes)
+                names[ch.name] = id
+                total += bytes
+                out.append(RecoveredChannel(
+                    id: StoreChannelID(raw: id), name: ch.name, capacity: ch.capacity,
+                    preference: Int(ch.preference), closed: ch.closed,
+                    values: values.map { RecoveredValue(id: $0.id, payload: Array($0.payload), isException: $0.isException) }))
+            }
+            channels = live
+            byName = names
+            liveBytes = total
+            recovered = out
+            nextValue = r.state.nextValue
+            nextChannel = r.state.nextChannel
+            sealed = r.segments
+            snapshotBytes = r.snapshotBytes
+            activeSegment = r.activeSegment
+            activeBytes = FileFormat.headerSize
+            let fd = try Files.createWithHeader(directory, Files.name(.segment, r.activeSegment))
+            let w = Writer(shared: shared, directory: directory, policy: options.fsync,
+                           segment: r.activeSegment, fd: fd, onSynced: onSynced)
+            let c = Compactor(shared: shared, directory: directory, snapshot: r.snapshot,
+                              firstSegment: r.segments.first?.seq ?? r.activeSegment, log: log)
+            writer = BackgroundThread { w.run() }
+            compactor = BackgroundThread { c.run() }
+        } catch {
+            close(lockFD)
+            throw error
+        }
+    }
+
+    deinit {
+        shutdown()
+    }
+
+    /// The channels the files held at open, once; later calls return [].
+    public func takeRecovered() -> [RecoveredChannel] {
+        defer { recovered = [] }
+        return recovered
+    }
+
+    // MARK: Channels
+
+    /// The store number of a durable channel, nil when no durable channel has this name.
+    public func channel(named name: String) -> StoreChannelID? {
+        byName[name].map { StoreChannelID(raw: $0) }
+    }
+
+    /// Records a channel as durable (or its new settings); returns its number.
+    /// `preference` is `ChanCore.Preference.rawValue` (-1, 0, 1); `name` at most 65535 UTF-8 bytes.
+    public func makeDurable(_ name: String, capacity: Int, preference: Int) -> StoreChannelID {
+        precondition(name.utf8.count <= FileFormat.maxNameBytes && capacity >= 0 && (-1...1).contains(preference))
+        let pref = Int8(preference)
+        if let id = byName[name] {
+            if channels[id]!.capacity != capacity || channels[id]!.preference != pref {
+                channels[id]!.capacity = capacity
+                channels[id]!.preference = pref
+                encode { $0.channel(id, name: name, capacity: capacity, preference: pref) }
+            }
+            return StoreChannelID(raw: id)
+        }
+        let id = nextChannel
+        nextChannel += 1
+        let bytes = FileFormat.channelSize(nameBytes: name.utf8.count)
+        channels[id] = LiveChannel(name: name, capacity: capacity, preference: pref, closed: false, values: [:], bytes: bytes)
+        byName[name] = id
+        liveBytes += bytes
+        encode { $0.channel(id, name: name, capacity: capacity, preference: pref) }
+        return StoreChannelID(raw: id)
+    }
+
+    /// Records CLOSE of a durable channel (nothing when already closed).
+    public func closeChannel(_ channel: StoreChannelID) {
+        let id = channel.raw
+        precondition(channels[id] != nil, "\(channel) is not a durable channel")
+        guard !channels[id]!.closed else { return }
+        channels[id]!.closed = true
+        channels[id]!.bytes += FileFormat.stateChangeSize
+        liveBytes += FileFormat.stateChangeSize
+        encode { $0.stateChange(.closed, id) }
+    }
+
+    /// Records OPEN of a closed durable channel (nothing when open).
+    public func reopenChannel(_ channel: StoreChannelID) {
+        let id = channel.raw
+        precondition(channels[id] != nil, "\(channel) is not a durable channel")
+        guard channels[id]!.closed else { return }
+        channels[id]!.closed = false
+        channels[id]!.bytes -= FileFormat.stateChangeSize
+        liveBytes -= FileFormat.stateChangeSize
+        encode { $0.stateChange(.reopened, id) }
+    }
+
+    /// Records DELETE of a durable channel: it and its values are gone.
+    public func deleteChannel(_ channel: StoreChannelID) {
+        let id = channel.raw
+        guard let ch = channels.removeValue(forKey: id) else { return }
+        byName[ch.name] = nil
+        liveBytes -= ch.bytes
+        encode { $0.stateChange(.deleted, id) }
+    }
+
+    // MARK: Values
+
+    /// Records a value stored in a durable channel; returns its number. It
+    /// is on disk after the next `commit()` completes (see `syncedTicket`).
+    public func append(_ channel: StoreChannelID, payload: UnsafeRawBufferPointer, isException: Bool) -> StoreValueID {
+        let id = channel.raw
+        precondition(channels[id] != nil, "\(channel) is not a durable channel")
+        let value = nextValue
+        nextValue += 1
+        let size = FileFormat.valueOverhead + payload.count
+        channels[id]!.values[value] = size
+        channels[id]!.bytes += size
+        liveBytes += size
+        encode { $0.value(id, id: value, isException: isException, payload: payload) }
+        return value
+    }
+
+    public func append(_ channel: StoreChannelID, payload: [UInt8], isException: Bool) -> StoreValueID {
+        payload.withUnsafeBytes { append(channel, payload: $0, isException: isException) }
+    }
+
+    /// Records that a value left its channel for good (delivered to a
+    /// socket, or acknowledged). Returns false, recording nothing, when the
+    /// channel holds no such value (already removed, or channel deleted).
+    @discardableResult
+    public func remove(_ channel: StoreChannelID, value: StoreValueID) -> Bool {
+        let id = channel.raw
+        guard let size = channels[id]?.values.removeValue(forKey: value) else { return false }
+        channels[id]!.bytes -= size
+        liveBytes -= size
+        encode { $0.removed(id, id: value) }
+        return true
+    }
+
+    // MARK: Commit and sync
+
+    /// Hands everything recorded since the last commit to the writer as one
+    /// group and returns its ticket (the previous one when nothing was
+    /// recorded). Call once per loop iteration. Under `.always` the ticket
+    /// completes after the writer's fsync; under `.everysec` and `.no` it
+    /// is complete at once. Also seals segments and starts compaction.
+    @discardableResult
+    public func commit() -> CommitTicket {
+        collectCompaction()
+        var rotateTo: UInt64?
+        var compactThrough: UInt64?
+        if activeBytes >= options.segmentBytes {
+            rotateTo = activeSegment + 1
+        }
+        if !compactionInFlight && shouldCompact() {
+            rotateTo = activeSegment + 1
+            compactThrough = activeSegment
+            compactionInFlight = true
+        }
+        if pending.bytes.isEmpty && rotateTo == nil { return lastTicket }
+        lastTicket += 1
+        let batch = Batch(bytes: pending.bytes, ticket: lastTicket, rotateTo: rotateTo, compactThrough: compactThrough)
+        pending.bytes = []
+        pending.bytes.reserveCapacity(min(batch.bytes.count, 1 << 20))
+        if let next = rotateTo {
+            sealed.append((activeSegment, activeBytes))
+            activeSegment = next
+            activeBytes = FileFormat.headerSize
+        }
+        shared.monitor.locked {
+            if shared.failure == nil {
+                shared.queuedBytes += batch.bytes.count
+                shared.queue.append(batch)
+                shared.monitor.broadcast()
+            }
+        }
+        if options.fsync != .always { localSynced = lastTicket }
+        return lastTicket
+    }
+
+    /// The newest ticket whose records are durable by the policy; tickets
+    /// complete in order. Under `.always` it stops advancing once `failure` is set.
+    public var syncedTicket: CommitTicket {
+        if options.fsync != .always { return localSynced }
+        return shared.monitor.locked { shared.syncedTicket }
+    }
+
+    /// Set when the writer could not write or sync: the store writes no
+    /// more, and tickets after the failure never complete (answer ERR).
+    public var failure: StoreError? {
+        shared.monitor.locked { shared.failure }
+    }
+
+    public var stats: ChanStoreStats {
+        collectCompaction()
+        let (queued, fsyncs) = shared.monitor.locked { (shared.queuedBytes, shared.fsyncs) }
+        return ChanStoreStats(
+            diskBytes: snapshotBytes + sealed.reduce(0) { $0 + $1.bytes } + activeBytes,
+            liveBytes: liveBytes, unwrittenBytes: queued + pending.bytes.count,
+            segments: sealed.count + 1, fsyncs: fsyncs, compactions: compactions,
+            longestCompactionNanos: longestCompaction)
+    }
+
+    /// Commits what is pending, waits until the writer has written and
+    /// synced it and the threads have ended, then releases the directory.
+    /// A compaction under way is finished first. Blocks: call at daemon exit.
+    public func shutdown() {
+        guard let writer, let compactor else { return }
+        commit()
+        shared.monitor.locked {
+            shared.stopping = true
+            shared.monitor.broadcast()
+        }
+        writer.join()
+        compactor.join()
+        self.writer = nil
+        self.compactor = nil
+        close(lockFD)
+    }
+
+    // MARK: Private
+
+    private func encode(_ body: (inout RecordEncoder) -> Void) {
+        let before = pending.bytes.count
+        body(&pending)
+        activeBytes += pending.bytes.count - before
+    }
+
+    private func shouldCompact() -> Bool {
+        let disk = snapshotBytes + sealed.reduce(0) { $0 + $1.bytes } + activeBytes
+        let dead = disk - liveBytes
+        return dead >= options.compactionMinDeadBytes && Double(disk) > options.compactionRatio * Double(liveBytes)
+    }
+
+    private func collectCompaction() {
+        guard compactionInFlight, let result = shared.monitor.locked({ () -> CompactionResult? in
+            defer { shared.compactionResult = nil }
+            return shared.compactionResult
+        }) else { return }
+        compactionInFlight = false
+        if case let .done(through, bytes, nanos) = result {
+            sealed.removeAll { $0.seq <= through }
+            snapshotBytes = bytes
+            compactions += 1
+            longestCompaction = max(longestCompaction, nanos)
+        }
+    }
+}
