@@ -284,7 +284,7 @@ public final class ChanStore {
         return ChanStoreStats(
             diskBytes: snapshotBytes + sealed.reduce(0) { $0 + $1.bytes } + activeBytes,
             liveBytes: liveBytes, unwrittenBytes: queued + pending.bytes.count,
-            segments: sealed.count + 1, fsyncs: fsyncs, compactions: compactions,
+            segments: sealed.count + 1, fsyncs: fsyncs, compactions: compactions, compacting: compactionInFlight,
             longestCompactionNanos: longestCompaction)
     }
 

@@ -71,6 +71,8 @@ public struct ChanStoreStats: Sendable {
     public let segments: Int
     public let fsyncs: Int
     public let compactions: Int
+    /// A compaction is under way.
+    public let compacting: Bool
     /// The longest compaction, on the compactor thread (not a pause of the caller).
     public let longestCompactionNanos: UInt64
 }
