@@ -52,6 +52,8 @@ public final class ChanStore {
     private var sealed: [(seq: UInt64, bytes: Int)]
     private var snapshotBytes: Int
     private var compactionInFlight = false
+    /// After a failed compaction, the file size at which to try again.
+    private var compactionRetryBytes = 0
     private var compactions = 0
     private var longestCompaction: UInt64 = 0
 
@@ -282,7 +284,7 @@ public final class ChanStore {
         collectCompaction()
         let (queued, fsyncs) = shared.monitor.locked { (shared.queuedBytes, shared.fsyncs) }
         return ChanStoreStats(
-            diskBytes: snapshotBytes + sealed.reduce(0) { $0 + $1.bytes } + activeBytes,
+            diskBytes: diskBytes,
             liveBytes: liveBytes, unwrittenBytes: queued + pending.bytes.count,
             segments: sealed.count + 1, fsyncs: fsyncs, compactions: compactions, compacting: compactionInFlight,
             longestCompactionNanos: longestCompaction)
@@ -313,10 +315,13 @@ public final class ChanStore {
         activeBytes += pending.bytes.count - before
     }
 
+    private var diskBytes: Int { snapshotBytes + sealed.reduce(0) { $0 + $1.bytes } + activeBytes }
+
     private func shouldCompact() -> Bool {
-        let disk = snapshotBytes + sealed.reduce(0) { $0 + $1.bytes } + activeBytes
+        let disk = diskBytes
         let dead = disk - liveBytes
         return dead >= options.compactionMinDeadBytes && Double(disk) > options.compactionRatio * Double(liveBytes)
+            && disk >= compactionRetryBytes
     }
 
     private func collectCompaction() {
@@ -325,11 +330,15 @@ public final class ChanStore {
             return shared.compactionResult
         }) else { return }
         compactionInFlight = false
-        if case let .done(through, bytes, nanos) = result {
+        switch result {
+        case let .done(through, bytes, nanos):
             sealed.removeAll { $0.seq <= through }
             snapshotBytes = bytes
             compactions += 1
             longestCompaction = max(longestCompaction, nanos)
+            compactionRetryBytes = 0
+        case .failed:
+            compactionRetryBytes = diskBytes + options.compactionMinDeadBytes
         }
     }
 }

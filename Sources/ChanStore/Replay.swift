@@ -12,6 +12,7 @@ struct ReplayState {
         var capacity: Int
         var preference: Int8
         var closed = false
+        var lastValue: UInt64 = 0
         /// In append order; a removed value leaves a hole until the holes are swept.
         var values: [Value?] = []
         var position: [UInt64: Int] = [:]
@@ -53,10 +54,13 @@ struct ReplayState {
             }
         case let .value(channel, id, isException, payload):
             guard channels[channel] != nil else { return "value \(id) for channel \(channel), which is not known" }
-            guard id >= nextValue else { return "value \(id) is not after value \(nextValue - 1)" }
+            guard id > channels[channel]!.lastValue else {
+                return "value \(id) is not after value \(channels[channel]!.lastValue) of its channel"
+            }
+            channels[channel]!.lastValue = id
             channels[channel]!.position[id] = channels[channel]!.values.count
             channels[channel]!.values.append(Value(id: id, isException: isException, payload: payload))
-            nextValue = id + 1
+            nextValue = max(nextValue, id + 1)
         case let .removed(channel, id):
             // A removal may name a value of a channel deleted since: nothing to do.
             channels[channel]?.remove(id)
