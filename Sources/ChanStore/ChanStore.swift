@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// The durable channels' store: an append-only log of CRC-checked records in
 /// numbered segment files, written by a background thread, compacted by
@@ -22,7 +23,7 @@ import Glibc
 public final class ChanStore {
     public let directory: String
     public let options: ChanStoreOptions
-    private let shared = Shared()
+    private let shared: Shared
     private let lockFD: Int32
     private var writer: BackgroundThread?
     private var compactor: BackgroundThread?
@@ -33,8 +34,7 @@ public final class ChanStore {
         var capacity: Int
         var preference: Int8
         var closed: Bool
-        /// Live values: id and record size.
-        var values: [StoreValueID: Int]
+        var values: ValueIndex
         var bytes: Int
     }
 
@@ -71,6 +71,7 @@ public final class ChanStore {
                 onSynced: @escaping @Sendable () -> Void = {}) throws {
         self.directory = directory
         self.options = options
+        shared = try Shared()
         try Files.ensureDirectory(directory)
         lockFD = try Files.lockDirectory(directory)
         do {
@@ -82,11 +83,11 @@ public final class ChanStore {
             for id in r.state.channels.keys.sorted() {
                 let ch = r.state.channels[id]!
                 let values = ch.liveValues
-                var sizes: [StoreValueID: Int] = [:]
+                var sizes = ValueIndex()
                 var bytes = FileFormat.channelSize(nameBytes: ch.name.utf8.count)
                     + (ch.closed ? FileFormat.stateChangeSize : 0)
                 for v in values {
-                    sizes[v.id] = FileFormat.valueOverhead + v.payload.count
+                    sizes.append(v.id, size: FileFormat.valueOverhead + v.payload.count)
                     bytes += FileFormat.valueOverhead + v.payload.count
                 }
                 live[id] = LiveChannel(name: ch.name, capacity: ch.capacity, preference: ch.preference,
@@ -154,7 +155,7 @@ public final class ChanStore {
         let id = nextChannel
         nextChannel += 1
         let bytes = FileFormat.channelSize(nameBytes: name.utf8.count)
-        channels[id] = LiveChannel(name: name, capacity: capacity, preference: pref, closed: false, values: [:], bytes: bytes)
+        channels[id] = LiveChannel(name: name, capacity: capacity, preference: pref, closed: false, values: ValueIndex(), bytes: bytes)
         byName[name] = id
         liveBytes += bytes
         encode { $0.channel(id, name: name, capacity: capacity, preference: pref) }
@@ -202,7 +203,7 @@ public final class ChanStore {
         let value = nextValue
         nextValue += 1
         let size = FileFormat.valueOverhead + payload.count
-        channels[id]!.values[value] = size
+        channels[id]!.values.append(value, size: size)
         channels[id]!.bytes += size
         liveBytes += size
         encode { $0.value(id, id: value, isException: isException, payload: payload) }
@@ -219,7 +220,7 @@ public final class ChanStore {
     @discardableResult
     public func remove(_ channel: StoreChannelID, value: StoreValueID) -> Bool {
         let id = channel.raw
-        guard let size = channels[id]?.values.removeValue(forKey: value) else { return false }
+        guard let size = channels[id]?.values.remove(value) else { return false }
         channels[id]!.bytes -= size
         liveBytes -= size
         encode { $0.removed(id, id: value) }
@@ -256,13 +257,7 @@ public final class ChanStore {
             activeSegment = next
             activeBytes = FileFormat.headerSize
         }
-        shared.monitor.locked {
-            if shared.failure == nil {
-                shared.queuedBytes += batch.bytes.count
-                shared.queue.append(batch)
-                shared.monitor.broadcast()
-            }
-        }
+        if !shared.failed.load(ordering: .relaxed) { shared.push(batch) }
         if options.fsync != .always { localSynced = lastTicket }
         return lastTicket
     }
@@ -271,18 +266,20 @@ public final class ChanStore {
     /// complete in order. Under `.always` it stops advancing once `failure` is set.
     public var syncedTicket: CommitTicket {
         if options.fsync != .always { return localSynced }
-        return shared.monitor.locked { shared.syncedTicket }
+        return shared.syncedTicket.load(ordering: .acquiring)
     }
 
     /// Set when the writer could not write or sync: the store writes no
     /// more, and tickets after the failure never complete (answer ERR).
     public var failure: StoreError? {
-        shared.monitor.locked { shared.failure }
+        guard shared.failed.load(ordering: .acquiring) else { return nil }
+        return shared.monitor.locked { shared.failureError }
     }
 
     public var stats: ChanStoreStats {
         collectCompaction()
-        let (queued, fsyncs) = shared.monitor.locked { (shared.queuedBytes, shared.fsyncs) }
+        let queued = shared.queuedBytes.load(ordering: .relaxed)
+        let fsyncs = shared.fsyncs.load(ordering: .relaxed)
         return ChanStoreStats(
             diskBytes: diskBytes,
             liveBytes: liveBytes, unwrittenBytes: queued + pending.bytes.count,
@@ -296,10 +293,8 @@ public final class ChanStore {
     public func shutdown() {
         guard let writer, let compactor else { return }
         commit()
-        shared.monitor.locked {
-            shared.stopping = true
-            shared.monitor.broadcast()
-        }
+        shared.stopping.store(true, ordering: .releasing)
+        shared.wake()
         writer.join()
         compactor.join()
         self.writer = nil
@@ -325,20 +320,21 @@ public final class ChanStore {
     }
 
     private func collectCompaction() {
-        guard compactionInFlight, let result = shared.monitor.locked({ () -> CompactionResult? in
-            defer { shared.compactionResult = nil }
-            return shared.compactionResult
-        }) else { return }
-        compactionInFlight = false
-        switch result {
-        case let .done(through, bytes, nanos):
+        guard compactionInFlight else { return }
+        switch shared.compactionOutcome.load(ordering: .acquiring) {
+        case 1:
+            let through = shared.compactedThrough.load(ordering: .relaxed)
             sealed.removeAll { $0.seq <= through }
-            snapshotBytes = bytes
+            snapshotBytes = shared.snapshotBytes.load(ordering: .relaxed)
             compactions += 1
-            longestCompaction = max(longestCompaction, nanos)
+            longestCompaction = max(longestCompaction, shared.compactionNanos.load(ordering: .relaxed))
             compactionRetryBytes = 0
-        case .failed:
+        case 2:
             compactionRetryBytes = diskBytes + options.compactionMinDeadBytes
+        default:
+            return
         }
+        shared.compactionOutcome.store(0, ordering: .relaxed)
+        compactionInFlight = false
     }
 }

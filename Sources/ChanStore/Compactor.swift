@@ -26,22 +26,23 @@ final class Compactor: @unchecked Sendable {
     func run() {
         while let through = nextRequest() {
             let start = monotonicNanos()
-            let result: CompactionResult
             do {
                 let bytes = try compact(through: through)
-                result = .done(through: through, snapshotBytes: bytes, nanos: monotonicNanos() - start)
+                shared.compactedThrough.store(through, ordering: .relaxed)
+                shared.snapshotBytes.store(bytes, ordering: .relaxed)
+                shared.compactionNanos.store(monotonicNanos() - start, ordering: .relaxed)
+                shared.compactionOutcome.store(1, ordering: .releasing)
             } catch {
                 log("compaction through \(Files.name(.segment, through)) failed, old files kept: \(error)")
-                result = .failed
+                shared.compactionOutcome.store(2, ordering: .releasing)
             }
-            shared.monitor.locked { shared.compactionResult = result }
         }
     }
 
     private func nextRequest() -> UInt64? {
         shared.monitor.locked {
-            while shared.compactionRequest == nil && !shared.stopping { shared.monitor.wait() }
-            if shared.stopping { return nil }
+            while shared.compactionRequest == nil && !shared.compactorStopping { shared.monitor.wait() }
+            if shared.compactorStopping { return nil }
             defer { shared.compactionRequest = nil }
             return shared.compactionRequest
         }

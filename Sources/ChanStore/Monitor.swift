@@ -1,7 +1,7 @@
 import Glibc
 
-/// A mutex and a condition variable, for the state the loop thread shares
-/// with the store's background threads.
+/// A mutex and a condition variable, for the state the store's background
+/// threads share (never taken by the loop thread but on failure).
 // @unchecked Sendable: the pthread objects are heap-allocated once, never
 // moved, and only used through pthread calls, which are thread-safe.
 final class Monitor: @unchecked Sendable {
@@ -10,11 +10,7 @@ final class Monitor: @unchecked Sendable {
 
     init() {
         pthread_mutex_init(mutex, nil)
-        var attr = pthread_condattr_t()
-        pthread_condattr_init(&attr)
-        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attr)
-        pthread_condattr_destroy(&attr)
+        pthread_cond_init(condition, nil)
     }
 
     deinit {
@@ -33,13 +29,6 @@ final class Monitor: @unchecked Sendable {
     /// Waits for a broadcast; call with the lock held.
     func wait() {
         pthread_cond_wait(condition, mutex)
-    }
-
-    /// Waits for a broadcast or until the monotonic clock reaches `deadline`
-    /// (nanoseconds); call with the lock held.
-    func wait(until deadline: UInt64) {
-        var ts = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        pthread_cond_timedwait(condition, mutex, &ts)
     }
 
     func broadcast() {

@@ -25,55 +25,50 @@ final class Writer: @unchecked Sendable {
     }
 
     func run() {
-        while true {
-            let (batches, stop) = nextBatches()
-            do {
+        do {
+            while true {
+                var batches = shared.takeAll()
+                let stop = shared.stopping.load(ordering: .acquiring)
+                if stop { batches += shared.takeAll() }
+                if batches.isEmpty && !stop {
+                    try waitForWork()
+                    continue
+                }
+                // One group: every batch queued meanwhile, one fsync under `always`.
                 for batch in batches { try write(batch) }
-                if (policy == .always && !batches.isEmpty) || stop {
-                    try sync()
-                } else if policy == .everysec && unsynced && monotonicNanos() >= lastSync + 1_000_000_000 {
-                    try sync()
+                if policy == .always || stop { try sync() }
+                shared.queuedBytes.wrappingSubtract(batches.reduce(0) { $0 + $1.bytes.count }, ordering: .relaxed)
+                if policy == .always, let last = batches.last {
+                    shared.syncedTicket.store(last.ticket, ordering: .releasing)
+                    onSynced()
                 }
-            } catch let error as StoreError {
-                shared.monitor.locked { shared.failure = error; shared.monitor.broadcast() }
-                onSynced()
-                close(fd)
-                return
-            } catch {
-                fatalError("unexpected error \(error)")
+                if stop { break }
             }
-            if let last = batches.last {
-                shared.monitor.locked {
-                    shared.queuedBytes -= batches.reduce(0) { $0 + $1.bytes.count }
-                    if policy == .always { shared.syncedTicket = last.ticket }
-                    shared.monitor.broadcast()
-                }
-                if policy == .always { onSynced() }
-            }
-            if stop {
-                close(fd)
-                return
-            }
+        } catch let error as StoreError {
+            shared.monitor.locked { shared.failureError = error }
+            shared.failed.store(true, ordering: .releasing)
+            onSynced()
+        } catch {
+            fatalError("unexpected error \(error)")
+        }
+        close(fd)
+        shared.monitor.locked {
+            shared.compactorStopping = true
+            shared.monitor.broadcast()
         }
     }
 
-    /// Waits for work: every queued batch (one group commit), or, under
-    /// `everysec`, the second since the last sync.
-    private func nextBatches() -> ([Batch], stop: Bool) {
-        shared.monitor.locked {
-            while shared.queue.isEmpty && !shared.stopping {
-                if policy == .everysec && unsynced {
-                    let deadline = lastSync + 1_000_000_000
-                    if monotonicNanos() >= deadline { break }
-                    shared.monitor.wait(until: deadline)
-                } else {
-                    shared.monitor.wait()
-                }
-            }
-            let batches = shared.queue
-            shared.queue.removeAll(keepingCapacity: true)
-            return (batches, shared.stopping)
+    /// Sleeps until a batch arrives or, under `everysec` with unsynced
+    /// writes, until a second after the last sync, then syncs if it is due.
+    private func waitForWork() throws {
+        var timeout: Int32 = -1
+        if policy == .everysec && unsynced {
+            let due = lastSync + 1_000_000_000
+            let now = monotonicNanos()
+            timeout = now >= due ? 0 : Int32((due - now + 999_999) / 1_000_000)
         }
+        if timeout != 0 { shared.waitForWake(milliseconds: timeout) }
+        if policy == .everysec && unsynced && monotonicNanos() >= lastSync + 1_000_000_000 { try sync() }
     }
 
     private func write(_ batch: Batch) throws {
@@ -81,6 +76,7 @@ final class Writer: @unchecked Sendable {
             try Files.writeAll(fd, batch.bytes, path: path)
             unsynced = true
         }
+        if policy == .everysec && unsynced && monotonicNanos() >= lastSync + 1_000_000_000 { try sync() }
         if let next = batch.rotateTo {
             // A sealed segment is whole on disk before its successor exists,
             // so only the newest segment can ever end in a torn record.
@@ -103,6 +99,6 @@ final class Writer: @unchecked Sendable {
         try Files.sync(fd, path: path)
         unsynced = false
         lastSync = monotonicNanos()
-        shared.monitor.locked { shared.fsyncs += 1 }
+        shared.fsyncs.wrappingAdd(1, ordering: .relaxed)
     }
 }
