@@ -4,7 +4,7 @@
 /// `CHANSTOR`, a little-endian u32 format version, and the CRC-32C of those
 /// 12 bytes. Records follow back to back:
 ///
-///     u32 bodyLength | u32 crc32c(bodyLength bytes ++ body) | body
+///     u32 bodyLength | u32 crc32c(body) | u32 crc32c(the 8 bytes before) | body
 ///
 /// and a body is one kind byte and its fields, integers little-endian:
 ///
@@ -16,8 +16,10 @@
 ///     6 removed   u32 channel, u64 value
 ///     7 counters  u64 next value, u32 next channel
 ///
-/// The checksum covers the length too, so a damaged length cannot make a
-/// reader skip to a wrong place and take garbage for records.
+/// The header has its own checksum, so a damaged length cannot make a reader
+/// skip to a wrong place, and looking for a whole record after a damaged one
+/// (is it the torn tail, or damage before it?) costs one 8-byte checksum per
+/// offset, not one body checksum.
 enum RecordKind: UInt8 {
     case channel = 1
     case closed = 2
@@ -32,7 +34,7 @@ enum FileFormat {
     static let magic: [UInt8] = Array("CHANSTOR".utf8)
     static let version: UInt32 = 1
     static let headerSize = 16
-    static let recordHeaderSize = 8
+    static let recordHeaderSize = 12
     /// A value record's bytes beyond its payload.
     static let valueOverhead = recordHeaderSize + 1 + 4 + 8 + 1
     static let removedSize = recordHeaderSize + 1 + 4 + 8
@@ -109,11 +111,11 @@ struct RecordEncoder {
     private mutating func end(_ start: Int) {
         let bodyLength = UInt32(bytes.count - start - FileFormat.recordHeaderSize)
         bytes.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: bodyLength.littleEndian, toByteOffset: start, as: UInt32.self)
-            let lengthBytes = UnsafeRawBufferPointer(rebasing: raw[start..<start + 4])
             let body = UnsafeRawBufferPointer(rebasing: raw[(start + FileFormat.recordHeaderSize)...])
-            let crc = CRC32C.update(CRC32C.checksum(lengthBytes), body)
-            raw.storeBytes(of: crc.littleEndian, toByteOffset: start + 4, as: UInt32.self)
+            raw.storeBytes(of: bodyLength.littleEndian, toByteOffset: start, as: UInt32.self)
+            raw.storeBytes(of: CRC32C.checksum(body).littleEndian, toByteOffset: start + 4, as: UInt32.self)
+            let header = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[start..<start + 8]))
+            raw.storeBytes(of: header.littleEndian, toByteOffset: start + 8, as: UInt32.self)
         }
     }
 
@@ -145,15 +147,16 @@ enum RecordDecoder {
         let remaining = file.count - offset
         if remaining < FileFormat.recordHeaderSize { return .invalid }
         return file.withUnsafeBytes { raw in
+            let header = raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self).littleEndian
+            if CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 8])) != header { return .invalid }
             let length = Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self).littleEndian)
             if length < 1 || length > FileFormat.maxBodyLength || length > remaining - FileFormat.recordHeaderSize {
                 return .invalid
             }
             let stored = raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self).littleEndian
             let bodyStart = offset + FileFormat.recordHeaderSize
-            let lengthBytes = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 4])
             let body = UnsafeRawBufferPointer(rebasing: raw[bodyStart..<bodyStart + length])
-            if CRC32C.update(CRC32C.checksum(lengthBytes), body) != stored { return .invalid }
+            if CRC32C.checksum(body) != stored { return .invalid }
             return .valid(body: bodyStart..<bodyStart + length, next: bodyStart + length)
         }
     }

@@ -7,13 +7,13 @@ import Glibc
 // each loop iteration appends one value per client whose previous send was
 // answered, removes the values delivered, and commits. Under `always` a
 // client's send is answered when its ticket is synced (group commit);
-// under `everysec` and `no` at once. Prints appends/s, the sync latency
-// (commit to ticket synced), and the longest single call on the calling
-// thread (the loop's pause), also among the calls during which the thread
-// was not preempted, and the number of calls that blocked (a voluntary
-// context switch: a lock, I/O, a page fault), which should be 0. A run stops appending after S seconds. A last run with small segments keeps the
-// compactor busy and prints its longest compaction, the longest call
-// meanwhile, and the largest the files grew. Speed is printed, never asserted.
+// under `everysec` and `no` at once. A run stops appending after S seconds
+// or N values. Prints appends/s, the sync latency (commit to ticket synced)
+// and the longest pause (the store's calls in one loop iteration); then,
+// per policy, the pauses split by whether the thread was preempted or
+// blocked (should never be: the store takes no lock and makes no I/O on
+// the caller); then a run with small segments that keeps the compactor
+// busy. Speed is printed, never asserted.
 
 func nanos() -> UInt64 {
     var ts = timespec()
@@ -76,7 +76,8 @@ struct Result {
     var largestFiles: Int
 }
 
-func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = ChanStoreOptions()) throws -> Result {
+func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = ChanStoreOptions(),
+         watchSwitches: Bool = false) throws -> Result {
     let dir = freshDirectory()
     defer { removeDirectory(dir) }
     var options = base
@@ -86,23 +87,21 @@ func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = C
     let ch = store.makeDurable("bench", capacity: 1000, preference: 0)
     store.commit()
     let payload = [UInt8](repeating: 0x61, count: 16)
-    // Each call's wall time, and whether the thread was switched out meanwhile:
-    // involuntarily (preempted: the machine's doing, not the store's) or
-    // voluntarily (it blocked: on a lock, I/O or a page fault; the store's
-    // doing, and what it must never do to the loop).
+    // The store's time in each loop iteration (its calls only): the loop's
+    // pause. With `watchSwitches`, also whether the thread was switched out
+    // meanwhile: involuntarily (preempted: the machine's doing, not the
+    // store's) or voluntarily (it blocked on a lock, I/O or a page fault:
+    // what the store must never do to the loop). Two getrusage calls per
+    // iteration, so that run's rate is not the store's.
     var longestCall: UInt64 = 0
     var longestUnpreempted: UInt64 = 0
     var blockedCalls = 0
+    var before = rusage(), after = rusage()
+    var storeTime: UInt64 = 0
     func timed<T>(_ body: () -> T) -> T {
-        var before = rusage(), after = rusage()  // who 1: RUSAGE_THREAD
-        getrusage(1, &before)
         let t0 = nanos()
         let r = body()
-        let t = nanos() - t0
-        getrusage(1, &after)
-        longestCall = max(longestCall, t)
-        if after.ru_nivcsw == before.ru_nivcsw { longestUnpreempted = max(longestUnpreempted, t) }
-        if after.ru_nvcsw != before.ru_nvcsw { blockedCalls += 1 }
+        storeTime += nanos() - t0
         return r
     }
     var queued: [StoreValueID] = []          // in the channel, waiting for the consumer
@@ -115,6 +114,8 @@ func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = C
     let stopAppending = start + runSeconds * 1_000_000_000
     var target = totalValues
     while appended < target || !inFlight.isEmpty {
+        storeTime = 0
+        if watchSwitches { getrusage(1, &before) }  // 1: RUSAGE_THREAD
         // The consumer takes what the previous iterations stored.
         for id in queued { _ = timed { store.remove(ch, value: id) } }
         queued.removeAll(keepingCapacity: true)
@@ -124,6 +125,12 @@ func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = C
         appended += sending
         idle -= sending
         let ticket = timed { store.commit() }
+        longestCall = max(longestCall, storeTime)
+        if watchSwitches {
+            getrusage(1, &after)
+            if after.ru_nivcsw == before.ru_nivcsw { longestUnpreempted = max(longestUnpreempted, storeTime) }
+            if after.ru_nvcsw != before.ru_nvcsw { blockedCalls += 1 }
+        }
         if sending > 0 { inFlight.append((ticket, sending, nanos())) }
         var synced = store.syncedTicket
         if idle == 0 && inFlight.first.map({ $0.ticket > synced }) == true {
@@ -152,18 +159,23 @@ func percentile(_ sorted: [UInt64], _ p: Double) -> UInt64 {
 func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
 
 print("ChanStoreBench: \(totalValues) values of 16 bytes per run, files in \(parent)")
-print(["policy", "clients", "appends/s", "sync p50 us", "p99 us", "max us", "fsyncs", "call max us", "unpreempted", "blocked"]
+print(["policy", "clients", "appends/s", "sync p50 us", "p99 us", "max us", "fsyncs", "pause max us"]
     .enumerated().map { pad($1, $0 == 0 ? 8 : 13) }.joined())
 for (policy, clients) in [(FsyncPolicy.no, 1), (.no, 64), (.everysec, 1), (.everysec, 64), (.always, 1), (.always, 16), (.always, 64)] {
     let r = try run(policy, clients: clients)
     let synced = policy == .always
     print([policy.rawValue, String(clients), String(Int(r.appendsPerSecond)),
            synced ? us(percentile(r.syncLatencies, 0.5)) : "-", synced ? us(percentile(r.syncLatencies, 0.99)) : "-",
-           synced ? us(r.syncLatencies.last ?? 0) : "-", String(r.stats.fsyncs), us(r.longestCall), us(r.longestUnpreempted), String(r.blockedCalls)]
+           synced ? us(r.syncLatencies.last ?? 0) : "-", String(r.stats.fsyncs), us(r.longestCall)]
         .enumerated().map { pad($1, $0 == 0 ? 8 : 13) }.joined())
 }
 let small = ChanStoreOptions(segmentBytes: 1 << 20, compactionMinDeadBytes: 2 << 20, compactionRatio: 2)
-let r = try run(.everysec, clients: 64, options: small)
+for policy in FsyncPolicy.allCases {
+    let r = try run(policy, clients: 64, watchSwitches: true)
+    print("pauses (\(policy.rawValue), 64 clients): longest \(us(r.longestCall)) us, \(us(r.longestUnpreempted)) us when not preempted, "
+        + "\(r.blockedCalls) iterations blocked")
+}
+let r = try run(.everysec, clients: 64, options: small, watchSwitches: true)
 print("compaction (everysec, 64 clients, 1 MiB segments, 2 MiB dead bytes start one): \(r.stats.compactions) compactions, "
-    + "longest \(us(r.stats.longestCompactionNanos)) us on the compactor thread; longest call on the caller \(us(r.longestCall)) us, "
-    + "\(us(r.longestUnpreempted)) us when not preempted, \(r.blockedCalls) calls blocked; files at most \(r.largestFiles >> 10) KiB")
+    + "longest \(us(r.stats.longestCompactionNanos)) us on the compactor thread; longest pause \(us(r.longestCall)) us, "
+    + "\(us(r.longestUnpreempted)) us when not preempted, \(r.blockedCalls) iterations blocked; files at most \(r.largestFiles >> 10) KiB")

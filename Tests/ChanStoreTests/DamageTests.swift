@@ -113,6 +113,20 @@ final class DamageTests: XCTestCase {
         }
     }
 
+    func testLongGarbageTailIsCutWithoutScanningItForEver() throws {
+        let original = TempDir()
+        let (bytes, _) = try writeFive(original)
+        // The torn front of a large value: a length of 8 MiB, then 1 MiB of noise.
+        var rng = SystemRandomNumberGenerator()
+        var noise = (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        noise.replaceSubrange(0..<4, with: [0, 0, 0x80, 0])
+        let dir = TempDir()
+        dir.write(segment, bytes + noise)
+        let log = LogLines()
+        XCTAssertEqual(shapes(try ChanStore(directory: dir.path, log: log.sink)), firstValues(5))
+        XCTAssertEqual(log.all, ["\(dir.file(segment)): torn tail at offset \(bytes.count), \(noise.count) bytes cut"])
+    }
+
     func testLeftoversOfAnInterruptedCompactionAreRemoved() throws {
         let dir = TempDir()
         do {
