@@ -1,14 +1,16 @@
 import ChanStore
 import Glibc
 
-// ChanStoreCrashWriter <dir> <report-file> <first-seq>
+// ChanStoreCrashWriter <dir> <report-file> <first-seq> [<file-size-limit>]
 //
-// Opens the store under `--fsync always`, then until killed (or a million
-// values): appends 1-8 values to channel "jobs", removes a few of the oldest
-// as a consumer would, commits, waits for the sync, and only then appends
-// "S <first> <last>" to the report file. A removal is reported ("R <seq>")
-// before its commit. Payloads are `Crash.payload(seq)`. Exits 0 at the end,
-// 1 on a store error.
+// Opens the store under `--fsync always` (small segments, so that it also
+// compacts), then until killed (or a million values): appends 1-8 values to
+// channel "jobs", removes a few of the oldest as a consumer would, commits,
+// waits for the sync, and only then appends "S <first> <last>" to the
+// report file. A removal is reported ("R <seq>") before its commit.
+// Payloads are `Crash.payload(seq)`. With a file size limit (RLIMIT_FSIZE),
+// writing fails at that size: it reports "F <error>" once the store says so
+// and exits 3. Exits 0 at the end, 1 on any other error.
 
 func fail(_ text: String) -> Never {
     var bytes = Array("ChanStoreCrashWriter: \(text)\n".utf8)
@@ -17,7 +19,9 @@ func fail(_ text: String) -> Never {
 }
 
 let args = CommandLine.arguments
-guard args.count == 4, let firstSeq = Int(args[3]) else { fail("usage: <dir> <report-file> <first-seq>") }
+guard args.count == 4 || args.count == 5, let firstSeq = Int(args[3]) else {
+    fail("usage: <dir> <report-file> <first-seq> [<file-size-limit>]")
+}
 let report = open(args[2], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
 if report < 0 { fail("cannot open \(args[2])") }
 /// The writer thread's sync signal: one byte per sync, read by the main thread.
@@ -30,10 +34,17 @@ func say(_ line: String) {
     if write(report, &bytes, bytes.count) != bytes.count { fail("cannot write the report") }
 }
 
+if args.count == 5 {
+    guard let limit = UInt(args[4]) else { fail("bad file size limit \(args[4])") }
+    signal(SIGXFSZ, SIG_IGN)
+    var rl = rlimit(rlim_cur: limit, rlim_max: limit)
+    if setrlimit(Int32(RLIMIT_FSIZE.rawValue), &rl) != 0 { fail("setrlimit failed") }
+}
+
 let store: ChanStore
 do {
-    store = try ChanStore(directory: args[1], options: ChanStoreOptions(fsync: .always, segmentBytes: 256 << 10,
-                                                                         compactionMinDeadBytes: 512 << 10),
+    store = try ChanStore(directory: args[1], options: ChanStoreOptions(fsync: .always, segmentBytes: 16 << 10,
+                                                                         compactionMinDeadBytes: 32 << 10),
                           onSynced: {
                               var one: UInt8 = 1
                               _ = write(syncWrite, &one, 1)
@@ -66,7 +77,10 @@ while seq < firstSeq + 1_000_000 {
     }
     let ticket = store.commit()
     while store.syncedTicket < ticket {
-        if let failure = store.failure { fail("\(failure)") }
+        if let failure = store.failure {
+            say("F \(failure)")
+            exit(3)
+        }
         var signal: UInt8 = 0
         _ = read(syncRead, &signal, 1)
     }

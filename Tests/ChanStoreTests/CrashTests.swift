@@ -31,6 +31,7 @@ final class CrashTests: XCTestCase {
         var removed = Set<Int>()
         var written: [ClosedRange<Int>] = []
         var checked = 0
+        var compacted = 0
         for round in 0..<rounds {
             let first = round * 10_000_000 + 1
             written.append(first...(first + 9_999_999))
@@ -50,6 +51,7 @@ final class CrashTests: XCTestCase {
                 if f[0] == "S", f.count == 3, let a = Int(f[1]), let b = Int(f[2]) { synced.formUnion(a...b) }
                 if f[0] == "R", f.count == 2, let v = Int(f[1]) { removed.insert(v) }
             }
+            if dir.storeFiles.contains(where: { $0.hasPrefix("snap-") }) { compacted += 1 }
             let store = try ChanStore(directory: dir.path)
             let values = store.takeRecovered().first { $0.name == "jobs" }?.values ?? []
             store.shutdown()
@@ -65,6 +67,35 @@ final class CrashTests: XCTestCase {
             XCTAssertEqual(missing.sorted().prefix(10), [], "round \(round): synced values lost")
             checked += synced.subtracting(removed).count
         }
-        print("crash: \(rounds) kills, \(synced.count) values reported synced, \(removed.count) removed, \(checked) presence checks")
+        print("crash: \(rounds) kills, \(synced.count) values reported synced, \(removed.count) removed, "
+            + "\(checked) presence checks, a snapshot present after \(compacted) kills")
+    }
+
+    func testFailedWriteStopsTicketsAndLosesNoSyncedValue() throws {
+        let dir = TempDir()
+        let report = dir.path + ".report"
+        defer { unlink(report) }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: Self.writer)
+        child.arguments = [dir.path, report, "1", "6000"]
+        try child.run()
+        child.waitUntilExit()
+        XCTAssertEqual(child.terminationStatus, 3, "the writer must see the store's failure")
+        let lines = String(decoding: FileManager.default.contents(atPath: report) ?? Data(), as: UTF8.self).split(separator: "\n")
+        XCTAssertTrue(lines.last?.hasPrefix("F \(dir.path)/seg-") == true && lines.last?.contains("write failed: File too large") == true,
+                      "\(lines.last ?? "")")
+        var synced = Set<Int>(), removed = Set<Int>()
+        for line in lines {
+            let f = line.split(separator: " ")
+            if f[0] == "S", f.count == 3, let a = Int(f[1]), let b = Int(f[2]) { synced.formUnion(a...b) }
+            if f[0] == "R", f.count == 2, let v = Int(f[1]) { removed.insert(v) }
+        }
+        XCTAssertFalse(synced.isEmpty)
+        let log = LogLines()
+        let store = try ChanStore(directory: dir.path, log: log.sink)
+        let seqs = (store.takeRecovered().first?.values ?? []).map { Int(String(decoding: $0.payload.dropFirst(), as: UTF8.self))! }
+        XCTAssertEqual(seqs, seqs.sorted())
+        XCTAssertEqual(synced.subtracting(removed).subtracting(seqs), [])
+        XCTAssertTrue(log.all.allSatisfy { $0.contains(": torn tail at offset ") }, "\(log.all)")
     }
 }
