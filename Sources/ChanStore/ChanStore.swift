@@ -2,24 +2,33 @@ import Glibc
 import Synchronization
 
 /// The durable channels' store: an append-only log of CRC-checked records in
-/// numbered segment files, written by a background thread, compacted by
-/// another.
+/// numbered segment files, written by a background thread, compacted into
+/// snapshots by another.
 ///
-/// Confined to one thread (the daemon's loop): every method returns after
-/// encoding into memory or taking a lock for a moment; write(2), fsync and
-/// compaction happen on the store's own threads.
+/// Confined to one thread (the daemon's loop). Apart from `init` (recovery)
+/// and `shutdown`, every method only encodes into memory or reads an atomic:
+/// no lock, no system call but one pipe write to wake the writer; write(2),
+/// fsync and compaction run on the store's own threads.
 ///
-/// Typical use per loop iteration: `append`/`remove`/channel changes while
-/// commands run, then one `commit()`; under `.always`, hold the replies that
-/// need durability until `syncedTicket >= ticket` (the `onSynced` hook,
-/// called on the writer thread, tells when to look).
+/// Per loop iteration: `append`, `remove` and the channel changes while
+/// commands run, then one `commit()`, which returns a ticket. Under
+/// `.always`, a reply that promises durability (the OK of a SEND into a
+/// durable channel) is held until `syncedTicket >= ticket`; the `onSynced`
+/// hook, called on the writer thread, says when to look again (route it
+/// through `uv_async_send`). Under `.everysec` and `.no` a ticket is
+/// complete when `commit()` returns.
 ///
-/// When a value leaves the store: `remove` is called once the value's bytes
-/// were handed to the receiver's socket (write completed) or, for a receiver
-/// that acknowledges, at the acknowledgement. A value given back to its
-/// channel needs no record: it never left the store. A crash between
-/// delivery and `remove` (or before the removal was written) brings the
-/// value back at start: delivery is at-least-once.
+/// When a value leaves the store (at-least-once): `remove` is called once
+/// the value's bytes were handed to the receiver's socket (its write
+/// completed) or, for a receiver that acknowledges, at the acknowledgement.
+/// A value given back to its channel (refused, or its holder ended) needs
+/// no record: it never left the store, and keeps its `StoreValueID`. A
+/// crash between delivery and `remove`, or before the removal record was
+/// written, brings the value back at start. A value passed straight to a
+/// waiting receiver is appended and removed the same way, so that a sender
+/// told OK never loses its value to a crash before the receiver's write.
+/// After a restart the values of a channel come back in append order: a
+/// value given back before the crash is in its append place, not at the front.
 public final class ChanStore {
     public let directory: String
     public let options: ChanStoreOptions
@@ -236,6 +245,7 @@ public final class ChanStore {
     /// is complete at once. Also seals segments and starts compaction.
     @discardableResult
     public func commit() -> CommitTicket {
+        shared.freeGivenBack()
         collectCompaction()
         var rotateTo: UInt64?
         var compactThrough: UInt64?

@@ -13,18 +13,33 @@ struct ReplayState {
         var preference: Int8
         var closed = false
         var lastValue: UInt64 = 0
-        /// In append order; a removed value leaves a hole until the holes are swept.
+        /// In append order, so in increasing id order: a removal finds its
+        /// value by binary search over `ids` and leaves a hole until the
+        /// holes are half the array.
         var values: [Value?] = []
-        var position: [UInt64: Int] = [:]
+        var ids: [UInt64] = []
+        var holes = 0
 
         var liveValues: [Value] { values.compactMap { $0 } }
 
+        mutating func append(_ value: Value) {
+            values.append(value)
+            ids.append(value.id)
+        }
+
         mutating func remove(_ id: UInt64) {
-            guard let at = position.removeValue(forKey: id) else { return }
-            values[at] = nil
-            if values.count >= 64 && position.count < values.count / 2 {
-                values = values.filter { $0 != nil }
-                for (i, v) in values.enumerated() { position[v!.id] = i }
+            var low = 0, high = ids.count
+            while low < high {
+                let mid = (low + high) / 2
+                if ids[mid] < id { low = mid + 1 } else { high = mid }
+            }
+            guard low < ids.count, ids[low] == id, values[low] != nil else { return }
+            values[low] = nil
+            holes += 1
+            if holes >= 64 && holes * 2 >= values.count {
+                values.removeAll { $0 == nil }
+                ids = values.map { $0!.id }
+                holes = 0
             }
         }
     }
@@ -58,8 +73,7 @@ struct ReplayState {
                 return "value \(id) is not after value \(channels[channel]!.lastValue) of its channel"
             }
             channels[channel]!.lastValue = id
-            channels[channel]!.position[id] = channels[channel]!.values.count
-            channels[channel]!.values.append(Value(id: id, isException: isException, payload: payload))
+            channels[channel]!.append(Value(id: id, isException: isException, payload: payload))
             nextValue = max(nextValue, id + 1)
         case let .removed(channel, id):
             // A removal may name a value of a channel deleted since: nothing to do.

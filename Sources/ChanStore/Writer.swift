@@ -25,26 +25,32 @@ final class Writer: @unchecked Sendable {
     }
 
     func run() {
+        var nodes: [Unmanaged<Shared.Node>] = []
         do {
             while true {
-                var batches = shared.takeAll()
+                nodes = shared.takeAll()
                 let stop = shared.stopping.load(ordering: .acquiring)
-                if stop { batches += shared.takeAll() }
-                if batches.isEmpty && !stop {
+                if stop { nodes += shared.takeAll() }
+                if nodes.isEmpty && !stop {
                     try waitForWork()
                     continue
                 }
                 // One group: every batch queued meanwhile, one fsync under `always`.
-                for batch in batches { try write(batch) }
+                for node in nodes { try write(node.takeUnretainedValue().batch) }
                 if policy == .always || stop { try sync() }
-                shared.queuedBytes.wrappingSubtract(batches.reduce(0) { $0 + $1.bytes.count }, ordering: .relaxed)
-                if policy == .always, let last = batches.last {
-                    shared.syncedTicket.store(last.ticket, ordering: .releasing)
+                let written = nodes.reduce(0) { $0 + $1.takeUnretainedValue().batch.bytes.count }
+                let lastTicket = nodes.last?.takeUnretainedValue().batch.ticket
+                shared.queuedBytes.wrappingSubtract(written, ordering: .relaxed)
+                shared.giveBack(nodes)
+                nodes = []
+                if policy == .always, let lastTicket {
+                    shared.syncedTicket.store(lastTicket, ordering: .releasing)
                     onSynced()
                 }
                 if stop { break }
             }
         } catch let error as StoreError {
+            shared.giveBack(nodes)
             shared.monitor.locked { shared.failureError = error }
             shared.failed.store(true, ordering: .releasing)
             onSynced()
