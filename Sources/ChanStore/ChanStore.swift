@@ -11,12 +11,16 @@ import Synchronization
 /// fsync and compaction run on the store's own threads.
 ///
 /// Per loop iteration: `append`, `remove` and the channel changes while
-/// commands run, then one `commit()`, which returns a ticket. Under
-/// `.always`, a reply that promises durability (the OK of a SEND into a
-/// durable channel) is held until `syncedTicket >= ticket`; the `onSynced`
-/// hook, called on the writer thread, says when to look again (route it
-/// through `uv_async_send`). Under `.everysec` and `.no` a ticket is
-/// complete when `commit()` returns.
+/// commands run, then one `commit()`, which returns a ticket. A reply that
+/// promises durability (the OK of a SEND into a durable channel, of MAKE
+/// ... DURABLE, CLOSE, OPEN, DELETE of a durable channel) is held until
+/// `durableTicket >= ticket`; the `onDurable` hook, called on the writer
+/// thread, says when to look again (route it through `uv_async_send`). As
+/// with Redis's appendfsync: under every policy an answered value survives
+/// a crash of the daemon (it was written to the kernel); under `.always`
+/// also a crash of the machine (fsynced); under `.everysec` the machine's
+/// crash loses about the last second, under `.no` what the kernel had not
+/// written back.
 ///
 /// When a value leaves the store (at-least-once): `remove` is called once
 /// the value's bytes were handed to the receiver's socket (its write
@@ -55,7 +59,6 @@ public final class ChanStore {
 
     private var pending = RecordEncoder()
     private var lastTicket: CommitTicket = 0
-    private var localSynced: CommitTicket = 0
     private var activeSegment: UInt64
     private var activeBytes: Int
     private var sealed: [(seq: UInt64, bytes: Int)]
@@ -71,13 +74,13 @@ public final class ChanStore {
     /// line naming the file and offset; any other damage throws a
     /// `StoreError` naming the file and offset.
     ///
-    /// `onSynced` runs on the writer thread each time `syncedTicket`
-    /// advances under `.always`, and once if writing fails (`failure`); it
-    /// must only signal the owning thread (e.g. `uv_async_send`). `log` may
+    /// `onDurable` runs on the writer thread each time `durableTicket`
+    /// advances, and once if writing fails (`failure`); it must only signal
+    /// the owning thread (e.g. `uv_async_send`). `log` may
     /// be called from any of the store's threads.
     public init(directory: String, options: ChanStoreOptions = ChanStoreOptions(),
                 log: @escaping @Sendable (String) -> Void = { _ in },
-                onSynced: @escaping @Sendable () -> Void = {}) throws {
+                onDurable: @escaping @Sendable () -> Void = {}) throws {
         self.directory = directory
         self.options = options
         shared = try Shared()
@@ -120,7 +123,7 @@ public final class ChanStore {
             activeBytes = FileFormat.headerSize
             let fd = try Files.createWithHeader(directory, Files.name(.segment, r.activeSegment))
             let w = Writer(shared: shared, directory: directory, policy: options.fsync,
-                           segment: r.activeSegment, fd: fd, onSynced: onSynced)
+                           segment: r.activeSegment, fd: fd, onDurable: onDurable)
             let c = Compactor(shared: shared, directory: directory, snapshot: r.snapshot,
                               firstSegment: r.segments.first?.seq ?? r.activeSegment, log: log)
             writer = BackgroundThread { w.run() }
@@ -204,11 +207,15 @@ public final class ChanStore {
 
     // MARK: Values
 
+    /// The largest payload a value record holds (chand's ceiling, 1 GiB).
+    public static let maxPayloadBytes = 1 << 30
+
     /// Records a value stored in a durable channel; returns its number. It
-    /// is on disk after the next `commit()` completes (see `syncedTicket`).
+    /// is on disk after the next `commit()` completes (see `durableTicket`).
     public func append(_ channel: StoreChannelID, payload: UnsafeRawBufferPointer, isException: Bool) -> StoreValueID {
         let id = channel.raw
         precondition(channels[id] != nil, "\(channel) is not a durable channel")
+        precondition(payload.count <= Self.maxPayloadBytes, "a payload of \(payload.count) bytes is over the store's ceiling")
         let value = nextValue
         nextValue += 1
         let size = FileFormat.valueOverhead + payload.count
@@ -240,9 +247,10 @@ public final class ChanStore {
 
     /// Hands everything recorded since the last commit to the writer as one
     /// group and returns its ticket (the previous one when nothing was
-    /// recorded). Call once per loop iteration. Under `.always` the ticket
-    /// completes after the writer's fsync; under `.everysec` and `.no` it
-    /// is complete at once. Also seals segments and starts compaction.
+    /// recorded). Call once per loop iteration. The ticket completes (see
+    /// `durableTicket`) once the writer has written the group, and under
+    /// `.always` fsynced it, together with every group queued meanwhile.
+    /// Also seals segments and starts compaction.
     @discardableResult
     public func commit() -> CommitTicket {
         shared.freeGivenBack()
@@ -268,15 +276,15 @@ public final class ChanStore {
             activeBytes = FileFormat.headerSize
         }
         if !shared.failed.load(ordering: .relaxed) { shared.push(batch) }
-        if options.fsync != .always { localSynced = lastTicket }
         return lastTicket
     }
 
-    /// The newest ticket whose records are durable by the policy; tickets
-    /// complete in order. Under `.always` it stops advancing once `failure` is set.
-    public var syncedTicket: CommitTicket {
-        if options.fsync != .always { return localSynced }
-        return shared.syncedTicket.load(ordering: .acquiring)
+    /// The newest ticket whose records are as durable as the policy makes
+    /// them: written to the kernel (they survive a crash of the process),
+    /// and under `.always` also fsynced (they survive a crash of the
+    /// machine). Tickets complete in order; none completes after `failure`.
+    public var durableTicket: CommitTicket {
+        shared.durableTicket.load(ordering: .acquiring)
     }
 
     /// Set when the writer could not write or sync: the store writes no

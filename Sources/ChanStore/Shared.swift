@@ -37,7 +37,7 @@ final class Shared: @unchecked Sendable {
     private let wakeWrite: Int32
 
     let stopping = Atomic<Bool>(false)
-    let syncedTicket = Atomic<UInt64>(0)
+    let durableTicket = Atomic<UInt64>(0)
     let queuedBytes = Atomic<Int>(0)
     let fsyncs = Atomic<Int>(0)
     let failed = Atomic<Bool>(false)

@@ -1,10 +1,12 @@
-/// When the writer calls fsync, with Redis's `appendfsync` meanings.
+/// When the writer calls fsync, with Redis's `appendfsync` meanings. Under
+/// every policy a ticket completes once its records are written (a crash of
+/// the process loses nothing answered).
 public enum FsyncPolicy: String, Sendable, CaseIterable {
-    /// After every commit (one fsync for all the commits queued meanwhile:
-    /// group commit); a commit's ticket completes only after its fsync.
+    /// After every group of commits (one fsync for all the commits queued
+    /// meanwhile: group commit); a ticket completes only after its fsync.
     case always
-    /// Once a second in the background: a crash of the machine loses at most
-    /// about the last second; a crash of the process alone loses nothing written.
+    /// Once a second in the background: a crash of the machine loses about
+    /// the last second.
     case everysec
     /// Never on its own: the kernel writes back when it chooses.
     case no

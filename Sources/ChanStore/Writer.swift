@@ -8,18 +8,18 @@ final class Writer: @unchecked Sendable {
     private let shared: Shared
     private let directory: String
     private let policy: FsyncPolicy
-    private let onSynced: @Sendable () -> Void
+    private let onDurable: @Sendable () -> Void
     private var fd: Int32
     private var path: String
     private var unsynced = false
     private var lastSync = monotonicNanos()
 
     init(shared: Shared, directory: String, policy: FsyncPolicy, segment: UInt64, fd: Int32,
-         onSynced: @escaping @Sendable () -> Void) {
+         onDurable: @escaping @Sendable () -> Void) {
         self.shared = shared
         self.directory = directory
         self.policy = policy
-        self.onSynced = onSynced
+        self.onDurable = onDurable
         self.fd = fd
         self.path = directory + "/" + Files.name(.segment, segment)
     }
@@ -43,9 +43,9 @@ final class Writer: @unchecked Sendable {
                 shared.queuedBytes.wrappingSubtract(written, ordering: .relaxed)
                 shared.giveBack(nodes)
                 nodes = []
-                if policy == .always, let lastTicket {
-                    shared.syncedTicket.store(lastTicket, ordering: .releasing)
-                    onSynced()
+                if let lastTicket {
+                    shared.durableTicket.store(lastTicket, ordering: .releasing)
+                    onDurable()
                 }
                 if stop { break }
             }
@@ -53,7 +53,7 @@ final class Writer: @unchecked Sendable {
             shared.giveBack(nodes)
             shared.monitor.locked { shared.failureError = error }
             shared.failed.store(true, ordering: .releasing)
-            onSynced()
+            onDurable()
         } catch {
             fatalError("unexpected error \(error)")
         }

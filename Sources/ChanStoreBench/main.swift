@@ -5,10 +5,10 @@ import Glibc
 //
 // One durable channel, 16-byte values, as the daemon would drive the store:
 // each loop iteration appends one value per client whose previous send was
-// answered, removes the values delivered, and commits. Under `always` a
-// client's send is answered when its ticket is synced (group commit);
-// under `everysec` and `no` at once. A run stops appending after S seconds
-// or N values. Prints appends/s, the sync latency (commit to ticket synced)
+// answered, removes the values delivered, and commits. A client's send is
+// answered when its ticket is durable: written, and under `always` also
+// fsynced (group commit). A run stops appending after S seconds or N
+// values. Prints appends/s, the durability latency (commit to ticket durable)
 // and the longest pause (the store's calls in one loop iteration); then,
 // per policy, the pauses split by whether the thread was preempted or
 // blocked (should never be: the store takes no lock and makes no I/O on
@@ -46,7 +46,7 @@ func removeDirectory(_ path: String) {
     rmdir(path)
 }
 
-/// The writer thread's sync signal, as the daemon's uv_async_send would carry it.
+/// The writer thread's signal that tickets completed, as the daemon's uv_async_send would carry it.
 final class SyncSignal: @unchecked Sendable {
     // @unchecked Sendable: the pipe's descriptors are fixed at init; read and write are thread-safe.
     let readEnd: Int32, writeEnd: Int32
@@ -68,7 +68,7 @@ final class SyncSignal: @unchecked Sendable {
 
 struct Result {
     var appendsPerSecond: Double
-    var syncLatencies: [UInt64]
+    var durableLatencies: [UInt64]
     var longestCall: UInt64
     var longestUnpreempted: UInt64
     var blockedCalls: Int
@@ -83,7 +83,7 @@ func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = C
     var options = base
     options.fsync = policy
     let signal = SyncSignal()
-    let store = try ChanStore(directory: dir, options: options, onSynced: { signal.post() })
+    let store = try ChanStore(directory: dir, options: options, onDurable: { signal.post() })
     let ch = store.makeDurable("bench", capacity: 1000, preference: 0)
     store.commit()
     let payload = [UInt8](repeating: 0x61, count: 16)
@@ -124,6 +124,7 @@ func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = C
         for _ in 0..<sending { queued.append(timed { store.append(ch, payload: payload, isException: false) }) }
         appended += sending
         idle -= sending
+        let committed = nanos()
         let ticket = timed { store.commit() }
         longestCall = max(longestCall, storeTime)
         if watchSwitches {
@@ -131,13 +132,13 @@ func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = C
             if after.ru_nivcsw == before.ru_nivcsw { longestUnpreempted = max(longestUnpreempted, storeTime) }
             if after.ru_nvcsw != before.ru_nvcsw { blockedCalls += 1 }
         }
-        if sending > 0 { inFlight.append((ticket, sending, nanos())) }
-        var synced = store.syncedTicket
-        if idle == 0 && inFlight.first.map({ $0.ticket > synced }) == true {
+        if sending > 0 { inFlight.append((ticket, sending, committed)) }
+        var durable = store.durableTicket
+        if idle == 0 && inFlight.first.map({ $0.ticket > durable }) == true {
             signal.wait()
-            synced = store.syncedTicket
+            durable = store.durableTicket
         }
-        while let f = inFlight.first, f.ticket <= synced {
+        while let f = inFlight.first, f.ticket <= durable {
             latencies.append(nanos() - f.since)
             idle += f.clients
             inFlight.removeFirst()
@@ -146,7 +147,7 @@ func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = C
     }
     let elapsed = Double(nanos() - start) / 1e9
     store.shutdown()
-    return Result(appendsPerSecond: Double(appended) / elapsed, syncLatencies: latencies.sorted(),
+    return Result(appendsPerSecond: Double(appended) / elapsed, durableLatencies: latencies.sorted(),
                   longestCall: longestCall, longestUnpreempted: longestUnpreempted, blockedCalls: blockedCalls, stats: store.stats, largestFiles: largestFiles)
 }
 
@@ -159,15 +160,13 @@ func percentile(_ sorted: [UInt64], _ p: Double) -> UInt64 {
 func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
 
 print("ChanStoreBench: \(totalValues) values of 16 bytes per run, files in \(parent)")
-print(["policy", "clients", "appends/s", "sync p50 us", "p99 us", "max us", "fsyncs", "pause max us"]
-    .enumerated().map { pad($1, $0 == 0 ? 8 : 13) }.joined())
+print(["policy", "clients", "appends/s", "durable p50 us", "p99 us", "max us", "fsyncs", "pause max us"]
+    .enumerated().map { pad($1, $0 == 0 ? 8 : 15) }.joined())
 for (policy, clients) in [(FsyncPolicy.no, 1), (.no, 64), (.everysec, 1), (.everysec, 64), (.always, 1), (.always, 16), (.always, 64)] {
     let r = try run(policy, clients: clients)
-    let synced = policy == .always
     print([policy.rawValue, String(clients), String(Int(r.appendsPerSecond)),
-           synced ? us(percentile(r.syncLatencies, 0.5)) : "-", synced ? us(percentile(r.syncLatencies, 0.99)) : "-",
-           synced ? us(r.syncLatencies.last ?? 0) : "-", String(r.stats.fsyncs), us(r.longestCall)]
-        .enumerated().map { pad($1, $0 == 0 ? 8 : 13) }.joined())
+           us(percentile(r.durableLatencies, 0.5)), us(percentile(r.durableLatencies, 0.99)), us(r.durableLatencies.last ?? 0), String(r.stats.fsyncs), us(r.longestCall)]
+        .enumerated().map { pad($1, $0 == 0 ? 8 : 15) }.joined())
 }
 let small = ChanStoreOptions(segmentBytes: 1 << 20, compactionMinDeadBytes: 2 << 20, compactionRatio: 2)
 for policy in FsyncPolicy.allCases {

@@ -24,7 +24,7 @@ guard args.count == 4 || args.count == 5, let firstSeq = Int(args[3]) else {
 }
 let report = open(args[2], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
 if report < 0 { fail("cannot open \(args[2])") }
-/// The writer thread's sync signal: one byte per sync, read by the main thread.
+/// The writer thread's signal that tickets completed: one byte each time, read by the main thread.
 var syncPipe: [Int32] = [0, 0]
 if pipe(&syncPipe) != 0 { fail("pipe failed") }
 let syncRead = syncPipe[0], syncWrite = syncPipe[1]
@@ -45,7 +45,7 @@ let store: ChanStore
 do {
     store = try ChanStore(directory: args[1], options: ChanStoreOptions(fsync: .always, segmentBytes: 16 << 10,
                                                                          compactionMinDeadBytes: 32 << 10),
-                          onSynced: {
+                          onDurable: {
                               var one: UInt8 = 1
                               _ = write(syncWrite, &one, 1)
                           })
@@ -76,7 +76,7 @@ while seq < firstSeq + 1_000_000 {
         }
     }
     let ticket = store.commit()
-    while store.syncedTicket < ticket {
+    while store.durableTicket < ticket {
         if let failure = store.failure {
             say("F \(failure)")
             exit(3)

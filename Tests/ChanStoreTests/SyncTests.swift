@@ -14,12 +14,14 @@ final class SyncTests: XCTestCase {
         return state.channels.values.reduce(0) { $0 + $1.liveValues.count }
     }
 
-    func testAlwaysCompletesTicketsInOrderOnlyAfterTheirRecordsAreWrittenAndSynced() throws {
+    /// 50 commits of 4 values without waiting, then the tickets as they
+    /// complete: in order, each only once its values are in the file.
+    func checkTicketsCompleteInOrderAfterTheirRecordsAreWritten(_ policy: FsyncPolicy) throws -> ChanStore {
         let dir = TempDir()
         let signals = DispatchSemaphore(value: 0)
         let hooks = LogLines()
-        let store = try ChanStore(directory: dir.path, options: ChanStoreOptions(fsync: .always),
-                                  onSynced: { hooks.sink("synced"); signals.signal() })
+        let store = try ChanStore(directory: dir.path, options: ChanStoreOptions(fsync: policy),
+                                  onDurable: { hooks.sink("durable"); signals.signal() })
         let q = store.makeDurable("q", capacity: 1000, preference: 0)
         var tickets: [CommitTicket] = []
         var valuesUpTo: [CommitTicket: Int] = [:]
@@ -34,47 +36,39 @@ final class SyncTests: XCTestCase {
         XCTAssertEqual(tickets, Array(1...50), "one ticket per commit that had records, in order")
         XCTAssertEqual(store.commit(), 50, "a commit with nothing recorded hands over nothing")
         var seen: [CommitTicket] = []
-        for _ in 0..<200 where store.syncedTicket < 50 {
+        for _ in 0..<200 where store.durableTicket < 50 {
             _ = signals.wait(timeout: .now() + 0.1)
-            let synced = store.syncedTicket
-            seen.append(synced)
-            if synced > 0 {
-                XCTAssertGreaterThanOrEqual(try valuesOnDisk(dir), valuesUpTo[synced]!, "ticket \(synced) completed before its values were in the file")
+            let durable = store.durableTicket
+            seen.append(durable)
+            if durable > 0 {
+                XCTAssertGreaterThanOrEqual(try valuesOnDisk(dir), valuesUpTo[durable]!, "ticket \(durable) completed before its values were in the file")
             }
         }
-        XCTAssertEqual(store.syncedTicket, 50)
+        XCTAssertEqual(store.durableTicket, 50)
         XCTAssertEqual(seen, seen.sorted(), "tickets complete in order")
+        XCTAssertLessThanOrEqual(hooks.all.count, 50, "at most one signal per commit")
+        XCTAssertNil(store.failure)
+        return store
+    }
+
+    func testAlwaysCompletesTicketsInOrderAfterWriteAndFsyncGroupingCommits() throws {
+        let store = try checkTicketsCompleteInOrderAfterTheirRecordsAreWritten(.always)
         let fsyncs = store.stats.fsyncs
         XCTAssertGreaterThanOrEqual(fsyncs, 1)
         XCTAssertLessThanOrEqual(fsyncs, 50, "at most one fsync per commit")
-        XCTAssertLessThanOrEqual(hooks.all.count, 50, "at most one signal per commit")
-        print("always: 50 commits, \(fsyncs) fsyncs, \(hooks.all.count) signals")
-        XCTAssertNil(store.failure)
+        print("always: 50 commits, \(fsyncs) fsyncs")
     }
 
-    func testEverysecCompletesTicketsAtOnceAndSyncsWithinAboutASecond() throws {
-        let dir = TempDir()
-        let store = try ChanStore(directory: dir.path, options: ChanStoreOptions(fsync: .everysec))
-        let q = store.makeDurable("q", capacity: 10, preference: 0)
-        _ = store.append(q, payload: value(1), isException: false)
-        let t = store.commit()
-        XCTAssertEqual(store.syncedTicket, t)
+    func testEverysecCompletesTicketsOnceWrittenAndSyncsWithinAboutASecond() throws {
+        let store = try checkTicketsCompleteInOrderAfterTheirRecordsAreWritten(.everysec)
         for _ in 0..<500 where store.stats.fsyncs == 0 { usleep(10_000) }
         XCTAssertEqual(store.stats.fsyncs, 1, "one background fsync for the second's writes")
-        XCTAssertEqual(try valuesOnDisk(dir), 1)
     }
 
-    func testNoWritesWithoutSyncingUntilShutdown() throws {
-        let dir = TempDir()
-        let store = try ChanStore(directory: dir.path, options: ChanStoreOptions(fsync: .no))
-        let q = store.makeDurable("q", capacity: 10, preference: 0)
-        _ = store.append(q, payload: value(1), isException: false)
-        let t = store.commit()
-        XCTAssertEqual(store.syncedTicket, t)
-        for _ in 0..<500 where store.stats.unwrittenBytes > 0 { usleep(10_000) }
-        XCTAssertEqual(try valuesOnDisk(dir), 1, "written at once")
+    func testNoCompletesTicketsOnceWrittenAndSyncsOnlyAtShutdown() throws {
+        let store = try checkTicketsCompleteInOrderAfterTheirRecordsAreWritten(.no)
         usleep(1_500_000)
-        XCTAssertEqual(store.stats.fsyncs, 0, "and left to the kernel")
+        XCTAssertEqual(store.stats.fsyncs, 0, "left to the kernel")
         store.shutdown()
         XCTAssertEqual(store.stats.fsyncs, 1, "synced at shutdown")
     }
