@@ -4,7 +4,8 @@
 //
 //   swift run -c release ChanBench [messages [workload...]]
 //
-// Workloads: pingpong, fanin, buffered (all three when none is named).
+// Workloads: pingpong, fanin, buffered (these three when none is named), and
+// held (acknowledged delivery: each value held, then acknowledged).
 import ChanCore
 
 #if canImport(Glibc)
@@ -54,7 +55,9 @@ func report(_ name: String, ops: Int, _ body: () -> Void) {
 
 let n = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 2_000_000
 let selected = Set(CommandLine.arguments.dropFirst(2))
-func wanted(_ workload: String) -> Bool { selected.isEmpty || selected.contains(workload) }
+func wanted(_ workload: String) -> Bool {
+    selected.isEmpty ? ["pingpong", "fanin", "buffered"].contains(workload) : selected.contains(workload)
+}
 let payload = Message(Array("0123456789abcdef".utf8))
 
 // Unbuffered ping-pong: A sends on `a`, B echoes it back on `b`. Two handoffs
@@ -139,4 +142,30 @@ if wanted("buffered") {
         }
     }
     precondition(received == n)
+}
+
+// Acknowledged delivery: one producer sends on an unbuffered channel; the
+// consumer receives with hold and acknowledges each value, which completes
+// the producer's send (rules 22-25). Values per second, for comparison with
+// the pingpong handoffs.
+if wanted("held") {
+    let engine = Engine(random: Xoshiro256(seed: 4))
+    let ch = engine.channel(named: "acked")!
+    let producer = engine.makeTasklet(), consumer = engine.makeTasklet()
+    var left = n, acknowledged = 0
+    report("held and acknowledged values", ops: n) {
+        drive(engine, [consumer, producer]) { t, c in
+            if t === producer {
+                guard left > 0 else { return nil }
+                left -= 1
+                return engine.send(producer, ch, payload)
+            }
+            if case .received? = c {
+                guard engine.acknowledge(consumer, tag: consumer.lastHeldTag) else { fatalError("not held") }
+                acknowledged += 1
+            }
+            return acknowledged < n ? engine.receive(consumer, ch, hold: true) : nil
+        }
+    }
+    precondition(acknowledged == n)
 }

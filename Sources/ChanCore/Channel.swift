@@ -12,6 +12,9 @@ public final class Channel {
     /// Made by MAKE: kept when idle. Channels created by use are dropped once
     /// idle (empty, nobody waiting, open).
     public internal(set) var isPersistent = false
+    /// Made with `durable`: its buffer is reported to the engine's
+    /// `DurabilityObserver`. Always persistent.
+    public internal(set) var isDurable = false
 
     var buffer = MessageRing()
     var sendq = WaitQueue()

@@ -1,12 +1,14 @@
-/// The engine's channels by name: creation (up to a limit), the sweep that
-/// forgets idle implicit channels, listings, and the per-channel activity
-/// rates behind the busiest-channel ranking. The channel rules themselves
+/// The engine's channels by name: creation (up to a limit), the sweeps that
+/// forget idle implicit channels and closed drained ones, listings (whole,
+/// or in bounded steps with `scan`), and the per-channel activity rates
+/// behind the busiest-channel ranking. The channel rules themselves
 /// (rendezvous, buffer, select, close) are the engine's; this is only where
 /// channels live, as Go's runtime keeps `hchan` apart from `select.go`.
 public final class ChannelTable {
     /// Channels are not created past this many; `channel(named:)` returns nil.
     public var maxChannels: Int
-    /// Channels made since the table was created, and forgotten by sweeps.
+    /// Channels made since the table was created, and forgotten by sweeps
+    /// (idle ones, and closed ones past their TTL; not deleted ones).
     public private(set) var created = 0
     public private(set) var dropped = 0
 
@@ -160,6 +162,8 @@ public final class ChannelTable {
 
     /// The activity interval under way. The server ends one every second
     /// (`startActivityInterval`), so `recentlyMoved` is a rate per second.
+    /// (The table lists the channels active in the interval under way, so
+    /// intervals must end now and then.)
     public private(set) var activityInterval = 0
 
     public func startActivityInterval() {
@@ -232,8 +236,10 @@ public final class ChannelTable {
     /// the unit of `ttl`; a channel's closing time is the `now` of the first
     /// call that sees it closed, so it goes between `ttl` and `ttl` plus one
     /// interval between calls after it closed. A channel opened again stays.
-    public func forgetClosedChannels(now: UInt64, ttl: UInt64) {
-        var kept: [Channel] = []
+    /// Returns the channels forgotten.
+    @discardableResult
+    public func forgetClosedChannels(now: UInt64, ttl: UInt64) -> [Channel] {
+        var kept: [Channel] = [], forgotten: [Channel] = []
         for ch in closedCandidates {
             guard ch.state == .closed, ch.slot >= 0 else {
                 ch.isClosedCandidate = false
@@ -247,11 +253,13 @@ public final class ChannelTable {
                 ch.isClosedCandidate = false
                 forget(ch)
                 dropped += 1
+                forgotten.append(ch)
             } else {
                 kept.append(ch)
             }
         }
         closedCandidates = kept
+        return forgotten
     }
 
     /// Puts a channel that just closed on `forgetClosedChannels`'s list.

@@ -1,7 +1,8 @@
 /// The channel engine: the channel rules of semantics.md (rendezvous,
-/// buffer, select, close), the runnable queue, timeouts and cancellation.
-/// The channels themselves live in its `ChannelTable`. Pure and single-threaded: one event-loop thread
-/// drives it. Every call completes or blocks the calling tasklet at once;
+/// buffer, select, close, held values), the runnable queue, timeouts and
+/// cancellation; the channels themselves live in its `ChannelTable`. Pure
+/// and single-threaded: one event-loop thread drives it. Every call
+/// completes or blocks the calling tasklet at once;
 /// tasklets completed on the way (partners of a rendezvous, receivers woken by
 /// a close, selects timed out) are placed in the runnable queue, which the
 /// caller drains with `nextRunnable()`.
@@ -51,6 +52,14 @@ public final class Engine {
     /// Channels whose senders wait for memory, in the order they began to.
     var memoryWaiters: [Channel] = []
 
+    /// Senders blocked until a holder acknowledges their value (rule 22):
+    /// in no queue, so listed here for `deinit` (linked through the tasklets).
+    var heldSenders: Unmanaged<Tasklet>?
+    var tearingDown = false
+
+    /// Told what happens to durable channels (see `DurabilityObserver`).
+    public weak var durability: DurabilityObserver?
+
     /// `random` chooses among ready select cases; inject a seeded generator
     /// for reproducible runs.
     public init(random: Xoshiro256 = Xoshiro256(), maxChannels: Int = 1_000_000, maxMemory: Int = .max) {
@@ -61,7 +70,11 @@ public final class Engine {
 
     deinit {
         // Blocked tasklets are owned by the engine (see `block`): cancel them,
-        // so that none is left with chanops queued in channels that outlive it.
+        // so that none is left with chanops queued in channels that outlive
+        // it, nor waiting for an acknowledgement. Values given back on the
+        // way are dropped, so that none is offered to a waiter again.
+        tearingDown = true
+        while let s = heldSenders { cancel(s.takeUnretainedValue()) }
         for ch in table.all {
             while let op = ch.sendq.head ?? ch.recvq.head { cancel(op.pointee.tasklet) }
         }
@@ -183,7 +196,9 @@ public final class Engine {
 
     /// See `ChannelTable.forgetClosedChannels(now:ttl:)`.
     public func forgetClosedChannels(now: UInt64, ttl: UInt64) {
-        table.forgetClosedChannels(now: now, ttl: ttl)
+        for ch in table.forgetClosedChannels(now: now, ttl: ttl) where ch.isDurable {
+            durability?.channelDeleted(ch)
+        }
     }
 
     /// See `ChannelTable.sweepIdleChannels(sparingActive:)`.
@@ -202,15 +217,19 @@ public final class Engine {
 
     /// MAKE: a persistent channel with these settings. Making it again with
     /// the same settings succeeds; an idle implicit channel takes the new ones.
-    public func make(_ name: String, capacity: Int, preference: Preference) -> MakeResult {
+    /// A `durable` channel's buffer is reported to `durability`; whether a
+    /// channel is durable is one of its settings.
+    public func make(_ name: String, capacity: Int, preference: Preference, durable: Bool = false) -> MakeResult {
         guard let ch = channel(named: name) else { return .limitReached }
         guard ch.state == .open else { return .closed }
-        if ch.capacity != capacity || ch.preference != preference {
+        if ch.capacity != capacity || ch.preference != preference || ch.isDurable != durable {
             guard !ch.isPersistent && ch.isIdle else {
                 return .exists(capacity: ch.capacity, preference: ch.preference)
             }
             ch.capacity = capacity
             ch.preference = preference
+            ch.isDurable = durable
+            if durable { durability?.channelMade(ch) }
         }
         ch.isPersistent = true
         return .made
@@ -223,6 +242,7 @@ public final class Engine {
         guard ch.state != .open, ch.slot >= 0 else { return }
         ch.state = .open
         ch.closedSince = nil
+        if ch.isDurable { durability?.channelOpened(ch) }
         noteIfIdle(ch)
     }
 
@@ -238,6 +258,7 @@ public final class Engine {
         stats.deletes += 1
         guard let ch = table.existing(named: name), table.remove(ch) else { return 0 }
         ch.state = .closed
+        if ch.isDurable { durability?.channelDeleted(ch) }
         while let op = ch.recvq.popFirst() {
             op.pointee.owner._withUnsafeGuaranteedRef {
                 finish($0, .receivedClosed(case: op.pointee.caseIndex), first: false)
@@ -260,6 +281,7 @@ public final class Engine {
         stats.closes += 1
         guard ch.state == .open else { return }
         ch.state = .closing
+        if ch.isDurable { durability?.channelClosed(ch) }
         settleClose(ch)
     }
 
@@ -473,8 +495,9 @@ public final class Engine {
         var yield = false
         if let head = unbuffer(ch) {
             message = head
+            if ch.isDurable { noteTaken(from: ch, by: t, held: false) }
             // (A buffer past its capacity holds values given back, rule 23.)
-            if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+            if let partner = refillingSender(ch) {
                 buffer(partner.pointee.message.take()!, in: ch)
                 yield = complete(sender: partner, on: ch)
                 table.noteMoved(ch, 2, received: 1)
@@ -575,6 +598,8 @@ public final class Engine {
 
     /// Rule 15: a closing channel with an empty buffer and no sender waiting
     /// is closed, and every receiver waiting on it is woken with CLOSED.
+    /// Values still held do not keep it closing; one given back makes it
+    /// closing again (rule 24).
     func settleClose(_ ch: Channel) {
         guard ch.state == .closing, ch.buffer.isEmpty, ch.sendq.isEmpty else { return }
         ch.state = .closed

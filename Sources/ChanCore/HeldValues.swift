@@ -11,11 +11,48 @@ final class HeldValue {
     /// dropped if given back: it never saw its send complete).
     var sender: Unmanaged<Tasklet>?
     var senderCase = 0
+    /// Its name for the holder (`Tasklet.lastHeldTag`).
+    var tag = 0
 
     init(channel: Channel, message: Message, fromBuffer: Bool) {
         self.channel = channel
         self.message = message
         self.fromBuffer = fromBuffer
+    }
+}
+
+/// A tasklet's held values in the order it received them, which is the
+/// order of their tags: found by binary search, no hashing. Acknowledged
+/// mostly in order, so removal is mostly at the front of a short array.
+struct HeldList {
+    private var items: [HeldValue] = []
+
+    var isEmpty: Bool { items.isEmpty }
+    var count: Int { items.count }
+    /// The tags, in increasing order.
+    var keys: [Int] { items.map(\.tag) }
+    var values: [HeldValue] { items }
+
+    /// Adds a value whose tag is above every tag held.
+    mutating func append(_ h: HeldValue) {
+        items.append(h)
+    }
+
+    subscript(tag: Int) -> HeldValue? {
+        index(of: tag).map { items[$0] }
+    }
+
+    mutating func removeValue(forKey tag: Int) -> HeldValue? {
+        index(of: tag).map { items.remove(at: $0) }
+    }
+
+    private func index(of tag: Int) -> Int? {
+        var low = 0, high = items.count
+        while low < high {
+            let mid = (low + high) / 2
+            if items[mid].tag < tag { low = mid + 1 } else { high = mid }
+        }
+        return low < items.count && items[low].tag == tag ? low : nil
     }
 }
 
@@ -27,8 +64,9 @@ extension Engine {
         guard let h = t.held.removeValue(forKey: tag) else { return false }
         release(h)
         h.channel.received &+= 1
+        if h.fromBuffer && h.channel.isDurable { durability?.valueAcknowledged(from: h.channel, by: t, tag: tag) }
         if let s = h.sender {
-            s._withUnsafeGuaranteedRef { $0.heldBy = nil }
+            stopWaiting(s)
             finish(s.takeUnretainedValue(), .sent(case: h.senderCase), first: false)
         }
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
@@ -43,7 +81,7 @@ extension Engine {
     /// False when `t` holds no such value.
     public func giveBack(_ t: Tasklet, tag: Int) -> Bool {
         guard let h = t.held.removeValue(forKey: tag) else { return false }
-        putBack(h)
+        putBack(h, by: t, tag: tag)
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return true
     }
@@ -53,10 +91,10 @@ extension Engine {
     func releaseHolds(of t: Tasklet) {
         if let h = t.heldBy {
             h.sender = nil
-            t.heldBy = nil
+            stopWaiting(Unmanaged.passUnretained(t))
         }
-        for tag in t.held.keys.sorted(by: >) {
-            putBack(t.held.removeValue(forKey: tag)!)
+        for tag in t.held.keys.reversed() {
+            putBack(t.held.removeValue(forKey: tag)!, by: t, tag: tag)
         }
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
     }
@@ -70,7 +108,7 @@ extension Engine {
         var yield = false
         if let head = unbuffer(ch) {
             h = HeldValue(channel: ch, message: head, fromBuffer: true)
-            if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+            if let partner = refillingSender(ch) {
                 buffer(partner.pointee.message.take()!, in: ch)
                 yield = complete(sender: partner, on: ch)
                 table.noteMoved(ch, 2, received: 0)
@@ -86,6 +124,7 @@ extension Engine {
             return .completed(.receivedClosed(case: index))
         }
         hold(h, by: t)
+        if h.fromBuffer && ch.isDurable { noteTaken(from: ch, by: t, held: true) }
         if ch.state == .closing { settleClose(ch) }
         noteIfIdle(ch)
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
@@ -94,8 +133,9 @@ extension Engine {
 
     /// The running tasklet `t` sends to a waiting receiver that holds what it
     /// receives. Where the send would have been buffered (room, and memory)
-    /// it completes as if buffered, and the value, given back, returns to the buffer; else
-    /// (a rendezvous) `t` stays blocked until the acknowledgement.
+    /// it completes as if buffered, and the value, given back, returns to
+    /// the buffer; else (a rendezvous) `t` stays blocked until the
+    /// acknowledgement.
     func sendToHolder(_ t: Tasklet, _ ch: Channel, _ message: Message, case index: Int,
                       receiver partner: ChanOpRef) -> Outcome {
         stats.rendezvous += 1
@@ -105,6 +145,11 @@ extension Engine {
         let targetFirst = ch.preference == .receiver
         partner.pointee.owner._withUnsafeGuaranteedRef { r in
             hold(h, by: r)
+            if fromBuffer && ch.isDurable {
+                // As if buffered, then taken at once.
+                durability?.valueBuffered(message, in: ch)
+                noteTaken(from: ch, by: r, held: true)
+            }
             finish(r, .received(case: partner.pointee.caseIndex, message), first: targetFirst)
         }
         if fromBuffer { return resumeOrYield(t, .sent(case: index), yield: targetFirst) }
@@ -113,6 +158,7 @@ extension Engine {
         h.sender = Unmanaged.passUnretained(t)
         h.senderCase = index
         t.heldBy = h
+        linkHeldSender(t)
         t.state = .blocked
         blockedCount += 1
         _ = Unmanaged.passRetained(t)
@@ -129,14 +175,39 @@ extension Engine {
         s._withUnsafeGuaranteedRef { t in
             t.heldBy = h
             withdraw(t)
+            linkHeldSender(t)
         }
         blockedCount += 1
+    }
+
+    private func linkHeldSender(_ t: Tasklet) {
+        let entry = Unmanaged.passUnretained(t)
+        t.heldSenderNext = heldSenders
+        heldSenders?._withUnsafeGuaranteedRef { $0.heldSenderPrev = entry }
+        heldSenders = entry
+    }
+
+    /// A sender whose value was held no longer waits for the holder.
+    private func stopWaiting(_ s: Unmanaged<Tasklet>) {
+        s._withUnsafeGuaranteedRef { t in
+            t.heldBy = nil
+            let prev = t.heldSenderPrev, next = t.heldSenderNext
+            if let prev {
+                prev._withUnsafeGuaranteedRef { $0.heldSenderNext = next }
+            } else {
+                heldSenders = next
+            }
+            next?._withUnsafeGuaranteedRef { $0.heldSenderPrev = prev }
+            t.heldSenderPrev = nil
+            t.heldSenderNext = nil
+        }
     }
 
     /// Records `h` as held by `r`, under the tag `r.lastHeldTag`.
     func hold(_ h: HeldValue, by r: Tasklet) {
         r.lastHeldTag += 1
-        r.held[r.lastHeldTag] = h
+        h.tag = r.lastHeldTag
+        r.held.append(h)
         h.channel.held += 1
         stats.held += 1
         memoryUsed += h.message.payload.count
@@ -151,23 +222,25 @@ extension Engine {
 
     // MARK: Giving back
 
-    private func putBack(_ h: HeldValue) {
+    private func putBack(_ h: HeldValue, by holder: Tasklet, tag: Int) {
         release(h)
         let ch = h.channel
+        if tearingDown { return }
         if ch.slot < 0 {
             // Its channel was deleted: dropped, and its sender fails.
             if let s = h.sender {
-                s._withUnsafeGuaranteedRef { $0.heldBy = nil }
+                stopWaiting(s)
                 finish(s.takeUnretainedValue(), .sendFailedClosed(case: h.senderCase), first: false)
             }
             return
         }
         if h.fromBuffer {
+            if ch.isDurable { durability?.valueReturned(to: ch, by: holder, tag: tag) }
             ch.buffer.prepend(h.message)
             memoryUsed += h.message.payload.count
         } else if let s = h.sender {
+            stopWaiting(s)
             s._withUnsafeGuaranteedRef { t in
-                t.heldBy = nil
                 t.setOp(0, channel: Unmanaged.passUnretained(ch), sending: h.message)
                 t.ops[0].pointee.caseIndex = h.senderCase
                 t.opCount = 1
@@ -183,7 +256,7 @@ extension Engine {
 
     /// Pairs waiting receivers with values that came back to `ch` (its
     /// buffer's head, or senders that rejoined its queue), in queue order,
-    /// then settles a close. The woken join the runnable queue's tail: no
+    /// lets senders into the buffer where it has room, then settles a close. The woken join the runnable queue's tail: no
     /// running tasklet is the source here.
     private func offer(_ ch: Channel) {
         while let r = ch.recvq.head {
@@ -191,7 +264,7 @@ extension Engine {
                 ch.recvq.remove(r)
                 deliver(m, to: r, on: ch, fromBuffer: true, sender: nil)
                 // Rule 6's refill, unless the buffer is still past its capacity.
-                if ch.buffer.count < ch.capacity && !isMemoryFull, let partner = ch.sendq.popFirst() {
+                if let partner = refillingSender(ch) {
                     buffer(partner.pointee.message.take()!, in: ch)
                     table.noteMoved(ch, 1, received: 0)
                     partner.pointee.owner._withUnsafeGuaranteedRef {
@@ -208,6 +281,14 @@ extension Engine {
                 break
             }
         }
+        // A sender that came back to a buffer with room is let in (rule 6).
+        while let partner = refillingSender(ch) {
+            buffer(partner.pointee.message.take()!, in: ch)
+            table.noteMoved(ch, 1, received: 0)
+            partner.pointee.owner._withUnsafeGuaranteedRef {
+                finish($0, .sent(case: partner.pointee.caseIndex), first: false)
+            }
+        }
         if ch.state == .closing { settleClose(ch) }
         noteIfIdle(ch)
     }
@@ -217,6 +298,7 @@ extension Engine {
     /// acknowledgement.
     private func deliver(_ m: Message, to r: ChanOpRef, on ch: Channel, fromBuffer: Bool, sender s: ChanOpRef?) {
         let receiver = r.pointee.owner.takeUnretainedValue(), caseIndex = r.pointee.caseIndex
+        let durable = fromBuffer && ch.isDurable
         // Two blocked tasklets complete here: both leave every queue before
         // either is finished, so that a close settled by one's withdrawal
         // cannot wake the other as well.
@@ -226,10 +308,12 @@ extension Engine {
             table.noteMoved(ch, s == nil ? 1 : 2, received: 0)
             let h = HeldValue(channel: ch, message: m, fromBuffer: fromBuffer)
             hold(h, by: receiver)
+            if durable { noteTaken(from: ch, by: receiver, held: true) }
             finish(receiver, .received(case: caseIndex, m), first: false)
             if let s { keepWaiting(sender: s, for: h) }
         } else {
             table.noteMoved(ch, s == nil ? 1 : 2, received: 1)
+            if durable { noteTaken(from: ch, by: receiver, held: false) }
             finish(receiver, .received(case: caseIndex, m), first: false)
             if let s {
                 s.pointee.owner._withUnsafeGuaranteedRef { finish($0, .sent(case: s.pointee.caseIndex), first: false) }

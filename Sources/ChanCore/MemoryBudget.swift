@@ -21,6 +21,7 @@ extension Engine {
     @inline(__always)
     func buffer(_ m: Message, in ch: Channel) {
         memoryUsed &+= m.payload.count
+        if ch.isDurable { durability?.valueBuffered(m, in: ch) }
         ch.buffer.append(m)
     }
 
@@ -29,6 +30,20 @@ extension Engine {
         guard let m = ch.buffer.popFirst() else { return nil }
         memoryUsed &-= m.payload.count
         return m
+    }
+
+    /// Rule 6's refill after a value left `ch`'s buffer: the waiting sender
+    /// whose value moves into the buffer, dequeued; nil when the buffer is
+    /// (still) full, nobody waits, or memory is spent (then `ch` waits for
+    /// memory, so that freeing some fills its buffer).
+    @inline(__always)
+    func refillingSender(_ ch: Channel) -> ChanOpRef? {
+        guard ch.buffer.count < ch.capacity, !ch.sendq.isEmpty else { return nil }
+        if isMemoryFull {
+            waitForMemory(ch)
+            return nil
+        }
+        return ch.sendq.popFirst()
     }
 
     /// A sender blocked on `ch` although its buffer has room: only memory

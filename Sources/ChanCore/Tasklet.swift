@@ -32,8 +32,8 @@ public final class Tasklet {
     /// The next tasklet in the engine's runnable queue; see `RunQueue`.
     var runNext: Unmanaged<Tasklet>?
     /// Values this tasklet received with `hold` and has neither acknowledged
-    /// nor given back, by tag (rule 22).
-    var held: [Int: HeldValue] = [:]
+    /// nor given back (rule 22).
+    var held = HeldList()
     /// The tag of the value this tasklet received last with `hold`: its
     /// select's `.received` completion is that value. Tags count up from 1,
     /// so each is unique among the values the tasklet holds.
@@ -41,6 +41,9 @@ public final class Tasklet {
     /// Set while this tasklet is a sender whose value a receiver holds: it
     /// stays blocked, in no queue, until the acknowledgement.
     var heldBy: HeldValue?
+    // Links of the engine's list of such senders (`Engine.heldSenders`).
+    var heldSenderPrev: Unmanaged<Tasklet>?
+    var heldSenderNext: Unmanaged<Tasklet>?
 
     /// Values held now (a server bounds them per connection).
     public var heldCount: Int { held.count }

@@ -278,3 +278,45 @@ extension HeldValueTests {
         XCTAssertEqual(w.recv(other, "q"), .completed(received("v")))
     }
 }
+
+extension HeldValueTests {
+    // An engine that goes away releases the senders waiting for an
+    // acknowledgement (in no queue) as well as the queued ones.
+    func testAnEngineGoingAwayReleasesSendersWaitingForAnAcknowledgement() {
+        weak var heldSender: Tasklet?
+        weak var queuedSender: Tasklet?
+        weak var holder: Tasklet?
+        do {
+            let engine = Engine(random: Xoshiro256(seed: 1))
+            let s = engine.makeTasklet(), q = engine.makeTasklet(), r = engine.makeTasklet()
+            let ch = engine.channel(named: "x")!
+            _ = engine.send(s, ch, msg("held"))
+            _ = engine.receive(r, ch, hold: true)
+            _ = engine.send(q, ch, msg("queued"))
+            XCTAssertEqual(engine.receive(r, engine.channel(named: "y")!, hold: true), .blocked)
+            (heldSender, queuedSender, holder) = (s, q, r)
+            XCTAssertEqual(s.state, .blocked)
+        }
+        XCTAssertNil(heldSender)
+        XCTAssertNil(queuedSender)
+        XCTAssertNil(holder)
+    }
+}
+
+extension HeldValueTests {
+    // Rule 23 with rule 6: a rendezvous sender given back to a buffer that
+    // has room (it had none, for memory, when matched) is let in and completes.
+    func testASenderGivenBackToABufferWithRoomCompletes() {
+        let w = World(maxMemory: 1), s = w.tasklet(), r = w.tasklet()
+        _ = w.engine.make("q", capacity: 2, preference: .none)
+        w.engine.reserveMemory(1)
+        XCTAssertEqual(w.engine.receive(r, w.ch("q"), hold: true), .blocked)
+        XCTAssertEqual(w.send(s, "q", "v"), .blocked, "no memory to buffer: a rendezvous, held")
+        XCTAssertEqual(ids(w.drain()), [r.id])
+        w.engine.releaseMemory(1)
+        XCTAssertTrue(w.engine.giveBack(r, tag: r.lastHeldTag))
+        XCTAssertEqual(w.drain().map(\.1), [.sent(case: 0)])
+        XCTAssertEqual(w.ch("q").bufferedMessages, [msg("v")])
+        XCTAssertEqual(w.ch("q").waitingSenders, 0)
+    }
+}

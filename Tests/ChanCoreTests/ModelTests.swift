@@ -10,7 +10,7 @@ private struct Model {
     final class Chan {
         var capacity: Int, preference: Preference, state = Channel.State.open
         var buffer: [Message] = [], sendq: [Op] = [], recvq: [Op] = []
-        var held = 0
+        var held = 0, deleted = false, waitsForMemory = false
         init(capacity: Int, preference: Preference) { self.capacity = capacity; self.preference = preference }
     }
     final class Task {
@@ -24,10 +24,10 @@ private struct Model {
     }
     /// Rules 22-25: a held value, and the rendezvous sender waiting for it.
     final class Held {
-        let channel: String, message: Message, fromBuffer: Bool
+        let chan: Chan, message: Message, fromBuffer: Bool
         var sender: Int?, senderCase = 0
-        init(_ channel: String, _ message: Message, fromBuffer: Bool) {
-            self.channel = channel; self.message = message; self.fromBuffer = fromBuffer
+        init(_ chan: Chan, _ message: Message, fromBuffer: Bool) {
+            self.chan = chan; self.message = message; self.fromBuffer = fromBuffer
         }
     }
 
@@ -35,10 +35,15 @@ private struct Model {
     var channels: [String: Chan] = [:]
     var tasks: [Int: Task] = [:]
     var runnable: [Int] = []
+    // The memory budget: payload bytes buffered or held, and the channels
+    // whose senders wait for memory, in the order they began to.
+    var maxMemory = Int.max, memoryUsed = 0
+    var memoryWaiters: [Chan] = []
+    var memoryFull: Bool { memoryUsed >= maxMemory }
 
     func ready(_ c: Case) -> Bool {
         let ch = channels[c.channel]!
-        if c.isSend { return ch.state != .open || !ch.recvq.isEmpty || ch.buffer.count < ch.capacity }
+        if c.isSend { return ch.state != .open || !ch.recvq.isEmpty || (ch.buffer.count < ch.capacity && !memoryFull) }
         return !ch.buffer.isEmpty || !ch.sendq.isEmpty || ch.state == .closed
     }
 
@@ -67,6 +72,12 @@ private struct Model {
             let op = Op(tasklet: id, caseIndex: i, isSend: c.isSend, message: c.message, hold: hold && !c.isSend)
             if c.isSend { channels[c.channel]!.sendq.append(op) } else { channels[c.channel]!.recvq.append(op) }
         }
+        // Senders that wait although their buffer has room wait for memory
+        // (noted in case order).
+        for c in cases where c.isSend {
+            let ch = channels[c.channel]!
+            if ch.buffer.count < ch.capacity { waitForMemory(ch) }
+        }
         t.state = .blocked
         return .blocked
     }
@@ -81,7 +92,7 @@ private struct Model {
                 if p.hold {
                     // Buffered as far as the sender knows where there was room;
                     // else the sender waits for the acknowledgement.
-                    let h = Held(c.channel, c.message, fromBuffer: ch.buffer.count < ch.capacity)
+                    let h = Held(ch, c.message, fromBuffer: ch.buffer.count < ch.capacity && !memoryFull)
                     add(h, to: p.tasklet)
                     finish(p.tasklet, .received(case: p.caseIndex, c.message), first: first)
                     if h.fromBuffer { return resume(id, .sent(case: i), yield: first) }
@@ -94,18 +105,17 @@ private struct Model {
                 finish(p.tasklet, .received(case: p.caseIndex, c.message), first: first)
                 return resume(id, .sent(case: i), yield: first)
             }
-            ch.buffer.append(c.message)
+            append(c.message, to: ch)
             return .completed(.sent(case: i))
         }
         let m: Message
         var yield = false
         var h: Held?
         if !ch.buffer.isEmpty {
-            m = ch.buffer.removeFirst()
-            if hold { h = Held(c.channel, m, fromBuffer: true) }
-            if ch.buffer.count < ch.capacity && !ch.sendq.isEmpty {
-                let p = ch.sendq.removeFirst()
-                ch.buffer.append(p.message)
+            m = removeFirst(of: ch)
+            if hold { h = Held(ch, m, fromBuffer: true) }
+            if let p = refillingSender(ch) {
+                append(p.message, to: ch)
                 yield = ch.preference == .sender
                 finish(p.tasklet, .sent(case: p.caseIndex), first: yield)
             }
@@ -113,7 +123,7 @@ private struct Model {
             let p = ch.sendq.removeFirst()
             m = p.message
             if hold {
-                h = Held(c.channel, m, fromBuffer: false)
+                h = Held(ch, m, fromBuffer: false)
                 keepWaiting(p, for: h!)
             } else {
                 yield = ch.preference == .sender
@@ -124,14 +134,57 @@ private struct Model {
         }
         if let h { add(h, to: id) }
         settle(ch)
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return resume(id, .received(case: i, m), yield: yield)
+    }
+
+    mutating func append(_ m: Message, to ch: Chan) {
+        memoryUsed += m.payload.count
+        ch.buffer.append(m)
+    }
+
+    mutating func removeFirst(of ch: Chan) -> Message {
+        let m = ch.buffer.removeFirst()
+        memoryUsed -= m.payload.count
+        return m
+    }
+
+    mutating func refillingSender(_ ch: Chan) -> Op? {
+        guard ch.buffer.count < ch.capacity, !ch.sendq.isEmpty else { return nil }
+        if memoryFull {
+            waitForMemory(ch)
+            return nil
+        }
+        return ch.sendq.removeFirst()
+    }
+
+    mutating func waitForMemory(_ ch: Chan) {
+        guard !ch.waitsForMemory else { return }
+        ch.waitsForMemory = true
+        memoryWaiters.append(ch)
+    }
+
+    mutating func admitWaitingSenders() {
+        var served = 0
+        for ch in memoryWaiters {
+            while !memoryFull && ch.buffer.count < ch.capacity && !ch.deleted && !ch.sendq.isEmpty {
+                let op = ch.sendq.removeFirst()
+                append(op.message, to: ch)
+                finish(op.tasklet, .sent(case: op.caseIndex), first: false)
+            }
+            if memoryFull && !ch.sendq.isEmpty && ch.buffer.count < ch.capacity && !ch.deleted { break }
+            ch.waitsForMemory = false
+            served += 1
+        }
+        memoryWaiters.removeFirst(served)
     }
 
     mutating func add(_ h: Held, to id: Int) {
         let t = tasks[id]!
         t.lastTag += 1
         t.held[t.lastTag] = h
-        channels[h.channel]!.held += 1
+        h.chan.held += 1
+        memoryUsed += h.message.payload.count
     }
 
     /// A sender matched with a holding receiver: out of every queue, no
@@ -192,31 +245,66 @@ private struct Model {
         settle(ch)
     }
 
+    mutating func open(_ name: String) {
+        channels[name]!.state = .open
+    }
+
+    /// DELETE: waiters woken, buffer dropped, the name made anew.
+    mutating func delete(_ name: String) {
+        let ch = channels[name]!
+        ch.state = .closed
+        ch.deleted = true
+        while !ch.recvq.isEmpty {
+            let op = ch.recvq.removeFirst()
+            finish(op.tasklet, .receivedClosed(case: op.caseIndex), first: false)
+        }
+        while !ch.sendq.isEmpty {
+            let op = ch.sendq.removeFirst()
+            finish(op.tasklet, .sendFailedClosed(case: op.caseIndex), first: false)
+        }
+        while !ch.buffer.isEmpty { _ = removeFirst(of: ch) }
+        channels[name] = Chan(capacity: 0, preference: .receiver)
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
+    }
+
     mutating func acknowledge(_ id: Int, _ tag: Int) -> Bool {
         guard let h = tasks[id]!.held.removeValue(forKey: tag) else { return false }
-        channels[h.channel]!.held -= 1
+        h.chan.held -= 1
+        memoryUsed -= h.message.payload.count
         if let s = h.sender {
             tasks[s]!.heldBy = nil
             finish(s, .sent(case: h.senderCase), first: false)
         }
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return true
     }
 
     mutating func giveBack(_ id: Int, _ tag: Int) -> Bool {
         guard let h = tasks[id]!.held.removeValue(forKey: tag) else { return false }
         putBack(h)
+        if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return true
     }
 
     mutating func putBack(_ h: Held) {
-        let ch = channels[h.channel]!
+        let ch = h.chan
         ch.held -= 1
+        memoryUsed -= h.message.payload.count
+        if ch.deleted {
+            if let s = h.sender {
+                tasks[s]!.heldBy = nil
+                finish(s, .sendFailedClosed(case: h.senderCase), first: false)
+            }
+            return
+        }
+        let name = channels.first { $0.value === ch }!.key
         if h.fromBuffer {
             ch.buffer.insert(h.message, at: 0)
+            memoryUsed += h.message.payload.count
         } else if let s = h.sender {
             let t = tasks[s]!
             t.heldBy = nil
-            t.cases = [(h.channel, true, h.message)]
+            t.cases = [(name, true, h.message)]
             ch.sendq.insert(Op(tasklet: s, caseIndex: h.senderCase, isSend: true, message: h.message), at: 0)
         } else {
             return
@@ -226,28 +314,31 @@ private struct Model {
         while let r = ch.recvq.first {
             if !ch.buffer.isEmpty {
                 ch.recvq.removeFirst()
-                deliver(ch.buffer.removeFirst(), to: r, on: h.channel, fromBuffer: true, sender: nil)
-                if ch.buffer.count < ch.capacity && !ch.sendq.isEmpty {
-                    let p = ch.sendq.removeFirst()
-                    ch.buffer.append(p.message)
+                deliver(removeFirst(of: ch), to: r, on: ch, fromBuffer: true, sender: nil)
+                if let p = refillingSender(ch) {
+                    append(p.message, to: ch)
                     finish(p.tasklet, .sent(case: p.caseIndex), first: false)
                 }
             } else if let j = ch.sendq.firstIndex(where: { $0.tasklet != r.tasklet }) {
                 ch.recvq.removeFirst()
                 let s = ch.sendq.remove(at: j)
-                deliver(s.message, to: r, on: h.channel, fromBuffer: false, sender: s)
+                deliver(s.message, to: r, on: ch, fromBuffer: false, sender: s)
             } else {
                 break
             }
         }
+        while let p = refillingSender(ch) {
+            append(p.message, to: ch)
+            finish(p.tasklet, .sent(case: p.caseIndex), first: false)
+        }
         settle(ch)
     }
 
-    mutating func deliver(_ m: Message, to r: Op, on name: String, fromBuffer: Bool, sender s: Op?) {
+    mutating func deliver(_ m: Message, to r: Op, on ch: Chan, fromBuffer: Bool, sender s: Op?) {
         unqueue(r.tasklet)
         if let s { unqueue(s.tasklet) }
         if r.hold {
-            let h = Held(name, m, fromBuffer: fromBuffer)
+            let h = Held(ch, m, fromBuffer: fromBuffer)
             add(h, to: r.tasklet)
             finish(r.tasklet, .received(case: r.caseIndex, m), first: false)
             if let s { keepWaiting(s, for: h) }
@@ -273,11 +364,14 @@ private struct Model {
         if t.state == .blocked { withdraw(id) }
         if t.state == .runnable { lost = t.completion; t.completion = nil }
         t.state = .dead
-        if let h = t.heldBy {
-            h.sender = nil
-            t.heldBy = nil
+        if t.heldBy != nil || !t.held.isEmpty {
+            if let h = t.heldBy {
+                h.sender = nil
+                t.heldBy = nil
+            }
+            for tag in t.held.keys.sorted(by: >) { putBack(t.held.removeValue(forKey: tag)!) }
+            if !memoryWaiters.isEmpty { admitWaitingSenders() }
         }
-        for tag in t.held.keys.sorted(by: >) { putBack(t.held.removeValue(forKey: tag)!) }
         return lost
     }
 
@@ -309,8 +403,11 @@ final class ModelTests: XCTestCase {
         var pick = Xoshiro256(seed: seed &* 7919)
         func roll(_ n: Int) -> Int { Int(pick.next(upperBound: UInt(n))) }
 
-        let engine = Engine(random: Xoshiro256(seed: seed))
+        // A memory budget of a few values in a quarter of the runs.
+        let maxMemory = [Int.max, .max, .max, 4 + roll(20)][roll(4)]
+        let engine = Engine(random: Xoshiro256(seed: seed), maxMemory: maxMemory)
         var model = Model(random: Xoshiro256(seed: seed))
+        model.maxMemory = maxMemory
         let names = ["a", "b", "c", "d"]
         for name in names {
             let cap = [0, 0, 1, 3][roll(4)]
@@ -332,6 +429,7 @@ final class ModelTests: XCTestCase {
         // Rules 22-25: values held now, and values whose sender ended while
         // they were held (never completed, acknowledged or dropped).
         var heldNow = Set<Message>(), orphans = Set<Message>()
+        var deleted = Set<Message>()  // dropped with a deleted channel
         var holding: [Int: Bool] = [:]  // tasklet -> its current select holds
         var checks = 0
 
@@ -356,8 +454,14 @@ final class ModelTests: XCTestCase {
             }
         }
 
+        /// A held value whose channel was deleted is dropped when given back.
+        func noteDropped(_ h: HeldValue) {
+            if h.channel.slot < 0 && h.fromBuffer { deleted.insert(h.message) }
+        }
+
         func settleHold(_ id: Int, _ tag: Int, acknowledge: Bool) {
             let m = tasklets[id]!.held[tag]!.message
+            if !acknowledge { noteDropped(tasklets[id]!.held[tag]!) }
             let expected = acknowledge ? model.acknowledge(id, tag) : model.giveBack(id, tag)
             let actual = acknowledge ? engine.acknowledge(tasklets[id]!, tag: tag) : engine.giveBack(tasklets[id]!, tag: tag)
             XCTAssertEqual(actual, expected, "seed \(seed)")
@@ -388,10 +492,19 @@ final class ModelTests: XCTestCase {
                 XCTAssertEqual(actual, expected, "seed \(seed)")
                 if case .completed(let c) = actual { observe(id, c) }
             case 9:
-                if roll(4) == 0 {
-                    let name = names[roll(names.count)]
+                let name = names[roll(names.count)]
+                switch roll(12) {
+                case 0..<3:
                     model.close(name)
                     engine.close(engine.channel(named: name)!)
+                case 3:
+                    model.open(name)
+                    engine.open(engine.channel(named: name)!)
+                case 4:
+                    deleted.formUnion(engine.channel(named: name)!.bufferedMessages)
+                    model.delete(name)
+                    engine.delete(named: name)
+                default: break
                 }
             case 10..<12:
                 now += UInt64(roll(15)) * 1_000_000
@@ -401,6 +514,7 @@ final class ModelTests: XCTestCase {
                 if let id = live.isEmpty ? nil : live[roll(live.count)] {
                     let t = tasklets[id]!
                     heldNow.subtract(t.held.values.map(\.message))
+                    t.held.values.forEach(noteDropped)
                     if let h = t.heldBy { orphans.insert(h.message) }
                     let expected = model.cancel(id)
                     let actual = engine.cancel(tasklets[id]!)
@@ -448,7 +562,7 @@ final class ModelTests: XCTestCase {
         // values whose sender ended while they were held never completed.
         var buffered = Set<Message>()
         for name in names { buffered.formUnion(engine.channel(named: name)!.bufferedMessages) }
-        let accounted = received.union(lost).union(buffered).subtracting(orphans)
+        let accounted = received.union(lost).union(buffered).union(deleted).subtracting(orphans)
         XCTAssertEqual(completedSends, accounted, "seed \(seed): completed, not accounted for: \(completedSends.subtracting(accounted).map(text)); accounted, not completed: \(accounted.subtracting(completedSends).map(text))")
         XCTAssertTrue(completedSends.isDisjoint(with: orphans), "seed \(seed)")
         return checks
@@ -470,13 +584,16 @@ final class ModelTests: XCTestCase {
             let selfSelect = Set(ch.sendWaiters.map(\.0)).intersection(ch.recvWaiters.map(\.0))
             if selfSelect.isEmpty {
                 XCTAssertTrue(ch.count == 0 || ch.recvWaiters.isEmpty, "seed \(seed): rule 7")
-                // (Values given back may fill a buffer past its capacity.)
-                XCTAssertTrue(ch.count >= ch.capacity || ch.sendWaiters.isEmpty, "seed \(seed): rule 7")
+                // Values given back may fill a buffer past its capacity;
+                // senders wait with room in the buffer only for memory.
+                XCTAssertTrue(ch.count >= ch.capacity || ch.sendWaiters.isEmpty || engine.memoryUsed >= engine.maxMemory,
+                              "seed \(seed): rule 7")
             }
             for (id, _) in ch.sendWaiters + ch.recvWaiters { queued[id, default: 0] += 1 }
             checks += 6
         }
         XCTAssertEqual(engine.runnable.map(\.id), model.runnable, "seed \(seed)")
+        XCTAssertEqual(engine.memoryUsed, model.memoryUsed, "seed \(seed)")
         for (id, t) in tasklets {
             XCTAssertEqual(t.state, model.tasks[id]!.state, "seed \(seed) tasklet \(id)")
             XCTAssertEqual(t.held.keys.sorted(), model.tasks[id]!.held.keys.sorted(), "seed \(seed) tasklet \(id)")
