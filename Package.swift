@@ -39,14 +39,17 @@ let package = Package(
         // engine, replies, flow control, end of input. No I/O.
         .target(
             name: "ChanSession",
-            dependencies: ["ChanCore", "ChanProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ChanCore", "ChanProtocol", "ChanStore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: loopConfined
         ),
+        // Durable channels: keeps the store in step with the engine's
+        // durable buffers, and restores them at start. No I/O of its own.
+        .target(name: "ChanDurability", dependencies: ["ChanCore", "ChanSession", "ChanStore"], swiftSettings: loopConfined),
         // The daemon's machinery: libuv loop, listener, connections, timers.
         .target(
             name: "ChanServer",
             dependencies: [
-                "CLibUV", "ChanCore", "ChanProtocol", "ChanSession",
+                "CLibUV", "ChanCore", "ChanProtocol", "ChanSession", "ChanDurability", "ChanStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: loopConfined
@@ -54,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "chand",
             dependencies: [
-                "ChanServer", "ChanProtocol",
+                "ChanServer", "ChanProtocol", "ChanStore",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -279,6 +279,12 @@ public final class ChanStore {
         return lastTicket
     }
 
+    /// The ticket the next `commit()` returns for what is recorded so far: a
+    /// reply promising what was just recorded waits for it.
+    public var loggedTicket: CommitTicket {
+        pending.bytes.isEmpty ? lastTicket : lastTicket + 1
+    }
+
     /// The newest ticket whose records are as durable as the policy makes
     /// them: written to the kernel (they survive a crash of the process),
     /// and under `.always` also fsynced (they survive a crash of the

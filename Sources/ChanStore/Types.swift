@@ -34,6 +34,7 @@ public struct ChanStoreOptions: Sendable {
 /// deleted and made again gets a new one).
 public struct StoreChannelID: Hashable, Sendable, CustomStringConvertible {
     public let raw: UInt32
+    public init(raw: UInt32) { self.raw = raw }
     public var description: String { "channel#\(raw)" }
 }
 
