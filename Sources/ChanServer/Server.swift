@@ -164,8 +164,6 @@ public final class Server {
     /// is closed (architecture.md, libuv rule 10).
     public func run() throws {
         uv_run(loop, UV_RUN_DEFAULT)
-        // What the closed connections recorded is written, and synced.
-        durable?.store.shutdown()
         try LibUVError.check(uv_loop_close(loop), "uv_loop_close")
     }
 
@@ -184,7 +182,12 @@ public final class Server {
         UV.closeAndFree(turns)
         UV.closeAndFree(deadlineTimer)
         UV.closeAndFree(sweepTimer)
-        if let durableSignal { UV.closeAndFree(durableSignal) }
+        if let durableSignal {
+            // What the closed connections recorded is written and synced, and
+            // the writer thread is gone before its signal is.
+            durable?.store.shutdown()
+            UV.closeAndFree(durableSignal)
+        }
     }
 
     private func accept(_ status: Int32) {

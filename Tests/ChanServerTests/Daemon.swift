@@ -190,12 +190,12 @@ final class Wire {
     }
 
     /// A whole reply: one line, plus payload and its CRLF after `MSG`/`EXC`
-    /// headers, joined as "MSG ch 5|hello".
+    /// headers (with or without a tag), joined as "MSG ch 5|hello".
     func reply() -> String? {
         guard let header = line() else { return nil }
         let fields = header.split(separator: " ")
         let msgAt = fields.firstIndex { $0 == "MSG" || $0 == "EXC" }
-        guard let at = msgAt, fields.count == at + 3, let n = Int(fields[at + 2]) else { return header }
+        guard let at = msgAt, fields.count == at + 3 || fields.count == at + 4, let n = Int(fields[at + 2]) else { return header }
         guard let payload = bytes(n), bytes(2) == [13, 10] else { return nil }
         return header + "|" + String(decoding: payload, as: UTF8.self)
     }
