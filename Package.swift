@@ -39,7 +39,7 @@ let package = Package(
         // engine, replies, flow control, end of input. No I/O.
         .target(
             name: "ChanSession",
-            dependencies: ["ChanCore", "ChanProtocol", "ChanStore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ChanCore", "ChanProtocol", .product(name: "Logging", package: "swift-log")],
             swiftSettings: loopConfined
         ),
         // Durable channels: keeps the store in step with the engine's

@@ -53,7 +53,9 @@ public final class Server {
     let readBuffer: UnsafeMutableRawBufferPointer
     private var stopping = false
 
-    public init(config: ServerConfig, logger: Logger = Logger(label: "chand")) throws {
+    /// `storage`: where durable channels are kept and when they are synced
+    /// (chand --data-dir, --fsync); nil: no channel may be durable.
+    public init(config: ServerConfig, storage: StorageSettings? = nil, logger: Logger = Logger(label: "chand")) throws {
         loop = .allocate(capacity: 1)
         try LibUVError.check(uv_loop_init(loop), "uv_loop_init")
         var config = config
@@ -77,12 +79,13 @@ public final class Server {
         for h in [UV.handle(prepare), UV.handle(turns), UV.handle(deadlineTimer), UV.handle(sweepTimer)] {
             h.pointee.data = UV.context(self)
         }
-        if let directory = config.dataDirectory { try openStore(directory) }
+        if let storage { try openStore(storage) }
     }
 
     /// Opens the data directory (a torn tail is cut and logged; damage
     /// before it throws) and brings back its durable channels.
-    private func openStore(_ directory: String) throws {
+    private func openStore(_ storage: StorageSettings) throws {
+        let directory = storage.directory
         let signal = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
         uv_async_init(loop, signal) { h in UV.object(h!.pointee.data, as: Server.self).storeAdvanced() }
         UV.handle(signal).pointee.data = UV.context(self)
@@ -90,14 +93,14 @@ public final class Server {
         let address = UInt(bitPattern: signal)
         let logger = self.logger
         let store = try ChanStore(
-            directory: directory, options: ChanStoreOptions(fsync: config.fsync),
+            directory: directory, options: ChanStoreOptions(fsync: storage.fsync),
             log: { logger.warning("\($0)") },
             onDurable: { uv_async_send(UnsafeMutablePointer<uv_async_t>(bitPattern: address)) })
         let channels = try DurableChannels(store: store, engine: engine)
         durable = channels
         state.durable = channels
         let (count, values) = channels.restoredSummary
-        logger.info("data directory \(directory) (fsync \(config.fsync.rawValue)): \(count) durable channels, \(values) values restored")
+        logger.info("data directory \(directory) (fsync \(storage.fsync.rawValue)): \(count) durable channels, \(values) values restored")
     }
 
     /// The writer thread wrote (and under `always` synced) more: write the
@@ -306,6 +309,17 @@ public final class Server {
             server.armedDeadline = nil
             server.engine.expireDeadlines(now: uv_now(server.loop))
         }, next > now ? next - now : 0, 0)
+    }
+}
+
+/// Where the durable channels' store lives, and its fsync policy.
+public struct StorageSettings: Sendable {
+    public var directory: String
+    public var fsync: FsyncPolicy
+
+    public init(directory: String, fsync: FsyncPolicy = .everysec) {
+        self.directory = directory
+        self.fsync = fsync
     }
 }
 

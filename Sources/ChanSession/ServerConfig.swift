@@ -1,5 +1,4 @@
 import ChanProtocol
-import ChanStore
 
 /// Everything the daemon's flags can set.
 public struct ServerConfig: Sendable {
@@ -34,10 +33,6 @@ public struct ServerConfig: Sendable {
     public var listingStep = 16384
     /// Idle seconds before TCP keepalive probes start on a client socket.
     public var keepaliveSeconds = 60
-    /// Where durable channels are stored; nil: no channel may be durable.
-    public var dataDirectory: String?
-    /// When the store calls fsync (Redis's appendfsync).
-    public var fsync = FsyncPolicy.everysec
 
     public init() {}
 }

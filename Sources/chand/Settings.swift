@@ -7,6 +7,11 @@ import Logging
 struct DaemonSettings {
     var config = ServerConfig()
     var logLevel = Logger.Level.info
+    /// --data-dir: durable channels allowed, kept there.
+    var dataDirectory: String?
+    var fsync = FsyncPolicy.everysec
+
+    var storage: StorageSettings? { dataDirectory.map { StorageSettings(directory: $0, fsync: fsync) } }
 }
 
 /// A value that a setting refuses; `main` reports it as one line naming where it came from, exit 64.
@@ -66,16 +71,16 @@ struct Setting: Sendable {
                 help: "Directory of the durable channels' store (created if missing); without it MAKE ... DURABLE is refused",
                 valueName: "<dir>", fallback: "none: every channel in memory") { text, settings in
             guard !text.isEmpty else { return "a directory path" }
-            settings.config.dataDirectory = text
+            settings.dataDirectory = text
             return nil
         },
         Setting(name: "fsync", variable: "CHAND_FSYNC",
                 help: "When the store syncs to disk: always (before answering), everysec (once a second), no (the kernel decides)",
-                valueName: "<policy>", fallback: DaemonSettings().config.fsync.rawValue) { text, settings in
+                valueName: "<policy>", fallback: DaemonSettings().fsync.rawValue) { text, settings in
             guard let policy = FsyncPolicy(rawValue: text) else {
                 return "one of " + FsyncPolicy.allCases.map(\.rawValue).joined(separator: ", ")
             }
-            settings.config.fsync = policy
+            settings.fsync = policy
             return nil
         },
         Setting(name: "seed", variable: "CHAND_SEED", help: "Seed for select's random choice, for reproducible runs",
