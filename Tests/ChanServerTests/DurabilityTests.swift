@@ -78,6 +78,46 @@ final class DurabilityTests: XCTestCase {
         XCTAssertEqual(c.reply()?.hasSuffix(" exists=0 durable=0"), true, "nor is a channel made by use")
     }
 
+    /// A durable SEND's OK waits for the store; the replies behind it wait
+    /// with it, in order.
+    func testRepliesKeepTheirOrderBehindADurableOK() throws {
+        let daemon = try start()
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let c = try daemon.connect()
+        c.send("MAKE q CAP 5 DURABLE\r\nSEND q 1\r\nPING\r\nSEND q 2\r\nRECV q\r\nSTAT q\r\nPING\r\n")
+        for expected in ["OK", "OK", "PONG", "OK", "MSG q 1|1"] { XCTAssertEqual(c.reply(), expected) }
+        XCTAssertEqual(c.reply()?.contains(" len=1 "), true)
+        XCTAssertEqual(c.reply(), "PONG")
+    }
+
+    /// A value handed straight to a waiting receiver is stored until the
+    /// reply carrying it is written: once the sender has its OK, the
+    /// receiver has been written to, and a crash does not bring it back.
+    func testAValueHandedToAWaitingReceiverIsNotDeliveredTwice() throws {
+        var daemon = try start()
+        let receiver = try daemon.connect(), sender = try daemon.connect()
+        sender.say("MAKE q CAP 5 DURABLE")
+        XCTAssertEqual(sender.reply(), "OK")
+        receiver.say("RECV q")
+        var waiting = false
+        for _ in 0..<500 where !waiting {
+            sender.say("STAT q")
+            waiting = sender.reply()?.contains(" receivers=1 ") == true
+            if !waiting { usleep(10_000) }
+        }
+        XCTAssertTrue(waiting)
+        sender.say("SEND q v")
+        XCTAssertEqual(sender.reply(), "OK")
+        XCTAssertEqual(receiver.reply(), "MSG q 1|v")
+        _ = killNine(daemon)
+
+        daemon = try start()
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let c = try daemon.connect()
+        c.say("STAT q")
+        XCTAssertEqual(c.reply()?.contains(" len=0 "), true)
+    }
+
     /// Values received again after a restart are only those never acknowledged.
     func testAcknowledgedValuesStayGoneAcrossAGracefulRestart() throws {
         var daemon = try start("everysec")
