@@ -111,7 +111,12 @@ public final class DurableChannels: DurabilityObserver, DurableReplies {
 
     // MARK: DurableReplies
 
-    public var loggedTicket: UInt64 { store.loggedTicket }
+    /// Under `always` only: there a reply waits for the fsync. Under
+    /// `everysec` and `no` it is written at once, as waiting for the writer
+    /// thread's write(2) halved the rate of a pipelining producer
+    /// (Benchmarks/RESULTS.md), and those policies already give up the last
+    /// moments before a crash of the machine.
+    public var loggedTicket: UInt64 { store.options.fsync == .always ? store.loggedTicket : 0 }
     public var durableTicket: UInt64 { store.durableTicket }
 
     public func takeDelivery(by receiver: Tasklet) -> DurableDelivery? {

@@ -17,7 +17,8 @@ public struct DurableDelivery: Sendable {
 /// when a reply promising durability may be written, and which delivered
 /// values to drop from the store once written.
 public protocol DurableReplies: AnyObject {
-    /// The commit ticket covering every record logged so far.
+    /// The commit ticket covering every record logged so far, which a reply
+    /// promising durability waits for; 0 when replies need not wait.
     var loggedTicket: UInt64 { get }
     /// The newest ticket whose records are durable.
     var durableTicket: UInt64 { get }
