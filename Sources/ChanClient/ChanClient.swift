@@ -194,12 +194,18 @@ public final class ChanClient {
         _ = try request { RequestEncoder.giveBack(tag: tag, into: &$0) }
     }
 
-    /// `MAKE <chan> CAP <n> PREFER <p>`: makes a persistent channel (again
-    /// with the same settings is fine; other settings are `ERR EXISTS`).
-    public func make(_ channel: String, capacity: Int = 0, preference: Preference = .receiver) throws(ChanError) {
+    /// `MAKE <chan> CAP <n> PREFER <p> [DURABLE]`: makes a persistent channel
+    /// (again with the same settings is fine; other settings are `ERR
+    /// EXISTS`). `durable`: its buffered values survive a restart of a server
+    /// with a data directory (`ERR NOSTORE` without one); needs a capacity of 1 or more.
+    public func make(_ channel: String, capacity: Int = 0, preference: Preference = .receiver,
+                     durable: Bool = false) throws(ChanError) {
         try validate(name: channel)
         guard capacity >= 0 else { throw ChanError.invalidArgument("a capacity is at least 0") }
-        let sent = try request { RequestEncoder.make(channel: channel, capacity: capacity, preference: preference, into: &$0) }
+        guard !durable || capacity >= 1 else { throw ChanError.invalidArgument("a durable channel needs a capacity of 1 or more") }
+        let sent = try request {
+            RequestEncoder.make(channel: channel, capacity: capacity, preference: preference, durable: durable, into: &$0)
+        }
         try expectOK(sent)
     }
 

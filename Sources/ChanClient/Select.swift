@@ -105,8 +105,8 @@ public struct Channel {
         try client.recv(name, timeout: timeout, ack: ack)
     }
 
-    public func make(capacity: Int = 0, preference: Preference = .receiver) throws(ChanError) {
-        try client.make(name, capacity: capacity, preference: preference)
+    public func make(capacity: Int = 0, preference: Preference = .receiver, durable: Bool = false) throws(ChanError) {
+        try client.make(name, capacity: capacity, preference: preference, durable: durable)
     }
 
     public func close() throws(ChanError) { try client.close(name) }

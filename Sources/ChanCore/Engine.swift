@@ -478,6 +478,12 @@ public final class Engine {
             table.noteMoved(ch, 2, received: 1)
             let targetFirst = ch.preference == .receiver
             partner.pointee.owner._withUnsafeGuaranteedRef {
+                if ch.isDurable {
+                    // As if buffered, then taken at once: the sender's OK
+                    // must not outlive a crash before the receiver's write.
+                    durability?.valueBuffered(message, in: ch)
+                    noteTaken(from: ch, by: $0, held: false)
+                }
                 finish($0, .received(case: partner.pointee.caseIndex, message), first: targetFirst)
             }
             return resumeOrYield(t, .sent(case: index), yield: targetFirst)

@@ -31,10 +31,12 @@ public struct ChannelStat: Equatable, Sendable {
     /// Whether the channel exists (`exists=0|1`); nil from a server that does not say.
     /// STAT of a name nobody uses describes a fresh channel, with `exists=0`.
     public var exists: Bool?
+    /// Made with `MAKE ... DURABLE` (`durable=0|1`); nil from a server that does not say.
+    public var durable: Bool?
 
     public init(name: String, capacity: Int, count: Int, balance: Int, state: State, preference: Preference,
                 senders: Int, receivers: Int, isPersistent: Bool, sent: Int = 0, received: Int = 0, rate: Int = 0,
-                held: Int = 0, exists: Bool? = nil) {
+                held: Int = 0, exists: Bool? = nil, durable: Bool? = nil) {
         self.name = name
         self.capacity = capacity
         self.count = count
@@ -49,6 +51,7 @@ public struct ChannelStat: Equatable, Sendable {
         self.rate = rate
         self.held = held
         self.exists = exists
+        self.durable = durable
     }
 
     /// The field names, in the wire's order.
@@ -56,10 +59,10 @@ public struct ChannelStat: Equatable, Sendable {
         public static let capacity = "cap", count = "len", balance = "balance", state = "state"
         public static let preference = "preference", senders = "senders", receivers = "receivers"
         public static let persistent = "persistent", sent = "sent", received = "received", rate = "rate"
-        public static let held = "held", exists = "exists"
+        public static let held = "held", exists = "exists", durable = "durable"
     }
 
-    /// The fields in the wire's order and spelling (`exists` last, when known).
+    /// The fields in the wire's order and spelling (`exists` and `durable` last, when known).
     public var fields: ReplyFields {
         var pairs: [(key: String, value: String)] = [
             (Key.capacity, "\(capacity)"), (Key.count, "\(count)"), (Key.balance, "\(balance)"),
@@ -68,11 +71,13 @@ public struct ChannelStat: Equatable, Sendable {
             (Key.sent, "\(sent)"), (Key.received, "\(received)"), (Key.rate, "\(rate)"), (Key.held, "\(held)"),
         ]
         if let exists { pairs.append((Key.exists, exists ? "1" : "0")) }
+        if let durable { pairs.append((Key.durable, durable ? "1" : "0")) }
         return ReplyFields(pairs: pairs)
     }
 
     /// Reads the fields of a STAT or CHANNEL line. Keys it does not know are ignored; the activity fields
-    /// (`sent`, `received`, `rate`, `held`) came later than the others and read as 0 when absent, `exists` as nil.
+    /// (`sent`, `received`, `rate`, `held`) came later than the others and read as 0 when absent, `exists` and
+    /// `durable` as nil.
     public init(name: String, fields: ReplyFields) throws(MalformedReply) {
         let values = fields.dictionary
         func int(_ key: String) throws(MalformedReply) -> Int {
@@ -97,7 +102,8 @@ public struct ChannelStat: Equatable, Sendable {
                   state: state, preference: preference, senders: try int(Key.senders), receivers: try int(Key.receivers),
                   isPersistent: try flag(Key.persistent), sent: try optionalInt(Key.sent),
                   received: try optionalInt(Key.received), rate: try optionalInt(Key.rate),
-                  held: try optionalInt(Key.held), exists: values[Key.exists] == nil ? nil : try flag(Key.exists))
+                  held: try optionalInt(Key.held), exists: values[Key.exists] == nil ? nil : try flag(Key.exists),
+                  durable: values[Key.durable] == nil ? nil : try flag(Key.durable))
     }
 }
 

@@ -93,7 +93,10 @@ final class Connection {
     /// One write per connection per loop iteration.
     func flush() {
         guard !session.isClosed else { return }
-        guard session.canWrite else { return perform(session.flushSkipped()) }
+        guard session.canWrite else {
+            if session.awaitsDurability { server.awaitDurability(self) }
+            return perform(session.flushSkipped())
+        }
         let written = session.output.withUnsafeBytes { bytes -> Int32 in
             var buf = UV.buffer(bytes)
             return uv_try_write(UV.stream(handle), &buf, 1)

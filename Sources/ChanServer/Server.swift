@@ -1,6 +1,8 @@
 import ChanCore
+import ChanDurability
 import ChanProtocol
 @_exported import ChanSession
+import ChanStore
 import CLibUV
 import Logging
 #if canImport(Glibc)
@@ -32,6 +34,13 @@ public final class Server {
     /// Forgets idle implicit channels once a second.
     private let sweepTimer: UnsafeMutablePointer<uv_timer_t>
     private var signals: [UnsafeMutablePointer<uv_signal_t>] = []
+    /// Durable channels' store (--data-dir), and the writer thread's signal
+    /// that more of it is durable.
+    private var durable: DurableChannels?
+    private var durableSignal: UnsafeMutablePointer<uv_async_t>?
+    /// Connections whose replies wait for the store (`Session.awaitsDurability`).
+    private var awaitingDurability: [Connection] = []
+    private var reportedStoreFailure = false
     private(set) var metricsEndpoint: MetricsEndpoint?
     /// The metrics endpoint's port, when it is on.
     public var metricsPort: Int? { metricsEndpoint?.port }
@@ -47,7 +56,9 @@ public final class Server {
     /// Seconds since the epoch when the server was made (process_start_time_seconds).
     let startTime = time(nil)
 
-    public init(config: ServerConfig, logger: Logger = Logger(label: "chand")) throws {
+    /// `storage`: where durable channels are kept and when they are synced
+    /// (chand --data-dir, --fsync); nil: no channel may be durable.
+    public init(config: ServerConfig, storage: StorageSettings? = nil, logger: Logger = Logger(label: "chand")) throws {
         loop = .allocate(capacity: 1)
         try LibUVError.check(uv_loop_init(loop), "uv_loop_init")
         var config = config
@@ -71,6 +82,47 @@ public final class Server {
         for h in [UV.handle(prepare), UV.handle(turns), UV.handle(deadlineTimer), UV.handle(sweepTimer)] {
             h.pointee.data = UV.context(self)
         }
+        if let storage { try openStore(storage) }
+    }
+
+    /// Opens the data directory (a torn tail is cut and logged; damage
+    /// before it throws) and brings back its durable channels.
+    private func openStore(_ storage: StorageSettings) throws {
+        let directory = storage.directory
+        let signal = UnsafeMutablePointer<uv_async_t>.allocate(capacity: 1)
+        uv_async_init(loop, signal) { h in UV.object(h!.pointee.data, as: Server.self).storeAdvanced() }
+        UV.handle(signal).pointee.data = UV.context(self)
+        durableSignal = signal
+        let address = UInt(bitPattern: signal)
+        let logger = self.logger
+        let store = try ChanStore(
+            directory: directory, options: ChanStoreOptions(fsync: storage.fsync),
+            log: { logger.warning("\($0)") },
+            onDurable: { uv_async_send(UnsafeMutablePointer<uv_async_t>(bitPattern: address)) })
+        let channels = try DurableChannels(store: store, engine: engine)
+        durable = channels
+        state.durable = channels
+        let (count, values) = channels.restoredSummary
+        logger.info("data directory \(directory) (fsync \(storage.fsync.rawValue)): \(count) durable channels, \(values) values restored")
+    }
+
+    /// The writer thread wrote (and under `always` synced) more: write the
+    /// replies that waited for it.
+    private func storeAdvanced() {
+        var still: [Connection] = []
+        for conn in awaitingDurability where !conn.session.isClosed {
+            if conn.session.awaitsDurability { still.append(conn) } else { needFlush.append(conn) }
+        }
+        awaitingDurability = still
+        if let failure = durable?.store.failure, !reportedStoreFailure {
+            reportedStoreFailure = true
+            logger.critical("the data directory cannot be written, durable changes are no longer answered: \(failure)")
+        }
+    }
+
+    /// A connection's replies wait for the store; `storeAdvanced` writes them.
+    func awaitDurability(_ conn: Connection) {
+        awaitingDurability.append(conn)
     }
 
     deinit {
@@ -140,6 +192,12 @@ public final class Server {
         UV.closeAndFree(turns)
         UV.closeAndFree(deadlineTimer)
         UV.closeAndFree(sweepTimer)
+        if let durableSignal {
+            // What the closed connections recorded is written and synced, and
+            // the writer thread is gone before its signal is.
+            durable?.store.shutdown()
+            UV.closeAndFree(durableSignal)
+        }
     }
 
     private func accept(_ status: Int32) {
@@ -231,6 +289,8 @@ public final class Server {
             if waitingForTurn.isEmpty { uv_idle_stop(turns) }
             resumeAndFlush()
         }
+        // One group of records per iteration (group commit).
+        durable?.commit()
         armDeadlineTimer()
     }
 
@@ -263,6 +323,17 @@ public final class Server {
             server.armedDeadline = nil
             server.engine.expireDeadlines(now: uv_now(server.loop))
         }, next > now ? next - now : 0, 0)
+    }
+}
+
+/// Where the durable channels' store lives, and its fsync policy.
+public struct StorageSettings: Sendable {
+    public var directory: String
+    public var fsync: FsyncPolicy
+
+    public init(directory: String, fsync: FsyncPolicy = .everysec) {
+        self.directory = directory
+        self.fsync = fsync
     }
 }
 

@@ -25,13 +25,15 @@ extension Session {
         case .close(let name):
             guard let ch = channel(name) else { return }
             engine.close(ch)
-            ReplyEncoder.ok(into: &output)
+            okDurable(ch.isDurable)
         case .open(let name):
-            if let ch = engine.existingChannel(named: name) { engine.open(ch) }
-            ReplyEncoder.ok(into: &output)
+            let ch = engine.existingChannel(named: name)
+            if let ch { engine.open(ch) }
+            okDurable(ch?.isDurable == true)
         case .delete(let name):
+            let durable = engine.existingChannel(named: name)?.isDurable == true
             engine.delete(named: name)
-            ReplyEncoder.ok(into: &output)
+            okDurable(durable)
         case .send(let name, let payload, let isException):
             guard let ch = channel(name) else { return }
             let outcome = engine.send(tasklet, ch, Message(payload, isException: isException))
@@ -109,12 +111,12 @@ extension Session {
     }
 
     private func make(_ name: String, capacity: Int, preference: Preference, durable: Bool) {
-        if durable {
+        if durable && server.durable == nil {
             return error(.noStore, "MAKE \(name) DURABLE needs a data directory (chand --data-dir)")
         }
-        switch engine.make(name, capacity: capacity, preference: preference) {
+        switch engine.make(name, capacity: capacity, preference: preference, durable: durable) {
         case .made:
-            ReplyEncoder.ok(into: &output)
+            okDurable(durable)
         case .exists(let cap, let pref):
             error(.exists, "channel \(name) exists with cap=\(cap) preference=\(pref.rawValue)")
         case .limitReached:
@@ -151,13 +153,14 @@ extension Session {
             ReplyEncoder.selected(completion.caseIndex, into: &output)
         }
         switch completion {
-        case .sent:
-            ReplyEncoder.ok(into: &output)
+        case .sent(let i):
+            okDurable(channels[i].isDurable)
         case .received(let i, let m) where holds:
             // Held: not lost if the connection dies, it comes back (rule 23).
             ReplyEncoder.message(channel: channels[i].name, payload: m.payload, isException: m.isException,
                                  tag: tasklet.lastHeldTag, into: &output)
         case .received(let i, let m):
+            if channels[i].isDurable, let d = server.durable!.takeDelivery(by: tasklet) { durableInOutput.append(d) }
             ReplyEncoder.message(channel: channels[i].name, payload: m.payload, isException: m.isException, into: &output)
             messagesInOutput += 1
         case .sendFailedClosed(let i):
@@ -167,6 +170,13 @@ extension Session {
         case .timedOut:
             ReplyEncoder.timeout(into: &output)
         }
+    }
+
+    /// `OK`; when it reports a change to a durable channel, written only once
+    /// the store has made the change durable.
+    private func okDurable(_ durable: Bool) {
+        if durable { durableWait = max(durableWait, server.durable!.loggedTicket) }
+        ReplyEncoder.ok(into: &output)
     }
 
     /// An ERR reply. Logged at debug: bad requests are the client's

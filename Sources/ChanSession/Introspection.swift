@@ -63,6 +63,7 @@ extension ServerState {
             ("rate", "\(ch.map(engine.recentlyMoved) ?? 0)"),
             ("held", "\(ch?.held ?? 0)"),
             ("exists", ch == nil ? "0" : "1"),
+            ("durable", ch?.isDurable == true ? "1" : "0"),
         ]
     }
 

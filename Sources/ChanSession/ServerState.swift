@@ -19,6 +19,8 @@ public final class ServerState {
     public let logger: Logger
     public let clock: any SessionClock
     public var stats = ServerStats()
+    /// The durable channels' store, when the server has a data directory.
+    public var durable: (any DurableReplies)?
     /// Seconds that SEND/RECV/SELECT waited before a partner completed them.
     public var blockedSeconds = Histogram(bounds: [0.0001, 0.001, 0.01, 0.1, 1, 10, 60, 600])
     public let startedAt: UInt64

@@ -73,6 +73,13 @@ public final class Session {
     /// none is in flight, so replies keep their order).
     private var bytesInFlight = 0
     private var messagesInFlight = 0
+    /// `output` holds a reply promising durability (a SEND's OK into a
+    /// durable channel, ...): nothing is written before the store's
+    /// `durableTicket` reaches this, so replies keep their order.
+    var durableWait: UInt64 = 0
+    /// Durable values in `output` handed over without ACK: they leave the
+    /// store once it is written.
+    var durableInOutput: [DurableDelivery] = []
     /// A `flush` was asked for and not yet reported.
     private var flushRequested = false
     /// Actions decided while commands ran (QUIT stops reading), returned with the event's.
@@ -93,7 +100,9 @@ public final class Session {
     public var id: Int { tasklet.id }
     public var isClosed: Bool { state == .closed }
     /// Whether `output` may be handed to the socket now.
-    public var canWrite: Bool { !output.isEmpty && bytesInFlight == 0 }
+    public var canWrite: Bool { !output.isEmpty && bytesInFlight == 0 && !awaitsDurability }
+    /// `output` waits for the store (`DurableReplies.durableTicket`); ask again when it advances.
+    public var awaitsDurability: Bool { durableWait != 0 && durableWait > server.durable!.durableTicket }
     private var pendingOutput: Int { output.count + bytesInFlight }
     private var outputFull: Bool { pendingOutput >= server.config.outputHighWater }
 
@@ -170,6 +179,8 @@ public final class Session {
             messagesInFlight = messagesInOutput
         }
         messagesInOutput = 0
+        durableWait = 0
+        if !durableInOutput.isEmpty { handDurableValues() }
         // Keep a small buffer for the next replies; free a big one (idle connections stay small).
         if output.capacity <= 4096 {
             output.removeAll(keepingCapacity: true)
@@ -214,8 +225,17 @@ public final class Session {
         // connection was about to be told of without holding it is lost.
         if case .received? = server.engine.cancel(tasklet), !waitingHolds { server.stats.valuesLost += 1 }
         server.stats.valuesLost += messagesInOutput + messagesInFlight
+        if let durable = server.durable {
+            if let d = durable.takeDelivery(by: tasklet) { durableInOutput.append(d) }
+            if !durableInOutput.isEmpty { handDurableValues() }
+        }
         messagesInOutput = 0
         messagesInFlight = 0
+    }
+
+    private func handDurableValues() {
+        server.durable!.delivered(durableInOutput)
+        durableInOutput.removeAll(keepingCapacity: true)
     }
 
     // MARK: Running commands

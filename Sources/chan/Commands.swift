@@ -290,14 +290,18 @@ struct Make: ParsableCommand {
     @Option(help: "Who runs first after a rendezvous: receiver, sender or none.")
     var prefer: PreferArgument = .receiver
 
+    @Flag(help: "Keep its buffered values across restarts (the server needs --data-dir; --cap 1 or more).")
+    var durable = false
+
     func validate() throws {
         guard cap >= 0 else { throw ValidationError("--cap must be at least 0") }
+        guard !durable || cap >= 1 else { throw ValidationError("--durable needs --cap 1 or more") }
     }
 
     func run() throws {
         try reporting {
             let client = try server.connect()
-            try client.make(channel, capacity: cap, preference: prefer.preference)
+            try client.make(channel, capacity: cap, preference: prefer.preference, durable: durable)
             try? client.quit()
         }
     }

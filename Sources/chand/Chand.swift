@@ -36,7 +36,7 @@ enum Chand {
             handler.logLevel = settings.logLevel
             return handler
         }
-        let server = try Server(config: settings.config)
+        let server = try Server(config: settings.config, storage: settings.storage)
         let bound = try server.start()
         print("chand listening on \(ListenAddress.display(settings.config.host, bound))")
         if let metrics = server.metricsPort {

@@ -1,11 +1,17 @@
 import ChanServer
 import ChanSession
+import ChanStore
 import Logging
 
 /// What the daemon runs with: the server's configuration and the log level.
 struct DaemonSettings {
     var config = ServerConfig()
     var logLevel = Logger.Level.info
+    /// --data-dir: durable channels allowed, kept there.
+    var dataDirectory: String?
+    var fsync = FsyncPolicy.everysec
+
+    var storage: StorageSettings? { dataDirectory.map { StorageSettings(directory: $0, fsync: fsync) } }
 }
 
 /// A value that a setting refuses; `main` reports it as one line naming where it came from, exit 64.
@@ -61,6 +67,22 @@ struct Setting: Sendable {
                 1024...(1 << 50), \.config.maxMemory),
         integer("closed-ttl", "CHAND_CLOSED_TTL", "Seconds a closed, drained channel is remembered before its name is freed",
                 0...(1 << 31), \.config.closedTTLSeconds),
+        Setting(name: "data-dir", variable: "CHAND_DATA_DIR",
+                help: "Directory of the durable channels' store (created if missing); without it MAKE ... DURABLE is refused",
+                valueName: "<dir>", fallback: "none: every channel in memory") { text, settings in
+            guard !text.isEmpty else { return "a directory path" }
+            settings.dataDirectory = text
+            return nil
+        },
+        Setting(name: "fsync", variable: "CHAND_FSYNC",
+                help: "When the store syncs to disk: always (before answering), everysec (once a second), no (the kernel decides)",
+                valueName: "<policy>", fallback: DaemonSettings().fsync.rawValue) { text, settings in
+            guard let policy = FsyncPolicy(rawValue: text) else {
+                return "one of " + FsyncPolicy.allCases.map(\.rawValue).joined(separator: ", ")
+            }
+            settings.fsync = policy
+            return nil
+        },
         Setting(name: "seed", variable: "CHAND_SEED", help: "Seed for select's random choice, for reproducible runs",
                 valueName: "<n>", fallback: "from the system") { text, settings in
             guard let seed = UInt64(text) else { return "a number 0-\(UInt64.max)" }

@@ -179,12 +179,12 @@ final class ChanCLITests: XCTestCase {
         func anyRate(_ text: String) -> String {
             text.replacingOccurrences(of: #" rate=[0-9]+"#, with: " rate=*", options: .regularExpression)
         }
-        XCTAssertEqual(anyRate(stat.out), "q.one cap=2 len=1 balance=0 state=open preference=none senders=0 receivers=0 persistent=1 sent=1 received=0 rate=* held=0\n")
+        XCTAssertEqual(anyRate(stat.out), "q.one cap=2 len=1 balance=0 state=open preference=none senders=0 receivers=0 persistent=1 sent=1 received=0 rate=* held=0 durable=0\n")
         let list = run("channels", "q.")
         assertSuccess(list)
         XCTAssertEqual(anyRate(list.out), """
-            q.one cap=2 len=1 balance=0 state=open preference=none senders=0 receivers=0 persistent=1 sent=1 received=0 rate=* held=0
-            q.two cap=0 len=0 balance=0 state=open preference=receiver senders=0 receivers=0 persistent=1 sent=0 received=0 rate=* held=0
+            q.one cap=2 len=1 balance=0 state=open preference=none senders=0 receivers=0 persistent=1 sent=1 received=0 rate=* held=0 durable=0
+            q.two cap=0 len=0 balance=0 state=open preference=receiver senders=0 receivers=0 persistent=1 sent=0 received=0 rate=* held=0 durable=0
 
             """)
         XCTAssertEqual(run("channels", "none.").out, "")

@@ -161,7 +161,8 @@ final class ChanClientTests: XCTestCase {
         try client.make("t.b", preference: .none)
         try client.make("u.c")
         XCTAssertEqual(try client.stat("t.a"), ChannelStat(name: "t.a", capacity: 3, count: 0, balance: 0, state: .open,
-                                                            preference: .sender, senders: 0, receivers: 0, isPersistent: true, exists: true))
+                                                            preference: .sender, senders: 0, receivers: 0, isPersistent: true, exists: true,
+                                                            durable: false))
         XCTAssertThrowsError(try client.make("t.a", capacity: 4)) {
             XCTAssertEqual($0 as? ChanError, .server(code: .exists, text: "channel t.a exists with cap=3 preference=1"))
         }

@@ -50,7 +50,7 @@ final class CommandTests: DaemonTestCase {
         XCTAssertEqual(c.reply(), "PONG")
         // Nothing is left queued by a timed-out RECV.
         c.say("STAT q")
-        XCTAssertEqual(c.reply(), "STAT q cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0 held=0 exists=1")
+        XCTAssertEqual(c.reply(), "STAT q cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0 held=0 exists=1 durable=0")
     }
 
     func testSelectReceivesFromTheReadyCase() throws {
@@ -97,12 +97,12 @@ final class CommandTests: DaemonTestCase {
         XCTAssertEqual(c.reply(), "ERR EXISTS channel tasks exists with cap=2 preference=-1")
         XCTAssertEqual(c.reply(), "OK")
         XCTAssertEqual(c.reply(), "OK")
-        XCTAssertEqual(c.reply(), "STAT tasks cap=2 len=2 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=2 received=0 rate=0 held=0 exists=1")
+        XCTAssertEqual(c.reply(), "STAT tasks cap=2 len=2 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=2 received=0 rate=0 held=0 exists=1 durable=0")
         c.say("MAKE p PREFER SENDER CAP 1", "MAKE n PREFER NONE", "STAT p", "STAT n")
         XCTAssertEqual(c.reply(), "OK")
         XCTAssertEqual(c.reply(), "OK")
-        XCTAssertEqual(c.reply(), "STAT p cap=1 len=0 balance=0 state=open preference=1 senders=0 receivers=0 persistent=1 sent=0 received=0 rate=0 held=0 exists=1")
-        XCTAssertEqual(c.reply(), "STAT n cap=0 len=0 balance=0 state=open preference=0 senders=0 receivers=0 persistent=1 sent=0 received=0 rate=0 held=0 exists=1")
+        XCTAssertEqual(c.reply(), "STAT p cap=1 len=0 balance=0 state=open preference=1 senders=0 receivers=0 persistent=1 sent=0 received=0 rate=0 held=0 exists=1 durable=0")
+        XCTAssertEqual(c.reply(), "STAT n cap=0 len=0 balance=0 state=open preference=0 senders=0 receivers=0 persistent=1 sent=0 received=0 rate=0 held=0 exists=1 durable=0")
     }
 
     func testMakeOfAChannelInUseWithOtherSettings() throws {
@@ -124,12 +124,12 @@ final class CommandTests: DaemonTestCase {
         r.say("CLOSE c", "CLOSE c", "STAT c", "SEND c late", "RECV c", "RECV c", "RECV c", "STAT c")
         XCTAssertEqual(r.reply(), "OK")
         XCTAssertEqual(r.reply(), "OK")
-        XCTAssertEqual(r.reply(), "STAT c cap=0 len=0 balance=2 state=closing preference=-1 senders=2 receivers=0 persistent=0 sent=0 received=0 rate=0 held=0 exists=1")
+        XCTAssertEqual(r.reply(), "STAT c cap=0 len=0 balance=2 state=closing preference=-1 senders=2 receivers=0 persistent=0 sent=0 received=0 rate=0 held=0 exists=1 durable=0")
         XCTAssertEqual(r.reply(), "ERR CLOSED channel c is closed")
         XCTAssertEqual(r.reply(), "MSG c 5|first")
         XCTAssertEqual(r.reply(), "MSG c 6|second")
         XCTAssertEqual(r.reply(), "CLOSED c")
-        XCTAssertEqual(r.reply(), "STAT c cap=0 len=0 balance=0 state=closed preference=-1 senders=0 receivers=0 persistent=0 sent=2 received=2 rate=0 held=0 exists=1")
+        XCTAssertEqual(r.reply(), "STAT c cap=0 len=0 balance=0 state=closed preference=-1 senders=0 receivers=0 persistent=0 sent=2 received=2 rate=0 held=0 exists=1 durable=0")
         XCTAssertEqual(s1.reply(), "OK")
         XCTAssertEqual(s2.reply(), "OK")
     }
@@ -150,7 +150,7 @@ final class CommandTests: DaemonTestCase {
     func testStatOfUnknownNameCreatesNothing() throws {
         let c = try daemon.connect()
         c.say("STAT nobody", "CHANNELS")
-        XCTAssertEqual(c.reply(), "STAT nobody cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0 held=0 exists=0")
+        XCTAssertEqual(c.reply(), "STAT nobody cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=0 held=0 exists=0 durable=0")
         XCTAssertEqual(c.reply(), "CHANNELS 0 total=0")
     }
 
@@ -159,8 +159,8 @@ final class CommandTests: DaemonTestCase {
         c.say("MAKE app.b", "MAKE app.a CAP 3", "MAKE other", "CHANNELS app.", "CHANNELS")
         for _ in 0..<3 { XCTAssertEqual(c.reply(), "OK") }
         XCTAssertEqual(c.reply(), "CHANNELS 2 total=2")
-        XCTAssertEqual(c.reply(), "CHANNEL app.a cap=3 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=0 received=0 rate=0 held=0 exists=1")
-        XCTAssertEqual(c.reply(), "CHANNEL app.b cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=0 received=0 rate=0 held=0 exists=1")
+        XCTAssertEqual(c.reply(), "CHANNEL app.a cap=3 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=0 received=0 rate=0 held=0 exists=1 durable=0")
+        XCTAssertEqual(c.reply(), "CHANNEL app.b cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=0 received=0 rate=0 held=0 exists=1 durable=0")
         XCTAssertEqual(c.reply(), "CHANNELS 3 total=3")
         XCTAssertEqual(c.reply()?.hasPrefix("CHANNEL app.a "), true)
         XCTAssertEqual(c.reply()?.hasPrefix("CHANNEL app.b "), true)
@@ -193,8 +193,8 @@ final class CommandTests: DaemonTestCase {
             usleep(5000)
         }
         XCTAssertEqual(listing[0], "CHANNELS 4 total=5")
-        XCTAssertEqual(listing[1], "CHANNEL busy cap=5 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=3 received=3 rate=6 held=0 exists=1")
-        XCTAssertEqual(listing[2], "CHANNEL calm cap=5 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=2 received=2 rate=4 held=0 exists=1")
+        XCTAssertEqual(listing[1], "CHANNEL busy cap=5 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=3 received=3 rate=6 held=0 exists=1 durable=0")
+        XCTAssertEqual(listing[2], "CHANNEL calm cap=5 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=2 received=2 rate=4 held=0 exists=1 durable=0")
         XCTAssertEqual(listing[3]?.hasPrefix("CHANNEL held cap=5 len=2 "), true, "two values held")
         XCTAssertEqual(listing[4]?.hasPrefix("CHANNEL waited cap=0 len=0 balance=-1 "), true, "one receiver waiting")
         c.say("CHANNELS TOP 0", "CHANNELS c TOP 9", "CHANNELS TOP 1001")

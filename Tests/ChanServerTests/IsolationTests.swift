@@ -15,11 +15,11 @@ final class IsolationTests: DaemonTestCase {
         XCTAssertEqual(c.reply(), "OK")
         XCTAssertEqual(c.reply(), "OK")
         XCTAssertEqual(c.reply(), "ERR CLOSED channel q is closed")
-        XCTAssertEqual(anyRate(c.reply()), "STAT q cap=2 len=1 balance=0 state=closing preference=-1 senders=0 receivers=0 persistent=1 sent=1 received=0 rate=* held=0 exists=1")
+        XCTAssertEqual(anyRate(c.reply()), "STAT q cap=2 len=1 balance=0 state=closing preference=-1 senders=0 receivers=0 persistent=1 sent=1 received=0 rate=* held=0 exists=1 durable=0")
         c.say("OPEN q", "SEND q c", "STAT q", "RECV q", "RECV q")
         XCTAssertEqual(c.reply(), "OK")
         XCTAssertEqual(c.reply(), "OK")
-        XCTAssertEqual(anyRate(c.reply()), "STAT q cap=2 len=2 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=2 received=0 rate=* held=0 exists=1")
+        XCTAssertEqual(anyRate(c.reply()), "STAT q cap=2 len=2 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=2 received=0 rate=* held=0 exists=1 durable=0")
         XCTAssertEqual(c.reply(), "MSG q 1|a")
         XCTAssertEqual(c.reply(), "MSG q 1|c")
     }
@@ -43,7 +43,7 @@ final class IsolationTests: DaemonTestCase {
         let c = try daemon.connect()
         c.say("OPEN nobody", "STAT nobody")
         XCTAssertEqual(c.reply(), "OK")
-        XCTAssertEqual(anyRate(c.reply()), "STAT nobody cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=* held=0 exists=0")
+        XCTAssertEqual(anyRate(c.reply()), "STAT nobody cap=0 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=0 sent=0 received=0 rate=* held=0 exists=0 durable=0")
     }
 
     func testDeleteWakesReceiversWithClosed() throws {
@@ -53,7 +53,7 @@ final class IsolationTests: DaemonTestCase {
         waitForStat("d", "receivers=2")
         c.say("DELETE d", "STAT d")
         XCTAssertEqual(c.reply(), "OK")
-        XCTAssertEqual(c.reply()?.hasSuffix(" exists=0"), true)
+        XCTAssertEqual(c.reply()?.hasSuffix(" exists=0 durable=0"), true)
         XCTAssertEqual(r.reply(), "CLOSED d")
         XCTAssertEqual(sel.reply(), "SELECTED 1 CLOSED d")
     }
@@ -82,7 +82,7 @@ final class IsolationTests: DaemonTestCase {
         XCTAssertEqual(c.reply(), "OK")
         XCTAssertEqual(c.reply(), "OK")
         XCTAssertEqual(c.reply(), "MSG b 1|3")
-        XCTAssertEqual(anyRate(c.reply()), "STAT b cap=1 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=1 received=1 rate=* held=0 exists=1")
+        XCTAssertEqual(anyRate(c.reply()), "STAT b cap=1 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=1 received=1 rate=* held=0 exists=1 durable=0")
     }
 
     func testMakeOfAClosedChannelAnswersClosed() throws {
@@ -110,7 +110,7 @@ final class IsolationTests: DaemonTestCase {
         XCTAssertEqual(waitUntilForgotten(c, "t"), true)
         // k still holds a value: remembered however long it waits.
         c.say("STAT k", "RECV k", "MAKE t CAP 5")
-        XCTAssertEqual(anyRate(c.reply()), "STAT k cap=1 len=1 balance=0 state=closing preference=-1 senders=0 receivers=0 persistent=1 sent=1 received=0 rate=* held=0 exists=1")
+        XCTAssertEqual(anyRate(c.reply()), "STAT k cap=1 len=1 balance=0 state=closing preference=-1 senders=0 receivers=0 persistent=1 sent=1 received=0 rate=* held=0 exists=1 durable=0")
         XCTAssertEqual(c.reply(), "MSG k 4|kept")
         XCTAssertEqual(c.reply(), "OK", "the name is free again")
     }
@@ -138,7 +138,7 @@ final class IsolationTests: DaemonTestCase {
         }
         XCTAssertTrue(made, "a new name is refused for good")
         other.say("STAT z0")
-        XCTAssertEqual(other.reply()?.hasSuffix(" exists=0"), true)
+        XCTAssertEqual(other.reply()?.hasSuffix(" exists=0 durable=0"), true)
     }
 
     /// Polls STAT until the name is gone (bounded: about 5 s).
@@ -146,7 +146,7 @@ final class IsolationTests: DaemonTestCase {
         for _ in 0..<50 {
             c.say("STAT \(name)")
             guard let line = c.reply() else { return false }
-            if line.hasSuffix(" exists=0") { return true }
+            if line.hasSuffix(" exists=0 durable=0") { return true }
             usleep(100_000)
         }
         return false
@@ -272,7 +272,7 @@ final class MemoryBoundTests: DaemonTestCase {
         XCTAssertTrue(s.silent(), "the buffer has room, memory has not: the SEND waits")
         probe.say("SELECT 1 NOWAIT", "SEND q {1024}", c, "STAT q", "INFO")
         XCTAssertEqual(probe.reply(), "TIMEOUT")
-        XCTAssertEqual(anyRate(probe.reply()), "STAT q cap=100 len=1 balance=1 state=open preference=-1 senders=1 receivers=0 persistent=1 sent=1 received=0 rate=* held=0 exists=1")
+        XCTAssertEqual(anyRate(probe.reply()), "STAT q cap=100 len=1 balance=1 state=open preference=-1 senders=1 receivers=0 persistent=1 sent=1 received=0 rate=* held=0 exists=1 durable=0")
         let info = fields(probe.reply()!, "INFO")
         XCTAssertEqual(info["memory_max"], "1024")
         XCTAssertLessThanOrEqual(Int(info["memory_used"]!)!, 1024 + 1024)

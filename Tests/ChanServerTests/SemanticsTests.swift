@@ -48,7 +48,7 @@ final class SemanticsTests: DaemonTestCase {
         waitForStat("b", "senders=1")
         r.say("RECV b", "STAT b", "RECV b", "RECV b", "RECV b", "RECV b NOWAIT")
         XCTAssertEqual(r.reply(), "MSG b 1|1")
-        XCTAssertEqual(anyRate(r.reply()), "STAT b cap=3 len=3 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=4 received=1 rate=* held=0 exists=1")
+        XCTAssertEqual(anyRate(r.reply()), "STAT b cap=3 len=3 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=4 received=1 rate=* held=0 exists=1 durable=0")
         XCTAssertEqual(r.reply(), "MSG b 1|2")
         XCTAssertEqual(r.reply(), "MSG b 1|3")
         XCTAssertEqual(r.reply(), "MSG b 1|4")
@@ -62,7 +62,7 @@ final class SemanticsTests: DaemonTestCase {
         a.say("SELECT 2", "SEND both v", "RECV both")
         waitForStat("both", "receivers=1")
         b.say("STAT both")
-        XCTAssertEqual(b.reply(), "STAT both cap=0 len=0 balance=0 state=open preference=-1 senders=1 receivers=1 persistent=0 sent=0 received=0 rate=0 held=0 exists=1")
+        XCTAssertEqual(b.reply(), "STAT both cap=0 len=0 balance=0 state=open preference=-1 senders=1 receivers=1 persistent=0 sent=0 received=0 rate=0 held=0 exists=1 durable=0")
     }
 
     /// Rule 10 over the wire: with --seed the choice is reproducible, and

@@ -3,7 +3,7 @@
 hostile input, with figures. Run through scripts/reliability.sh (which also
 runs the fuzzer and, with --long, the sanitizer builds).
 
-  reliability.py [--long] [--only load,chaos,chaos-ack,slowloris,hogs,payloads,make,select,replay] [--json PATH]
+  reliability.py [--long] [--only load,chaos,chaos-ack,slowloris,hogs,payloads,make,select,replay,durable] [--json PATH]
 
 The short mode is what scripts/test.sh (CI) runs; --long is for a person.
 The daemon is CHAND_BIN, or .build/debug/chand."""
@@ -18,6 +18,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import chaos  # noqa: E402
+import durable  # noqa: E402
 import hostile  # noqa: E402
 import load  # noqa: E402
 from chanrel import Failure, chand_binary  # noqa: E402
@@ -32,6 +33,7 @@ SHORT = {
     "make": lambda: hostile.flood_make(max_channels=20_000, extra=20_000),
     "select": lambda: hostile.flood_select_cases(lines=1_000_000),
     "replay": lambda: hostile.replay_corpus(limit=300),
+    "durable": lambda: durable.run(kills=20),
 }
 
 LONG = {
@@ -44,6 +46,7 @@ LONG = {
     "make": lambda: hostile.flood_make(max_channels=200_000, extra=100_000),
     "select": lambda: hostile.flood_select_cases(lines=10_000_000),
     "replay": lambda: hostile.replay_corpus(limit=5_000),
+    "durable": lambda: durable.run(kills=200),
 }
 
 

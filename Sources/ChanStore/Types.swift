@@ -1,0 +1,81 @@
+/// When the writer calls fsync, with Redis's `appendfsync` meanings. Under
+/// every policy a ticket completes once its records are written (a crash of
+/// the process loses nothing answered).
+public enum FsyncPolicy: String, Sendable, CaseIterable {
+    /// After every group of commits (one fsync for all the commits queued
+    /// meanwhile: group commit); a ticket completes only after its fsync.
+    case always
+    /// Once a second in the background: a crash of the machine loses about
+    /// the last second.
+    case everysec
+    /// Never on its own: the kernel writes back when it chooses.
+    case no
+}
+
+public struct ChanStoreOptions: Sendable {
+    public var fsync: FsyncPolicy
+    /// A segment is sealed and a new one begun once it holds this many bytes.
+    public var segmentBytes: Int
+    /// Compaction starts when the files hold at least this many dead bytes...
+    public var compactionMinDeadBytes: Int
+    /// ...and the files are more than this multiple of the live data.
+    public var compactionRatio: Double
+
+    public init(fsync: FsyncPolicy = .everysec, segmentBytes: Int = 64 << 20,
+                compactionMinDeadBytes: Int = 16 << 20, compactionRatio: Double = 2) {
+        self.fsync = fsync
+        self.segmentBytes = segmentBytes
+        self.compactionMinDeadBytes = compactionMinDeadBytes
+        self.compactionRatio = compactionRatio
+    }
+}
+
+/// A durable channel's number in the store, fixed for its life (a channel
+/// deleted and made again gets a new one).
+public struct StoreChannelID: Hashable, Sendable, CustomStringConvertible {
+    public let raw: UInt32
+    public init(raw: UInt32) { self.raw = raw }
+    public var description: String { "channel#\(raw)" }
+}
+
+/// A stored value's number: unique in the store and increasing in append
+/// order, also across restarts.
+public typealias StoreValueID = UInt64
+
+/// A group of records handed to the writer by one `commit()`.
+public typealias CommitTicket = UInt64
+
+public struct RecoveredValue: Sendable, Equatable {
+    public let id: StoreValueID
+    public let payload: [UInt8]
+    public let isException: Bool
+}
+
+/// A durable channel as the files describe it at start.
+public struct RecoveredChannel: Sendable, Equatable {
+    public let id: StoreChannelID
+    public let name: String
+    public let capacity: Int
+    /// `ChanCore.Preference.rawValue` as it was recorded.
+    public let preference: Int
+    /// Closed: with values it is closing (they are delivered first), without it is closed.
+    public let closed: Bool
+    /// In append order (a value given back before a crash is in its append place).
+    public let values: [RecoveredValue]
+}
+
+public struct ChanStoreStats: Sendable {
+    /// Bytes of every store file (snapshot and segments, written or still queued).
+    public let diskBytes: Int
+    /// Bytes a snapshot of the live state would take.
+    public let liveBytes: Int
+    /// Records encoded or queued but not yet written by the writer.
+    public let unwrittenBytes: Int
+    public let segments: Int
+    public let fsyncs: Int
+    public let compactions: Int
+    /// A compaction is under way.
+    public let compacting: Bool
+    /// The longest compaction, on the compactor thread (not a pause of the caller).
+    public let longestCompactionNanos: UInt64
+}

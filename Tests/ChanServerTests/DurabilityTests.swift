@@ -1,0 +1,189 @@
+import Foundation
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Durable channels (chand --data-dir) over restarts, kill -9, and damaged files.
+final class DurabilityTests: XCTestCase {
+    var directory: String!
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "chand-durable-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func start(_ fsync: String = "always") throws -> Daemon {
+        try Daemon(["--data-dir", directory, "--fsync", fsync])
+    }
+
+    private func killNine(_ daemon: Daemon) -> String {
+        kill(daemon.process.processIdentifier, SIGKILL)
+        return daemon.stop().log
+    }
+
+    /// The newest segment file of the store.
+    private func newestSegment() throws -> String {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("seg-") }.sorted()
+        return directory + "/" + names.last!
+    }
+
+    func testWithoutDataDirectoryDurableIsRefused() throws {
+        let daemon = try Daemon()
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let c = try daemon.connect()
+        c.say("MAKE q CAP 5 DURABLE", "MAKE q CAP 0 DURABLE", "STAT q")
+        XCTAssertEqual(c.reply(), "ERR NOSTORE MAKE q DURABLE needs a data directory (chand --data-dir)")
+        XCTAssertEqual(c.reply(), "ERR SYNTAX DURABLE needs CAP 1 or more")
+        XCTAssertEqual(c.reply()?.hasSuffix(" exists=0 durable=0"), true)
+    }
+
+    func testDurableChannelsComeBackAfterKillNine() throws {
+        var daemon = try start()
+        var c = try daemon.connect()
+        c.say("MAKE q CAP 10 PREFER SENDER DURABLE", "SEND q a", "SEND q b", "SEND q c", "RECV q", "RECV q ACK")
+        for expected in ["OK", "OK", "OK", "OK", "MSG q 1|a", "MSG q 1 1|b"] { XCTAssertEqual(c.reply(), expected) }
+        c.say("MAKE c CAP 4 DURABLE", "SEND c x", "CLOSE c", "MAKE gone CAP 2 DURABLE", "SEND gone 1", "DELETE gone",
+              "MAKE o CAP 2 DURABLE", "CLOSE o", "OPEN o", "SEND o y", "MAKE m CAP 3", "SEND m lost", "CLOSE used",
+              "MAKE q CAP 10 PREFER SENDER", "STAT q", "STAT used")
+        for _ in 0..<13 { XCTAssertEqual(c.reply(), "OK") }
+        XCTAssertEqual(c.reply()?.hasPrefix("ERR EXISTS channel q exists"), true, "being durable is a setting")
+        XCTAssertEqual(c.reply()?.hasSuffix(" exists=1 durable=1"), true)
+        XCTAssertEqual(c.reply()?.hasSuffix(" exists=1 durable=0"), true, "a channel made by use is never durable")
+        _ = killNine(daemon)
+
+        daemon = try start()
+        defer {
+            let (status, log) = daemon.stop()
+            XCTAssertEqual(status, 0, log)
+        }
+        c = try daemon.connect()
+        c.say("STAT q", "RECV q", "RECV q", "RECV q NOWAIT")
+        XCTAssertEqual(anyRate(c.reply())?.hasPrefix("STAT q cap=10 len=2 balance=0 state=open preference=1 "), true)
+        XCTAssertEqual(c.reply(), "MSG q 1|b", "held and not acknowledged at the crash: it comes back")
+        XCTAssertEqual(c.reply(), "MSG q 1|c")
+        XCTAssertEqual(c.reply(), "TIMEOUT", "a was delivered before the crash")
+        c.say("STAT c", "RECV c", "RECV c", "STAT gone", "RECV o", "STAT o", "STAT m", "STAT used")
+        XCTAssertEqual(c.reply()?.contains(" len=1 balance=0 state=closing "), true)
+        XCTAssertEqual(c.reply(), "MSG c 1|x")
+        XCTAssertEqual(c.reply(), "CLOSED c")
+        XCTAssertEqual(c.reply()?.hasSuffix(" exists=0 durable=0"), true)
+        XCTAssertEqual(c.reply(), "MSG o 1|y")
+        XCTAssertEqual(c.reply()?.contains(" state=open "), true)
+        XCTAssertEqual(c.reply()?.hasSuffix(" exists=0 durable=0"), true, "an in-memory channel is gone")
+        XCTAssertEqual(c.reply()?.hasSuffix(" exists=0 durable=0"), true, "nor is a channel made by use")
+    }
+
+    /// A durable SEND's OK waits for the store; the replies behind it wait
+    /// with it, in order.
+    func testRepliesKeepTheirOrderBehindADurableOK() throws {
+        let daemon = try start()
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let c = try daemon.connect()
+        c.send("MAKE q CAP 5 DURABLE\r\nSEND q 1\r\nPING\r\nSEND q 2\r\nRECV q\r\nSTAT q\r\nPING\r\n")
+        for expected in ["OK", "OK", "PONG", "OK", "MSG q 1|1"] { XCTAssertEqual(c.reply(), expected) }
+        XCTAssertEqual(c.reply()?.contains(" len=1 "), true)
+        XCTAssertEqual(c.reply(), "PONG")
+    }
+
+    /// A value handed straight to a waiting receiver is stored until the
+    /// reply carrying it is written: once the sender has its OK, the
+    /// receiver has been written to, and a crash does not bring it back.
+    func testAValueHandedToAWaitingReceiverIsNotDeliveredTwice() throws {
+        var daemon = try start()
+        let receiver = try daemon.connect(), sender = try daemon.connect()
+        sender.say("MAKE q CAP 5 DURABLE")
+        XCTAssertEqual(sender.reply(), "OK")
+        receiver.say("RECV q")
+        var waiting = false
+        for _ in 0..<500 where !waiting {
+            sender.say("STAT q")
+            waiting = sender.reply()?.contains(" receivers=1 ") == true
+            if !waiting { usleep(10_000) }
+        }
+        XCTAssertTrue(waiting)
+        sender.say("SEND q v")
+        XCTAssertEqual(sender.reply(), "OK")
+        XCTAssertEqual(receiver.reply(), "MSG q 1|v")
+        _ = killNine(daemon)
+
+        daemon = try start()
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let c = try daemon.connect()
+        c.say("STAT q")
+        XCTAssertEqual(c.reply()?.contains(" len=0 "), true)
+    }
+
+    /// Values received again after a restart are only those never acknowledged.
+    func testAcknowledgedValuesStayGoneAcrossAGracefulRestart() throws {
+        var daemon = try start("everysec")
+        var c = try daemon.connect()
+        c.say("MAKE q CAP 100 DURABLE", "SEND q 1", "SEND q 2", "SEND q 3", "RECV q ACK", "RECV q ACK", "ACK 1", "NACK 2")
+        for expected in ["OK", "OK", "OK", "OK", "MSG q 1 1|1", "MSG q 1 2|2"] { XCTAssertEqual(c.reply(), expected) }
+        c.say("STAT q")
+        XCTAssertEqual(c.reply()?.contains(" len=2 "), true)
+        let (status, log) = daemon.stop()
+        XCTAssertEqual(status, 0, log)
+
+        daemon = try start("everysec")
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        c = try daemon.connect()
+        c.say("RECV q", "RECV q", "RECV q NOWAIT")
+        XCTAssertEqual(c.reply(), "MSG q 1|2")
+        XCTAssertEqual(c.reply(), "MSG q 1|3")
+        XCTAssertEqual(c.reply(), "TIMEOUT")
+    }
+
+    /// A record cut short at the end of the newest file (a crash mid-write)
+    /// is cut off, with a log line naming the file and offset.
+    func testTornTailIsCutWithALogLine() throws {
+        var daemon = try start()
+        var c = try daemon.connect()
+        c.say("MAKE q CAP 10 DURABLE", "SEND q first", "SEND q second")
+        for _ in 0..<3 { XCTAssertEqual(c.reply(), "OK") }
+        _ = killNine(daemon)
+        let segment = try newestSegment()
+        let size = try FileManager.default.attributesOfItem(atPath: segment)[.size] as! Int
+        XCTAssertEqual(truncate(segment, off_t(size - 3)), 0)
+
+        daemon = try start()
+        c = try daemon.connect()
+        c.say("RECV q", "RECV q NOWAIT")
+        XCTAssertEqual(c.reply(), "MSG q 5|first")
+        XCTAssertEqual(c.reply(), "TIMEOUT", "the torn value is gone")
+        let (status, log) = daemon.stop()
+        XCTAssertEqual(status, 0, log)
+        XCTAssertTrue(log.contains("\(segment): torn tail at offset "), log)
+    }
+
+    /// A flipped byte before the tail stops the start with a clear error
+    /// naming the file and offset: never a silent loss.
+    func testDamageBeforeTheTailStopsTheStart() throws {
+        let daemon = try start()
+        let c = try daemon.connect()
+        c.say("MAKE q CAP 10 DURABLE", "SEND q first-value", "SEND q second-value")
+        for _ in 0..<3 { XCTAssertEqual(c.reply(), "OK") }
+        _ = killNine(daemon)
+        let segment = try newestSegment()
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: segment))
+        let at = bytes.range(of: Data("first-value".utf8))!.lowerBound
+        bytes[at] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: segment))
+
+        let process = Process()
+        process.executableURL = Daemon.binary
+        process.arguments = ["--port", "0", "--data-dir", directory]
+        let stderr = Pipe()
+        process.standardError = stderr
+        process.standardOutput = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(process.terminationStatus, 1)
+        XCTAssertTrue(message.hasPrefix("chand: \(segment): damaged record at offset "), message)
+    }
+}
