@@ -233,16 +233,18 @@ private func sleep(seconds: Double) {
 /// SIGINT/SIGTERM, by the handler).
 final class Keyboard {
     init?() {
-        guard isatty(0) == 1, tcgetattr(0, &savedTerminal) == 0 else { return nil }
-        var raw = savedTerminal
-        raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
-        tcsetattr(0, TCSANOW, &raw)
+        guard isatty(0) == 1, tcgetattr(0, savedTerminal) == 0 else { return nil }
+        let raw = termiosBuffer()
+        defer { raw.deallocate() }
+        tcgetattr(0, raw)
+        raw.pointee.c_lflag &= ~tcflag_t(ICANON | ECHO)
+        tcsetattr(0, TCSANOW, raw)
         signal(SIGINT, restoreAndExit)
         signal(SIGTERM, restoreAndExit)
     }
 
     func restore() {
-        tcsetattr(0, TCSANOW, &savedTerminal)
+        tcsetattr(0, TCSANOW, savedTerminal)
     }
 
     /// Waits up to `seconds`; true as soon as q (or Q) is typed.
@@ -266,11 +268,20 @@ final class Keyboard {
     }
 }
 
-/// The terminal's settings before `chan top` changed them (one `Keyboard` at a time).
-nonisolated(unsafe) private var savedTerminal = termios()
+/// The terminal's settings before `chan top` changed them (one `Keyboard` at a time). On the heap: the C
+/// library writes a whole `struct termios`, which can be longer than Swift's size of the imported struct
+/// (AddressSanitizer caught tcgetattr writing past a global one).
+nonisolated(unsafe) private let savedTerminal = termiosBuffer()
+
+/// Room for the C library's `struct termios`, whatever Swift takes its size to be.
+private func termiosBuffer() -> UnsafeMutablePointer<termios> {
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 16)
+    buffer.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+    return buffer.bindMemory(to: termios.self, capacity: 1)
+}
 
 private func restoreAndExit(_ signal: Int32) {
-    tcsetattr(0, TCSANOW, &savedTerminal)
+    tcsetattr(0, TCSANOW, savedTerminal)
     _exit(128 + signal)
 }
 
