@@ -48,6 +48,9 @@ public final class Server {
     var connections: [ObjectIdentifier: Connection] = [:]
     /// Connections with replies to write before the loop sleeps.
     var needFlush: [Connection] = []
+    /// The batch being flushed or given turns, swapped with the lists above
+    /// so that no loop iteration allocates an array.
+    private var batch: [Connection] = []
     /// Shared by every read: the loop copies each read into a connection's
     /// parser before the next one, so one buffer serves all.
     let readBuffer: UnsafeMutableRawBufferPointer
@@ -283,9 +286,9 @@ public final class Server {
     private func beforePoll() {
         resumeAndFlush()
         if !waitingForTurn.isEmpty {
-            let batch = waitingForTurn
-            waitingForTurn.removeAll(keepingCapacity: true)
+            swap(&batch, &waitingForTurn)
             for conn in batch { conn.nextTurn() }
+            batch.removeAll(keepingCapacity: true)
             if waitingForTurn.isEmpty { uv_idle_stop(turns) }
             resumeAndFlush()
         }
@@ -301,11 +304,11 @@ public final class Server {
     private func resumeAndFlush() {
         repeat {
             while let t = engine.nextRunnable() {
-                (t.context as! Connection).resume(t.takeCompletion()!)
+                unsafeDowncast(t.context!, to: Connection.self).resume(t.takeCompletion()!)
             }
-            let batch = needFlush
-            needFlush.removeAll(keepingCapacity: true)
+            swap(&batch, &needFlush)
             for conn in batch { conn.flush() }
+            batch.removeAll(keepingCapacity: true)
         } while !needFlush.isEmpty || engine.runnableCount > 0
     }
 

@@ -143,30 +143,31 @@ extension Session {
     /// Writes the reply of a completed SEND, THROW, RECV or SELECT; `holds`:
     /// it was asked with ACK, so a value it received carries its tag.
     func reply(_ completion: Completion, _ waiting: Waiting, holds: Bool) {
-        let channels: [Channel]
-        switch waiting {
-        case .single(let ch):
-            channels = [ch]
-        case .select(let cases):
-            channels = cases
-            if case .timedOut = completion { break }
+        if case .select = waiting, completion != .timedOut {
             ReplyEncoder.selected(completion.caseIndex, into: &output)
+        }
+        // The channel of case i (a single SEND or RECV has one case), without an array per reply.
+        func channel(_ i: Int) -> Channel {
+            switch waiting {
+            case .single(let ch): ch
+            case .select(let cases): cases[i]
+            }
         }
         switch completion {
         case .sent(let i):
-            okDurable(channels[i].isDurable)
+            okDurable(channel(i).isDurable)
         case .received(let i, let m) where holds:
             // Held: not lost if the connection dies, it comes back (rule 23).
-            ReplyEncoder.message(channel: channels[i].name, payload: m.payload, isException: m.isException,
+            ReplyEncoder.message(channel: channel(i).name, payload: m.payload, isException: m.isException,
                                  tag: tasklet.lastHeldTag, into: &output)
         case .received(let i, let m):
-            if channels[i].isDurable, let d = server.durable!.takeDelivery(by: tasklet) { durableInOutput.append(d) }
-            ReplyEncoder.message(channel: channels[i].name, payload: m.payload, isException: m.isException, into: &output)
+            if channel(i).isDurable, let d = server.durable!.takeDelivery(by: tasklet) { durableInOutput.append(d) }
+            ReplyEncoder.message(channel: channel(i).name, payload: m.payload, isException: m.isException, into: &output)
             messagesInOutput += 1
         case .sendFailedClosed(let i):
-            error(.closed, "channel \(channels[i].name) is closed")
+            error(.closed, "channel \(channel(i).name) is closed")
         case .receivedClosed(let i):
-            ReplyEncoder.closed(channel: channels[i].name, into: &output)
+            ReplyEncoder.closed(channel: channel(i).name, into: &output)
         case .timedOut:
             ReplyEncoder.timeout(into: &output)
         }

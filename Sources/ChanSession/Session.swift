@@ -314,7 +314,7 @@ public final class Session {
                 turnYielded = true
                 return
             }
-            guard let command = readAhead.popFirst() ?? parser.next() else { break }
+            guard let command = readAhead.isEmpty ? parser.next() : readAhead.popFirst() else { break }
             turnUsed += 1
             server.stats.commands += 1
             execute(command)
