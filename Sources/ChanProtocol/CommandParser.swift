@@ -51,6 +51,8 @@ public struct CommandParser {
     struct SelectInProgress {
         /// Case lines still to finish, the current one included.
         var remaining: Int
+        /// Case lines in all (the header's n).
+        let count: Int
         var wait = WaitLimit.forever
         /// ACK was given: its RECV cases hold their value.
         var hold = false

@@ -32,11 +32,27 @@ extension CommandParser {
                 try tokens.end()
                 return command
             }
-            throw .unknownCommand
+            throw .unknownCommand(verb)
         } catch {
-            return fail(error)
+            return fail(error.isMissingArgument ? Self.missingArgument(of: verb) : error)
         }
     }
+
+    /// `SEND needs <chan> <payload>`: a missing argument, said with the grammar of its request.
+    private static func missingArgument(of verb: Token) -> LineError {
+        for (keyword, grammar) in requestGrammar where verb.isKeyword(keyword) {
+            return LineError(code: .syntax, text: String(decoding: keyword, as: UTF8.self) + " needs " + grammar)
+        }
+        return .missingArgument
+    }
+
+    private static let requestGrammar: [([UInt8], String)] = [
+        (Wire.send, "<chan> <payload>"), (Wire.throw, "<chan> <payload>"),
+        (Wire.recv, "<chan> [TIMEOUT <ms> | NOWAIT] [ACK]"), (Wire.select, "<n> [TIMEOUT <ms> | NOWAIT] [ACK]"),
+        (Wire.make, "<chan> [CAP <n>] [PREFER RECEIVER|SENDER|NONE] [DURABLE]"),
+        (Wire.close, "<chan>"), (Wire.open, "<chan>"), (Wire.delete, "<chan>"), (Wire.stat, "<chan>"),
+        (Wire.channels, "[<prefix>] [TOP <n>]"), (Wire.auth, "<name> <secret>"),
+    ]
 
     // PING | QUIT | INFO | HELLO          (no arguments)
     private static let bareCommands: [([UInt8], Command)] = [
@@ -61,7 +77,8 @@ extension CommandParser {
         let prefix = words.count % 2 == 1 ? try channelName(words[0]) : nil
         guard words.count >= 2 else { return .channels(prefix: prefix, top: nil) }
         guard words[words.count - 2].isKeyword(Wire.top) else { throw .badOption }
-        return .channels(prefix: prefix, top: try boundedNumber(words[words.count - 1], max: Wire.maxListedChannels))
+        return .channels(prefix: prefix, top: try boundedNumber(words[words.count - 1], max: Wire.maxListedChannels, what: "TOP",
+                                                                 limit: "the \(Wire.maxListedChannels) one listing shows"))
     }
 
     // SEND <chan> <payload> | THROW <chan> <payload>       (standalone or as a SELECT case line)
@@ -131,9 +148,11 @@ extension CommandParser {
     private mutating func parseSelect(_ tokens: inout Tokens) throws(LineError) {
         guard let token = tokens.next(), let count = decimal(token) else { throw .badCaseCount }
         guard count > 0 else { throw .noCases }
-        var header = SelectInProgress(remaining: count)
+        var header = SelectInProgress(remaining: count, count: count)
         do throws(LineError) {
-            guard count <= limits.maxSelectCases else { throw .tooManyCases }
+            guard count <= limits.maxSelectCases else {
+                throw LineError(code: .limit, text: "SELECT \(count) cases above max_select_cases \(limits.maxSelectCases)")
+            }
             (header.wait, header.hold) = try tokens.receiveOptions()
             header.cases.reserveCapacity(count)
         } catch {
@@ -159,7 +178,11 @@ extension CommandParser {
                 throw .badCaseLine
             }
         } catch {
-            if let fatal = fail(error) { return fatal }
+            // Which case line: the SELECT's one error reply names it.
+            let index = select!.count - select!.remaining
+            let named = LineError(code: error.code, text: "case \(index): " + (error.isMissingArgument
+                ? "a case line is SEND, THROW or RECV <chan>" : error.text), closeAfter: error.closeAfter)
+            if let fatal = fail(named) { return fatal }
         }
         // The case line is finished unless its counted payload is still to be read or skipped.
         guard case .line = state else { return nil }
@@ -175,7 +198,8 @@ extension CommandParser {
         var durable = false
         while let option = tokens.next() {
             if option.isKeyword(Wire.cap), capacity == nil {
-                capacity = try boundedNumber(tokens.next(), max: limits.maxCapacity)
+                capacity = try boundedNumber(tokens.next(), max: limits.maxCapacity, what: "CAP",
+                                             limit: "max_capacity \(limits.maxCapacity)")
             } else if option.isKeyword(Wire.prefer), preference == nil {
                 guard let value = tokens.next() else { throw .missingArgument }
                 if value.isKeyword(Wire.receiver) {
@@ -250,7 +274,8 @@ struct Tokens {
             if keyword.isKeyword(Wire.nowait) {
                 wait = .nowait
             } else if keyword.isKeyword(Wire.timeout) {
-                let milliseconds = try boundedNumber(next(), max: Wire.maxTimeoutMilliseconds)
+                let milliseconds = try boundedNumber(next(), max: Wire.maxTimeoutMilliseconds, what: "TIMEOUT",
+                                                     limit: "\(Wire.maxTimeoutMilliseconds) ms")
                 wait = milliseconds == 0 ? .nowait : .milliseconds(milliseconds)
             } else {
                 throw .badOption
@@ -331,11 +356,11 @@ private func decimal(_ token: Token) -> Int? {
     return value
 }
 
-/// A <number> argument: SYNTAX if missing or not a number, LIMIT above `max`.
-private func boundedNumber(_ token: Token?, max: Int) throws(LineError) -> Int {
-    guard let token else { throw .missingArgument }
-    guard let value = decimal(token) else { throw .badNumber }
-    guard value <= max else { throw .numberOverLimit }
+/// A <number> argument: SYNTAX if missing or not a number, LIMIT above `max` (`CAP 9 above max_capacity 5`).
+private func boundedNumber(_ token: Token?, max: Int, what: String, limit: String) throws(LineError) -> Int {
+    guard let token else { throw LineError(code: .syntax, text: "\(what) needs a number") }
+    guard let value = decimal(token) else { throw LineError(code: .syntax, text: "\(what) needs a number") }
+    guard value <= max else { throw .numberOverLimit(what, value, limit: limit) }
     return value
 }
 

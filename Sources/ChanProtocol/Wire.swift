@@ -73,14 +73,24 @@ struct LineError: Error {
     let text: String
     /// The connection cannot be kept in sync: it must be closed after the reply.
     var closeAfter = false
+    /// Said as `<VERB> needs <its grammar>` once the verb is known.
+    var isMissingArgument = false
 
     var command: Command { .invalid(code: code, text: text, closeAfter: closeAfter) }
 
-    static let unknownCommand = LineError(code: .unknown, text: "unknown command")
-    static let missingArgument = LineError(code: .syntax, text: "missing argument")
+    /// An unknown verb, echoed (printable bytes only, at most 32, so a reply never carries raw input).
+    static func unknownCommand(_ verb: Token) -> LineError {
+        let shown = verb.prefix(32).map { (0x21...0x7E).contains($0) ? Character(UnicodeScalar($0)) : "?" }
+        return LineError(code: .unknown, text: "unknown command " + String(shown) + (verb.count > 32 ? "..." : ""))
+    }
+    /// A missing argument; the request's parser names the verb and its grammar (see `naming(verb:)`).
+    static let missingArgument = LineError(code: .syntax, text: "missing argument", isMissingArgument: true)
+    /// A number above its limit: `CAP 99999999 above max_capacity 1000000`.
+    static func numberOverLimit(_ what: String, _ value: Int, limit: String) -> LineError {
+        LineError(code: .limit, text: "\(what) \(value) above \(limit)")
+    }
     static let extraArgument = LineError(code: .syntax, text: "unexpected argument")
     static let badOption = LineError(code: .syntax, text: "bad option")
-    static let badNumber = LineError(code: .syntax, text: "bad number")
     static let missingPayload = LineError(code: .syntax, text: "missing payload")
     static let badCaseLine = LineError(code: .syntax, text: "a case line is SEND, THROW or RECV <chan>")
     static let noCases = LineError(code: .syntax, text: "SELECT needs at least one case")
@@ -91,8 +101,6 @@ struct LineError: Error {
     static let payloadTooBig = LineError(code: .tooBig, text: "payload too big")
     static let selectPayloadsTooBig = LineError(code: .tooBig, text: "SELECT payloads together too big")
     static let payloadCountOverflow = LineError(code: .tooBig, text: "payload too big", closeAfter: true)
-    static let numberOverLimit = LineError(code: .limit, text: "number above limit")
-    static let tooManyCases = LineError(code: .limit, text: "too many SELECT cases")
     static let repeatedOption = LineError(code: .syntax, text: "option given twice")
     static let badTag = LineError(code: .syntax, text: "ACK and NACK take one tag, a positive number", closeAfter: true)
     static let durableNeedsCapacity = LineError(code: .syntax, text: "DURABLE needs CAP 1 or more")

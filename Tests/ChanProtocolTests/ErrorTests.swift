@@ -6,7 +6,7 @@ import Testing
     @Test func unknownVerb() {
         expectTranscript(
             "FOO\r\nPING\r\n",
-            [.invalid(code: .unknown, text: "unknown command", closeAfter: false), .ping])
+            [.invalid(code: .unknown, text: "unknown command FOO", closeAfter: false), .ping])
         expectTranscript("PING\tnow\r\nSENDjobs x\r\nPINGS\r\nPIN\r\nPING\r\n",
                          [err(.unknown), err(.unknown), err(.unknown), err(.unknown), .ping])
     }
@@ -110,7 +110,7 @@ import Testing
     @Test func selectOverTheLimitConsumesItsCaseLines() {
         expectTranscript(
             "SELECT 4\r\nRECV a\r\nSEND b {6}\r\nPING\r\n\r\nFOO\r\nRECV c\r\nPING\r\n",
-            [.invalid(code: .limit, text: "too many SELECT cases", closeAfter: false), .ping], limits: small)
+            [.invalid(code: .limit, text: "SELECT 4 cases above max_select_cases 3", closeAfter: false), .ping], limits: small)
     }
 
     @Test func badCaseLineGivesOneErrorAfterAllCaseLines() {

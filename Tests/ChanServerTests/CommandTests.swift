@@ -201,7 +201,7 @@ final class CommandTests: DaemonTestCase {
         XCTAssertEqual(c.reply(), "CHANNELS 0 total=5")
         XCTAssertEqual(c.reply(), "CHANNELS 1 total=1")
         XCTAssertEqual(c.reply()?.hasPrefix("CHANNEL calm "), true)
-        XCTAssertEqual(c.reply(), "ERR LIMIT number above limit")
+        XCTAssertEqual(c.reply(), "ERR LIMIT TOP 1001 above the 1000 one listing shows")
     }
 
     func testInfoAndHello() throws {
@@ -209,7 +209,7 @@ final class CommandTests: DaemonTestCase {
         a.say("RECV w")
         waitForStat("w", "receivers=1")
         b.say("BOGUS", "INFO", "HELLO")
-        XCTAssertEqual(b.reply(), "ERR UNKNOWN unknown command")
+        XCTAssertEqual(b.reply(), "ERR UNKNOWN unknown command BOGUS")
         let info = fields(b.reply()!, "INFO")
         XCTAssertEqual(info["connections"], "2")
         XCTAssertEqual(info["tasklets_blocked"], "1")

@@ -308,7 +308,7 @@ final class LifecycleTests: DaemonTestCase {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertEqual(text.components(separatedBy: "\r\n"), [
             "PONG", "OK", "OK", "OK", "MSG tasks 5", "hello", "SELECTED 1 MSG tasks 6", "second", "TIMEOUT", "OK",
-            "CLOSED tasks", "ERR CLOSED channel tasks is closed", "ERR UNKNOWN unknown command", "BYE", "",
+            "CLOSED tasks", "ERR CLOSED channel tasks is closed", "ERR UNKNOWN unknown command FROB", "BYE", "",
         ])
     }
 }

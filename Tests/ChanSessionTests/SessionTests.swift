@@ -23,7 +23,7 @@ import Testing
         let requests = "PING\r\nMAKE b CAP 2\r\nSEND b {3}\r\na\r\n\r\nTHROW b two\r\nRECV b\r\n"
             + "SELECT 2 NOWAIT\r\nRECV b\r\nSEND c x\r\nRECV b TIMEOUT 0\r\nbogus\r\nSTAT b\r\nQUIT\r\nPING\r\n"
         let expected = "PONG\r\nOK\r\nOK\r\nOK\r\nMSG b 3\r\na\r\n\r\nSELECTED 0 EXC b 3\r\ntwo\r\nTIMEOUT\r\n"
-            + "ERR UNKNOWN unknown command\r\n"
+            + "ERR UNKNOWN unknown command bogus\r\n"
             + "STAT b cap=2 len=0 balance=0 state=open preference=-1 senders=0 receivers=0 persistent=1 sent=2 received=2 rate=0 held=0 exists=1 durable=0\r\n"
             + "BYE\r\n"
         #expect(Loop.transcript(requests) == expected)
