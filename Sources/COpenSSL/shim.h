@@ -18,6 +18,10 @@ static inline void chand_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) {
     (void)SSL_CTX_set_mode(ctx, mode);
 }
 
+static inline void chand_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    (void)SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+
 static inline uint64_t chand_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
 static inline uint64_t chand_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
 
