@@ -1,13 +1,15 @@
+import Crypto
+
 /// A user of the users file: a name, a secret and grants.
 /// Its descriptions (and mirror) never show the secret.
 public struct User: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public let name: String
     public let grants: [Grant]
-    let secret: SecretHash
+    let secret: StoredSecret
     /// The users-file line the user is on.
     public let line: Int
 
-    init(name: String, secret: SecretHash, grants: [Grant], line: Int) {
+    init(name: String, secret: StoredSecret, grants: [Grant], line: Int) {
         self.name = name
         self.secret = secret
         self.grants = grants
@@ -48,4 +50,13 @@ public struct User: Sendable, CustomStringConvertible, CustomDebugStringConverti
     }
     public var debugDescription: String { description }
     public var customMirror: Mirror { Mirror(self, children: ["description": description]) }
+}
+
+/// A user's secret as held in memory: a scrypt hash, or (for `plain:`) the
+/// SHA-256 of the text, compared in constant time.
+enum StoredSecret: Sendable {
+    case hash(SecretHash)
+    case plain(digest: [UInt8])
+
+    static func digest(_ secret: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: secret)) }
 }

@@ -11,8 +11,9 @@ import Foundation
 ///     grant  = "send:" <pattern> | "recv:" <pattern> | "admin"
 ///     pattern = <channel name> | <prefix> "*"
 ///
-/// A `plain:` secret is accepted with a warning, and hashed as soon as it is
-/// read, so that it is not kept and every verification costs the same.
+/// A `plain:` secret is accepted with a warning. Only its SHA-256 is kept, and
+/// verifying it also runs one scrypt derivation at the default cost, so that
+/// a plain user, a hashed one and an unknown name take the same time.
 public struct Users: Sendable, CustomStringConvertible {
     public static let plainPrefix = "plain:"
 
@@ -22,8 +23,9 @@ public struct Users: Sendable, CustomStringConvertible {
     /// They never contain a secret.
     public let warnings: [String]
     private let byName: [String: User]
-    /// Verified against when the name is unknown, so that an unknown name takes
-    /// as long as a known one with the default cost.
+    /// Derived against when the name is unknown or its secret plain, so that
+    /// it takes as long as a hashed secret of the default cost. Matches nothing:
+    /// its key is random, not derived.
     private let decoy: SecretHash
 
     /// Reads and parses the file at `path`. A file that cannot be read is an
@@ -48,10 +50,11 @@ public struct Users: Sendable, CustomStringConvertible {
         var all: [User] = []
         var warnings: [String] = []
         var byName: [String: User] = [:]
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split as bytes: as Characters, "\r\n" is one and would not split at "\n".
+        for (index, rawLine) in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let line = index + 1
             func fail(_ message: String) -> UsersFileError { UsersFileError(path: nil, line: line, message: message) }
-            let fields = rawLine.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
+            let fields = rawLine.split(whereSeparator: Users.isBlank).map { String(decoding: $0, as: UTF8.self) }
             guard let name = fields.first, !name.hasPrefix("#") else { continue }
             guard Users.isValidName(name) else {
                 throw fail("bad user name \"\(name)\": 1-255 bytes 0x21-0x7E")
@@ -61,18 +64,14 @@ public struct Users: Sendable, CustomStringConvertible {
             }
             guard fields.count >= 2 else { throw fail("user \(name) has no secret") }
             let secretField = fields[1]
-            let secret: SecretHash
+            let secret: StoredSecret
             if secretField.hasPrefix(Users.plainPrefix) {
                 let plain = Array(secretField.utf8.dropFirst(Users.plainPrefix.utf8.count))
                 guard !plain.isEmpty else { throw fail("user \(name) has an empty plain: secret") }
-                do {
-                    secret = try SecretHash.make(secret: plain)
-                } catch {
-                    throw fail("user \(name): the secret could not be hashed")
-                }
+                secret = .plain(digest: StoredSecret.digest(plain))
                 warnings.append("line \(line): user \(name) has a plain: secret; replace it with the line chan passwd prints")
             } else if let hash = SecretHash(secretField) {
-                secret = hash
+                secret = .hash(hash)
             } else {
                 // The field is not echoed: it may be a secret written wrongly.
                 throw fail("the secret of user \(name) is neither plain:<text> nor a scrypt$N$r$p$salt$key hash from chan passwd")
@@ -97,11 +96,9 @@ public struct Users: Sendable, CustomStringConvertible {
         self.all = all
         self.warnings = warnings
         self.byName = byName
-        do {
-            decoy = try SecretHash.make(secret: SecretHash.randomBytes(SecretHash.keyBytes))
-        } catch {
-            preconditionFailure("the default scrypt parameters are within bounds")
-        }
+        decoy = SecretHash(n: 1 << SecretHash.defaultLog2N, blockSize: SecretHash.defaultBlockSize,
+                           parallelism: SecretHash.defaultParallelism,
+                           salt: SecretHash.randomBytes(SecretHash.saltBytes), key: SecretHash.randomBytes(SecretHash.keyBytes))
     }
 
     public var isEmpty: Bool { all.isEmpty }
@@ -117,13 +114,27 @@ public struct Users: Sendable, CustomStringConvertible {
     /// on a worker thread, which the value types here allow (all Sendable).
     public func authenticate(name: String, secret: [UInt8]) -> User? {
         let user = byName[name]
-        let matched = (user?.secret ?? decoy).matches(secret)
+        let matched: Bool
+        switch user?.secret {
+        case .hash(let hash):
+            matched = hash.matches(secret)
+        case .plain(let digest):
+            _ = decoy.matches(secret)
+            matched = constantTimeEqual(StoredSecret.digest(secret), digest) && !secret.isEmpty
+        case nil:
+            _ = decoy.matches(secret)
+            matched = false
+        }
         return matched ? user : nil
     }
 
     /// `authenticate` for a secret given as text (the AUTH argument).
     public func authenticate(name: String, secret: String) -> User? {
         authenticate(name: name, secret: Array(secret.utf8))
+    }
+
+    static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
     }
 
     static func isValidName(_ name: String) -> Bool {

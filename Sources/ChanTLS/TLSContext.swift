@@ -34,29 +34,25 @@ public final class TLSServerContext: @unchecked Sendable {
     public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil) throws(TLSError) {
         context = try makeContext(method: TLS_server_method(), minimum: .tls1_2, maximum: .tls1_3)
         requiresClientCertificate = clientCAFile != nil
-        do throws(TLSError) {
-            try check(SSL_CTX_use_certificate_chain_file(context, certificateFile), "cannot load the certificate \(certificateFile)")
-            try check(SSL_CTX_use_PrivateKey_file(context, keyFile, SSL_FILETYPE_PEM), "cannot load the private key \(keyFile)")
-            try check(SSL_CTX_check_private_key(context), "the private key \(keyFile) does not match the certificate \(certificateFile)")
-            // Resumption through stateless tickets only: a server-side session
-            // cache would grow with the number of clients.
-            chand_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
-            let sessionContext = Array("chand".utf8)
-            try check(SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count)), "cannot set the session context")
-            if let clientCAFile {
-                try check(SSL_CTX_load_verify_locations(context, clientCAFile, nil), "cannot load the client CA file \(clientCAFile)")
-                guard let names = SSL_load_client_CA_file(clientCAFile) else {
-                    throw TLSError(.configuration, "no CA certificate in \(clientCAFile)", openSSLReason())
-                }
-                SSL_CTX_set_client_CA_list(context, names)
-                SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        try check(SSL_CTX_use_certificate_chain_file(context, certificateFile), "cannot load the certificate \(certificateFile)")
+        try check(SSL_CTX_use_PrivateKey_file(context, keyFile, SSL_FILETYPE_PEM), "cannot load the private key \(keyFile)")
+        try check(SSL_CTX_check_private_key(context), "the private key \(keyFile) does not match the certificate \(certificateFile)")
+        // Resumption through stateless tickets only: a server-side session
+        // cache would grow with the number of clients.
+        chand_SSL_CTX_set_session_cache_mode(context, Int(SSL_SESS_CACHE_OFF))
+        let sessionContext = Array("chand".utf8)
+        try check(SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count)), "cannot set the session context")
+        if let clientCAFile {
+            try check(SSL_CTX_load_verify_locations(context, clientCAFile, nil), "cannot load the client CA file \(clientCAFile)")
+            guard let names = SSL_load_client_CA_file(clientCAFile) else {
+                throw TLSError(.configuration, "no CA certificate in \(clientCAFile)", openSSLReason())
             }
-        } catch {
-            SSL_CTX_free(context)
-            throw error
+            SSL_CTX_set_client_CA_list(context, names)
+            SSL_CTX_set_verify(context, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
         }
     }
 
+    /// Also runs when an initializer throws after `context` was set: it is freed once, here.
     deinit { SSL_CTX_free(context) }
 }
 
@@ -69,29 +65,25 @@ public final class TLSClientContext: @unchecked Sendable {
     public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil,
                 minimumVersion: TLSVersion = .tls1_2, maximumVersion: TLSVersion = .tls1_3) throws(TLSError) {
         context = try makeContext(method: TLS_client_method(), minimum: minimumVersion, maximum: maximumVersion)
-        do throws(TLSError) {
-            if let caFile {
-                try check(SSL_CTX_load_verify_locations(context, caFile, nil), "cannot load the CA file \(caFile)")
-            } else {
-                try check(SSL_CTX_set_default_verify_paths(context), "cannot load the system's CA certificates")
-            }
-            SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
-            if let certificateFile {
-                try check(SSL_CTX_use_certificate_chain_file(context, certificateFile), "cannot load the certificate \(certificateFile)")
-                try check(SSL_CTX_use_PrivateKey_file(context, keyFile ?? certificateFile, SSL_FILETYPE_PEM),
-                          "cannot load the private key \(keyFile ?? certificateFile)")
-                try check(SSL_CTX_check_private_key(context), "the private key does not match the certificate \(certificateFile)")
-            }
-            if minimumVersion < .tls1_2 {
-                // OpenSSL 3 refuses TLS 1.1 at the default security level; lower it so the offer is really made.
-                SSL_CTX_set_security_level(context, 0)
-            }
-        } catch {
-            SSL_CTX_free(context)
-            throw error
+        if let caFile {
+            try check(SSL_CTX_load_verify_locations(context, caFile, nil), "cannot load the CA file \(caFile)")
+        } else {
+            try check(SSL_CTX_set_default_verify_paths(context), "cannot load the system's CA certificates")
+        }
+        SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+        if let certificateFile {
+            try check(SSL_CTX_use_certificate_chain_file(context, certificateFile), "cannot load the certificate \(certificateFile)")
+            try check(SSL_CTX_use_PrivateKey_file(context, keyFile ?? certificateFile, SSL_FILETYPE_PEM),
+                      "cannot load the private key \(keyFile ?? certificateFile)")
+            try check(SSL_CTX_check_private_key(context), "the private key does not match the certificate \(certificateFile)")
+        }
+        if minimumVersion < .tls1_2 {
+            // OpenSSL 3 refuses TLS 1.1 at the default security level; lower it so the offer is really made.
+            SSL_CTX_set_security_level(context, 0)
         }
     }
 
+    /// Also runs when an initializer throws after `context` was set: it is freed once, here.
     deinit { SSL_CTX_free(context) }
 }
 
