@@ -196,7 +196,7 @@ public final class TLSConnection {
             var count = 0
             let result = withUnsafeTemporaryAllocation(byteCount: TLSConnection.readChunk, alignment: 1) { chunk in
                 let result = SSL_read_ex(ssl, chunk.baseAddress, chunk.count, &count)
-                if result == 1 { out.plaintext.append(contentsOf: chunk.prefix(count)) }
+                if result == 1 { out.plaintext.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[..<count])) }
                 return result
             }
             if result == 1 { continue }
