@@ -11,9 +11,10 @@ import Foundation
 ///     grant  = "send:" <pattern> | "recv:" <pattern> | "admin"
 ///     pattern = <channel name> | <prefix> "*"
 ///
-/// A `plain:` secret is accepted with a warning. Only its SHA-256 is kept, and
-/// verifying it also runs one scrypt derivation at the default cost, so that
-/// a plain user, a hashed one and an unknown name take the same time.
+/// A `plain:` secret is accepted with a warning. Only its SHA-256 is kept.
+/// Verifying a plain secret or an unknown name also runs one scrypt
+/// derivation at the cost most hashed secrets of the file have, so that a
+/// plain user, a hashed one and an unknown name take the same time.
 public struct Users: Sendable, CustomStringConvertible {
     public static let plainPrefix = "plain:"
 
@@ -24,9 +25,10 @@ public struct Users: Sendable, CustomStringConvertible {
     public let warnings: [String]
     private let byName: [String: User]
     /// Derived against when the name is unknown or its secret plain, so that
-    /// it takes as long as a hashed secret of the default cost. Matches nothing:
-    /// its key is random, not derived.
-    private let decoy: SecretHash
+    /// those take as long as the file's usual hashed user.
+    private let decoy: SecretHash?
+    /// Compared against when the name is unknown, as a plain secret would be.
+    private let decoyDigest: [UInt8]
 
     /// Reads and parses the file at `path`. A file that cannot be read is an
     /// error without a line number.
@@ -96,9 +98,27 @@ public struct Users: Sendable, CustomStringConvertible {
         self.all = all
         self.warnings = warnings
         self.byName = byName
-        decoy = SecretHash(n: 1 << SecretHash.defaultLog2N, blockSize: SecretHash.defaultBlockSize,
-                           parallelism: SecretHash.defaultParallelism,
-                           salt: SecretHash.randomBytes(SecretHash.saltBytes), key: SecretHash.randomBytes(SecretHash.keyBytes))
+        decoy = Users.decoy(mirroring: all)
+        decoyDigest = SecretHash.randomBytes(SecretHash.keyBytes)
+    }
+
+    /// A hash with the cost most hashed users of the file have (the earliest
+    /// such user's on a tie), a random salt and a random key: deriving against
+    /// it costs what verifying them costs, and it matches nothing. nil when no
+    /// secret is hashed: then every verification is one SHA-256 comparison.
+    private static func decoy(mirroring users: [User]) -> SecretHash? {
+        var counts: [[Int]: Int] = [:]
+        var mostCommon: (cost: [Int], count: Int)?
+        for user in users {
+            guard case .hash(let hash) = user.secret else { continue }
+            let cost = [hash.n, hash.blockSize, hash.parallelism]
+            counts[cost, default: 0] += 1
+            if counts[cost]! > mostCommon?.count ?? 0 { mostCommon = (cost, counts[cost]!) }
+        }
+        return mostCommon.map {
+            SecretHash(n: $0.cost[0], blockSize: $0.cost[1], parallelism: $0.cost[2],
+                       salt: SecretHash.randomBytes(SecretHash.saltBytes), key: SecretHash.randomBytes(SecretHash.keyBytes))
+        }
     }
 
     public var isEmpty: Bool { all.isEmpty }
@@ -107,11 +127,12 @@ public struct Users: Sendable, CustomStringConvertible {
     /// the file as it is now (after a reload).
     public func user(named name: String) -> User? { byName[name] }
 
-    /// The user when `name` exists and `secret` is its secret, else nil. The
-    /// full key derivation runs in every case, unknown names included, and
-    /// the comparison is constant time. It takes tens of milliseconds and
-    /// 32 MiB (the default cost): a caller on an event loop may want to run it
-    /// on a worker thread, which the value types here allow (all Sendable).
+    /// The user when `name` exists and `secret` is its secret, else nil.
+    /// Unknown names, plain and hashed secrets do the same work (see `decoy`),
+    /// and comparisons are constant time. With hashed secrets it costs one
+    /// scrypt derivation: at the default cost 32 MiB and tens of milliseconds,
+    /// which a caller on an event loop may prefer to run on a worker thread
+    /// (`Users` and `User` are Sendable values).
     public func authenticate(name: String, secret: [UInt8]) -> User? {
         let user = byName[name]
         let matched: Bool
@@ -119,10 +140,11 @@ public struct Users: Sendable, CustomStringConvertible {
         case .hash(let hash):
             matched = hash.matches(secret)
         case .plain(let digest):
-            _ = decoy.matches(secret)
+            _ = decoy?.matches(secret)
             matched = constantTimeEqual(StoredSecret.digest(secret), digest) && !secret.isEmpty
         case nil:
-            _ = decoy.matches(secret)
+            _ = decoy?.matches(secret)
+            _ = constantTimeEqual(StoredSecret.digest(secret), decoyDigest)
             matched = false
         }
         return matched ? user : nil
