@@ -68,15 +68,16 @@ public enum Grant: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The operations a connection asks for, one per command or SELECT case.
-public enum Operation: Sendable, CaseIterable {
+/// What a command asks for, for the permission check: one per command, and
+/// one per SELECT case (`.selectSend`, `.selectReceive`).
+public enum CommandKind: Sendable, CaseIterable {
     case ping, hello, auth, quit
     case send, `throw`, selectSend, make, close, open
     case recv, selectReceive
     case stat
     case channels, info, delete
 
-    /// What the operation needs from the user, on the channel it names.
+    /// What the command needs from the user, on the channel it names.
     public var requirement: Requirement {
         switch self {
         case .ping, .hello, .auth, .quit: .nothing

@@ -32,12 +32,12 @@ public struct User: Sendable, CustomStringConvertible, CustomDebugStringConverti
         return false
     }
 
-    /// Whether the user may perform `operation`; `channel` is the channel the
-    /// command names (nil for commands without one: PING, INFO, CHANNELS ...).
+    /// Whether the user may perform `command`; `channel` is the channel it
+    /// names (nil for commands without one: PING, INFO, CHANNELS ...).
     /// A SELECT is allowed only when every one of its cases is: check each
     /// as `.selectSend` or `.selectReceive` before queueing any.
-    public func may(_ operation: Operation, channel: String?) -> Bool {
-        switch operation.requirement {
+    public func allows(_ command: CommandKind, on channel: String?) -> Bool {
+        switch command.requirement {
         case .nothing: return true
         case .access(.admin): return isAdmin
         case .access(let access): return channel.map { may(access, channel: $0) } ?? isAdmin

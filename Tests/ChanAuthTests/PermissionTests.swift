@@ -40,52 +40,52 @@ import Testing
 
     @Test func operationsNeedTheirGrant() {
         let worker = user("worker")
-        #expect(worker.may(.recv, channel: "jobs.a") && worker.may(.selectReceive, channel: "jobs.a"))
-        #expect(!worker.may(.send, channel: "jobs.a") && !worker.may(.throw, channel: "jobs.a"))
-        #expect(!worker.may(.selectSend, channel: "jobs.a") && !worker.may(.make, channel: "jobs.a"))
-        #expect(!worker.may(.close, channel: "jobs.a") && !worker.may(.open, channel: "jobs.a"))
-        for operation: Operation in [.send, .throw, .selectSend, .make, .close, .open] {
-            #expect(worker.may(operation, channel: "results"), "\(operation) results")
+        #expect(worker.allows(.recv, on: "jobs.a") && worker.allows(.selectReceive, on: "jobs.a"))
+        #expect(!worker.allows(.send, on: "jobs.a") && !worker.allows(.throw, on: "jobs.a"))
+        #expect(!worker.allows(.selectSend, on: "jobs.a") && !worker.allows(.make, on: "jobs.a"))
+        #expect(!worker.allows(.close, on: "jobs.a") && !worker.allows(.open, on: "jobs.a"))
+        for operation: CommandKind in [.send, .throw, .selectSend, .make, .close, .open] {
+            #expect(worker.allows(operation, on: "results"), "\(operation) results")
         }
         // STAT needs either grant.
-        #expect(worker.may(.stat, channel: "jobs.a") && worker.may(.stat, channel: "results"))
-        #expect(!worker.may(.stat, channel: "other"))
-        for operation: Operation in [.channels, .info, .delete] {
-            #expect(!worker.may(operation, channel: nil) && !worker.may(operation, channel: "results"))
-            #expect(user("root").may(operation, channel: nil))
+        #expect(worker.allows(.stat, on: "jobs.a") && worker.allows(.stat, on: "results"))
+        #expect(!worker.allows(.stat, on: "other"))
+        for operation: CommandKind in [.channels, .info, .delete] {
+            #expect(!worker.allows(operation, on: nil) && !worker.allows(operation, on: "results"))
+            #expect(user("root").allows(operation, on: nil))
         }
-        for operation: Operation in [.ping, .hello, .auth, .quit] {
-            #expect(user("idle").may(operation, channel: nil))
+        for operation: CommandKind in [.ping, .hello, .auth, .quit] {
+            #expect(user("idle").allows(operation, on: nil))
         }
     }
 
     @Test func adminMayDoEverythingEverywhere() {
         let root = user("root")
-        for operation in Operation.allCases {
-            #expect(root.may(operation, channel: "any.channel"))
-            #expect(root.may(operation, channel: nil))
+        for operation in CommandKind.allCases {
+            #expect(root.allows(operation, on: "any.channel"))
+            #expect(root.allows(operation, on: nil))
         }
     }
 
     @Test func wildcardIsNotAdmin() {
         let all = user("all")
-        #expect(all.may(.send, channel: "x") && all.may(.receive, channel: "y") && all.may(.delete, channel: "x") == false)
-        #expect(!all.may(.channels, channel: nil) && !all.may(.info, channel: nil))
+        #expect(all.may(.send, channel: "x") && all.may(.receive, channel: "y") && !all.may(.admin, channel: "x"))
+        #expect(!all.allows(.delete, on: "x") && !all.allows(.channels, on: nil) && !all.allows(.info, on: nil))
     }
 
     @Test func userWithoutGrantsMayOnlyTheUnauthenticatedCommands() {
         let idle = user("idle")
-        for operation in Operation.allCases {
-            #expect(idle.may(operation, channel: "jobs") == operation.allowedBeforeAuth, "\(operation)")
+        for operation in CommandKind.allCases {
+            #expect(idle.allows(operation, on: "jobs") == operation.allowedBeforeAuth, "\(operation)")
         }
-        #expect(Operation.allCases.filter(\.allowedBeforeAuth) == [.ping, .hello, .auth, .quit])
+        #expect(CommandKind.allCases.filter(\.allowedBeforeAuth) == [.ping, .hello, .auth, .quit])
     }
 
     @Test func requirementsTable() {
-        #expect(Operation.send.requirement == .access(.send))
-        #expect(Operation.recv.requirement == .access(.receive))
-        #expect(Operation.stat.requirement == .sendOrReceive)
-        #expect(Operation.delete.requirement == .access(.admin))
-        #expect(Operation.quit.requirement == .nothing)
+        #expect(CommandKind.send.requirement == .access(.send))
+        #expect(CommandKind.recv.requirement == .access(.receive))
+        #expect(CommandKind.stat.requirement == .sendOrReceive)
+        #expect(CommandKind.delete.requirement == .access(.admin))
+        #expect(CommandKind.quit.requirement == .nothing)
     }
 }
