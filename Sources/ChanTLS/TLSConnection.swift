@@ -264,10 +264,11 @@ public final class TLSConnection {
     }
 }
 
-/// A BIO whose reads take from the connection's current input and whose
-/// writes append to its output: nothing is buffered in the BIO itself, so a
-/// connection keeps no ciphertext between calls (OpenSSL's memory BIO keeps
-/// its largest buffer for ever).
+/// A memory BIO whose reads take from the connection's current input and
+/// whose writes append to its output: nothing is buffered in the BIO itself,
+/// so an idle connection keeps no ciphertext buffer. (OpenSSL's BIO_s_mem
+/// grows its BUF_MEM to the most ever queued, a whole 1 MiB reply, and never
+/// shrinks it.)
 private enum MemoryBIO {
     /// Made once, never changed; OpenSSL allows sharing a BIO_METHOD between threads.
     nonisolated(unsafe) static let method: OpaquePointer = {
