@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libuv, from the system (Debian: libuv1-dev). Only ChanServer imports it.
@@ -27,6 +28,19 @@ let package = Package(
             pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]
         ),
+        // OpenSSL, from the system (Debian: libssl-dev). Only ChanTLS imports it.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // Users, secrets and channel grants: the users file, scrypt hashes, permission checks. No I/O but reading the file.
+        .target(
+            name: "ChanAuth",
+            dependencies: [.product(name: "_CryptoExtras", package: "swift-crypto"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // One TLS connection over memory buffers (ciphertext in, plaintext out and back); no sockets, no loop.
+        .target(name: "ChanTLS", dependencies: ["COpenSSL"]),
         // The channel engine: tasklets, channels, chanops, select, scheduler. No I/O.
         // Its queues are its own: intrusive lists for O(1) removal of a chanop
         // by identity without reference counting, and a byte ring that packs
@@ -63,7 +77,7 @@ let package = Package(
         // The command-line client: send, recv, select, make, close, stat, info, channels, ping, bench.
         .executableTarget(
             name: "chan",
-            dependencies: ["ChanClient", "ChanProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ChanClient", "ChanProtocol", "ChanAuth", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The client library and the chan binary against the real daemon (the dependencies build both binaries).
         .testTarget(name: "ChanClientTests", dependencies: ["ChanClient", "chan", "chand"]),
@@ -73,6 +87,9 @@ let package = Package(
         .testTarget(name: "ChanProtocolTests", dependencies: ["ChanProtocol"]),
         // Sessions driven in-process, as wire transcripts (no sockets).
         .testTarget(name: "ChanSessionTests", dependencies: ["ChanSession", "ChanCore"]),
+        .testTarget(name: "ChanAuthTests", dependencies: ["ChanAuth"]),
+        // Handshakes between two in-process ends; certificates made with the openssl command.
+        .testTarget(name: "ChanTLSTests", dependencies: ["ChanTLS"]),
         // Talks to the real chand binary over loopback (the dependency builds it).
         .testTarget(name: "ChanServerTests", dependencies: ["chand"]),
     ],
