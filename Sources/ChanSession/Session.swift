@@ -64,6 +64,8 @@ public final class Session {
     var listing: Listing?
     /// When the waiting command blocked (clock ns), for the blocked-time histogram.
     var blockedSince: UInt64 = 0
+    /// Who authenticated on this connection (with a users file).
+    var login = Login()
 
     /// Replies not yet handed to the socket.
     public internal(set) var output: [UInt8] = []
