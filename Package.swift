@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "ChanServer",
             dependencies: [
-                "CLibUV", "ChanCore", "ChanProtocol", "ChanSession",
+                "CLibUV", "ChanCore", "ChanProtocol", "ChanSession", "ChanAuth", "ChanTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: loopConfined
@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "chand",
             dependencies: [
-                "ChanServer", "ChanProtocol",
+                "ChanServer", "ChanProtocol", "ChanAuth",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

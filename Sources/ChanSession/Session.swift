@@ -106,6 +106,14 @@ public final class Session {
         progress()
     }
 
+    /// The connection is accepted only to be refused (protected mode): one
+    /// error reply, then close.
+    public func refuse(_ code: ErrorCode, _ text: String) -> Actions {
+        error(code, text)
+        endAfterReplies()
+        return progress()
+    }
+
     /// Bytes arrived from the client.
     public func received(_ bytes: UnsafeRawBufferPointer) -> Actions {
         parser.append(bytes)
