@@ -73,7 +73,7 @@ let package = Package(
             ]
         ),
         // A blocking-socket client of the wire protocol, shared by the CLI, benchmarks and tests.
-        .target(name: "ChanClient", dependencies: ["ChanCore", "ChanProtocol"]),
+        .target(name: "ChanClient", dependencies: ["ChanCore", "ChanProtocol", "ChanTLS"]),
         // The command-line client: send, recv, select, make, close, stat, info, channels, ping, bench.
         .executableTarget(
             name: "chan",
