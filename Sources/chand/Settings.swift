@@ -97,6 +97,8 @@ struct Setting: Sendable {
         path("tls-cert", "CHAND_TLS_CERT", "PEM certificate chain; with --tls-key the listener speaks TLS only (1.2, 1.3)",
              \.config.tlsCertificate),
         path("tls-key", "CHAND_TLS_KEY", "PEM private key of --tls-cert", \.config.tlsKey),
+        integer("tls-handshake-timeout", "CHAND_TLS_HANDSHAKE_TIMEOUT", "Seconds a TLS handshake may take before the connection is closed",
+                1...3600, \.config.tlsHandshakeSeconds),
         path("tls-ca", "CHAND_TLS_CA", "PEM CA file: clients must present a certificate it signed (needs --tls-cert)",
              \.config.tlsClientCA),
         Setting(name: "log-level", variable: "CHAND_LOG_LEVEL", help: "Log level", valueName: "<level>",
