@@ -151,8 +151,9 @@ final class AccessTests: XCTestCase {
         let daemon = try Daemon(["--users", file.path])
         defer { daemon.stop() }
         let alice = try daemon.connect(), bob = try daemon.connect()
-        alice.say("AUTH alice alice-secret", "MAKE jobs.1 CAP 100")
+        alice.say("AUTH alice alice-secret", "MAKE jobs.1 CAP 100", "SEND jobs.1 v")
         bob.say("AUTH bob bob-secret", "RECV logs NOWAIT")
+        XCTAssertEqual(alice.reply(), "OK")
         XCTAssertEqual(alice.reply(), "OK")
         XCTAssertEqual(alice.reply(), "OK")
         XCTAssertEqual(bob.reply(), "OK")
