@@ -91,7 +91,7 @@ let package = Package(
         // Handshakes between two in-process ends; certificates made with the openssl command.
         .testTarget(name: "ChanTLSTests", dependencies: ["ChanTLS"]),
         // Talks to the real chand binary over loopback (the dependency builds it).
-        .testTarget(name: "ChanServerTests", dependencies: ["chand", "ChanTLS"]),
+        .testTarget(name: "ChanServerTests", dependencies: ["chand", "ChanTLS", "ChanAuth"]),
     ],
     swiftLanguageModes: [.v6]
 )

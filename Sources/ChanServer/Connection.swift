@@ -1,8 +1,22 @@
+import ChanAuth
 import ChanCore
 import ChanProtocol
 import ChanSession
 import ChanTLS
 import CLibUV
+
+/// An AUTH check under way on the thread pool. The worker writes `user`
+/// only; the loop reads it after the worker is done (libuv orders the two).
+private final class AuthenticationJob: @unchecked Sendable {
+    let connection: Connection
+    let check: AuthenticationCheck
+    var user: User?
+
+    init(connection: Connection, check: AuthenticationCheck) {
+        self.connection = connection
+        self.check = check
+    }
+}
 
 /// One client socket: performs on libuv what its `Session` asks for, and
 /// reports libuv's events back to it. On a TLS listener the bytes read go
@@ -93,6 +107,9 @@ final class Connection {
         } else if actions.contains(.startReading) {
             startReading()
         }
+        if actions.contains(.authenticate), let check = session.takeAuthentication() {
+            authenticate(check)
+        }
         if actions.contains(.flush) {
             server.needFlush.append(self)
         }
@@ -147,6 +164,28 @@ final class Connection {
             out.plaintext.withUnsafeBytes { perform(session.received($0)) }
         }
         if out.peerClosed && !session.isClosed { perform(session.inputEnded()) }
+    }
+
+    /// Checks an AUTH secret on libuv's thread pool (a scrypt derivation
+    /// would stall every connection for its tens of milliseconds), then
+    /// answers it on the loop.
+    private func authenticate(_ check: AuthenticationCheck) {
+        let job = AuthenticationJob(connection: self, check: check)
+        let req = UnsafeMutablePointer<uv_work_t>.allocate(capacity: 1)
+        req.pointee.data = Unmanaged.passRetained(job).toOpaque()
+        let status = uv_queue_work(server.loop, req, { req in
+            let job = Unmanaged<AuthenticationJob>.fromOpaque(req!.pointee.data).takeUnretainedValue()
+            job.user = job.check.run()
+        }, { req, _ in
+            let job = Unmanaged<AuthenticationJob>.fromOpaque(req!.pointee.data).takeRetainedValue()
+            req!.deallocate()
+            job.connection.perform(job.connection.session.authenticated(job.user))
+        })
+        if status < 0 {
+            _ = Unmanaged<AuthenticationJob>.fromOpaque(req.pointee.data).takeRetainedValue()
+            req.deallocate()
+            perform(session.authenticated(check.run()))
+        }
     }
 
     // MARK: Writing

@@ -69,6 +69,7 @@ public final class Server {
             config.maxConnections = allowed
         }
         state = ServerState(config: config, logger: logger, clock: LoopClock(loop))
+        state.authenticatesOffLoop = true
         readBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
         prepare = .allocate(capacity: 1)
         turns = .allocate(capacity: 1)

@@ -10,6 +10,23 @@ struct Login {
     /// The server's `usersGeneration` that `user` was looked up in.
     var generation = 0
     var failures = 0
+    /// An AUTH whose secret is being checked off the loop; no command runs meanwhile.
+    var checking: AuthenticationCheck?
+    /// `checking` was just set: the transport is yet to be told.
+    var checkRequested = false
+}
+
+/// One AUTH to check: a scrypt derivation (tens of milliseconds or more),
+/// for a worker thread. Its description never shows the secret.
+public struct AuthenticationCheck: Sendable, CustomStringConvertible {
+    public let users: Users
+    public let name: String
+    let secret: [UInt8]
+
+    /// The user when the secret is right; runs on any thread.
+    public func run() -> User? { users.authenticate(name: name, secret: secret) }
+
+    public var description: String { "AuthenticationCheck(\(name), <secret>)" }
 }
 
 /// AUTH and the permission check every command passes when users are configured.
@@ -23,8 +40,23 @@ extension Session {
         guard let users = server.users else {
             return error(.denied, "no users are configured on this server (chand --users)")
         }
-        if let user = users.authenticate(name: name, secret: secret.bytes) {
-            login = Login(name: name, user: user, generation: server.usersGeneration, failures: 0)
+        let check = AuthenticationCheck(users: users, name: name, secret: secret.bytes)
+        if server.authenticatesOffLoop {
+            login.checking = check
+            login.checkRequested = true
+        } else {
+            concludeAuthentication(name, check.run())
+        }
+    }
+
+    /// The AUTH being checked, for the transport to run off the loop.
+    public func takeAuthentication() -> AuthenticationCheck? { login.checking }
+
+    /// Answers an AUTH once its secret was checked.
+    func concludeAuthentication(_ name: String, _ user: User?) {
+        if let user {
+            // Generation -1: looked up again at the next command, in case the file was reloaded meanwhile.
+            login = Login(name: name, user: user, generation: -1, failures: 0)
             server.logger.info("connection \(id): authenticated as \(name)")
             ReplyEncoder.ok(into: &output)
             return

@@ -29,6 +29,9 @@ public final class ServerState {
     /// checked against its user's grants. A plain flag, so that a server
     /// without users pays one test per command.
     public internal(set) var requiresLogin = false
+    /// The transport checks AUTH secrets off the loop (`Session.Actions.authenticate`);
+    /// else they are checked at once, on the loop.
+    public var authenticatesOffLoop = false
     /// Changes with every `setUsers`: a session holding an older one looks its user up again.
     var usersGeneration = 0
 

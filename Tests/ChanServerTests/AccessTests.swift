@@ -1,3 +1,4 @@
+import ChanAuth
 import Foundation
 import XCTest
 
@@ -100,6 +101,33 @@ final class AccessTests: XCTestCase {
         root.say("MAKE anything CAP 1", "SEND anything z")
         XCTAssertEqual(root.reply(), "OK")
         XCTAssertEqual(root.reply(), "OK")
+    }
+
+    /// A hashed secret is checked off the event loop: the requests pipelined
+    /// behind AUTH wait for its answer and run in order, other connections
+    /// are served meanwhile, and end of input right after still answers all.
+    func testHashedSecretsAnswerInOrder() throws {
+        let hash = try SecretHash.make(secret: Array("carol-secret".utf8), log2N: 14).encoded
+        let file = try UsersFile("carol \(hash) send:jobs.* recv:jobs.*\n")
+        let daemon = try Daemon(["--users", file.path])
+        defer { daemon.stop() }
+        let c = try daemon.connect(), other = try daemon.connect()
+        c.say("AUTH carol carol-secret", "MAKE jobs.1 CAP 1", "SEND jobs.1 v", "AUTH carol wrong", "RECV jobs.1", "QUIT")
+        other.say("PING")
+        XCTAssertEqual(other.reply(), "PONG")
+        XCTAssertEqual(c.reply(), "OK")
+        XCTAssertEqual(c.reply(), "OK")
+        XCTAssertEqual(c.reply(), "OK")
+        XCTAssertEqual(c.reply(), "ERR DENIED invalid user name or secret")
+        XCTAssertEqual(c.reply(), "MSG jobs.1 1|v", "a failed AUTH keeps the earlier login")
+        XCTAssertEqual(c.reply(), "BYE")
+
+        let ended = try daemon.connect()
+        ended.say("AUTH carol carol-secret", "STAT jobs.1")
+        ended.shutdownWrite()
+        XCTAssertEqual(ended.reply(), "OK")
+        XCTAssertEqual(ended.reply()?.hasPrefix("STAT jobs.1 "), true)
+        XCTAssertTrue(ended.closedByServer())
     }
 
     func testThreeFailedAuthsCloseTheConnectionAndSecretsAreNotLogged() throws {
