@@ -53,7 +53,7 @@ let package = Package(
         // engine, replies, flow control, end of input. No I/O.
         .target(
             name: "ChanSession",
-            dependencies: ["ChanCore", "ChanProtocol", "ChanAuth", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ChanCore", "ChanProtocol", .product(name: "Logging", package: "swift-log")],
             swiftSettings: loopConfined
         ),
         // The daemon's machinery: libuv loop, listener, connections, timers.
@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "ChanCoreTests", dependencies: ["ChanCore"]),
         .testTarget(name: "ChanProtocolTests", dependencies: ["ChanProtocol"]),
         // Sessions driven in-process, as wire transcripts (no sockets).
-        .testTarget(name: "ChanSessionTests", dependencies: ["ChanSession", "ChanCore", "ChanAuth"]),
+        .testTarget(name: "ChanSessionTests", dependencies: ["ChanSession", "ChanCore"]),
         .testTarget(name: "ChanAuthTests", dependencies: ["ChanAuth"]),
         // Handshakes between two in-process ends; certificates made with the openssl command.
         .testTarget(name: "ChanTLSTests", dependencies: ["ChanTLS"]),

@@ -10,7 +10,7 @@ import CLibUV
 private final class AuthenticationJob: @unchecked Sendable {
     let connection: Connection
     let check: AuthenticationCheck
-    var user: User?
+    var user: (any SessionUser)?
 
     init(connection: Connection, check: AuthenticationCheck) {
         self.connection = connection

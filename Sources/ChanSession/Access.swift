@@ -1,4 +1,3 @@
-import ChanAuth
 import ChanProtocol
 
 /// Who a connection authenticated as, when the server has users.
@@ -6,7 +5,7 @@ struct Login {
     /// The name given to a successful AUTH; its user is looked up again
     /// after the users file is reloaded.
     var name: String?
-    var user: User?
+    var user: (any SessionUser)?
     /// The server's `usersGeneration` that `user` was looked up in.
     var generation = 0
     var failures = 0
@@ -19,12 +18,12 @@ struct Login {
 /// One AUTH to check: a scrypt derivation (tens of milliseconds or more),
 /// for a worker thread. Its description never shows the secret.
 public struct AuthenticationCheck: Sendable, CustomStringConvertible {
-    public let users: Users
+    public let users: any UserDirectory
     public let name: String
     let secret: [UInt8]
 
     /// The user when the secret is right; runs on any thread.
-    public func run() -> User? { users.authenticate(name: name, secret: secret) }
+    public func run() -> (any SessionUser)? { users.authenticate(name: name, secret: secret) }
 
     public var description: String { "AuthenticationCheck(\(name), <secret>)" }
 }
@@ -53,7 +52,7 @@ extension Session {
     public func takeAuthentication() -> AuthenticationCheck? { login.checking }
 
     /// Answers an AUTH once its secret was checked.
-    func concludeAuthentication(_ name: String, _ user: User?) {
+    func concludeAuthentication(_ name: String, _ user: (any SessionUser)?) {
         if let user {
             // Generation -1: looked up again at the next command, in case the file was reloaded meanwhile.
             login = Login(name: name, user: user, generation: -1, failures: 0)
@@ -82,14 +81,14 @@ extension Session {
             error(.noAuth, "\(command.verb) needs AUTH <name> <secret> first")
             return false
         }
-        let kind: CommandKind
+        let kind: GuardedCommand
         let channel: String?
         switch command {
         case .ping, .hello, .auth, .quit, .invalid, .acknowledge, .giveBack:
             return true
         case .select(let cases, _, _):
             for request in cases {
-                let kind: CommandKind
+                let kind: GuardedCommand
                 if case .send = request { kind = .selectSend } else { kind = .selectReceive }
                 if !user.allows(kind, on: request.channelName) {
                     error(.denied, "user \(user.name) may not SELECT with \(request.verb) on \(request.channelName)")
@@ -120,7 +119,7 @@ extension Session {
 
     /// The logged-in user as the users file is now: after a reload it is
     /// looked up again, and a name no longer in the file is logged out.
-    private func currentUser() -> User? {
+    private func currentUser() -> (any SessionUser)? {
         if login.generation != server.usersGeneration {
             login.generation = server.usersGeneration
             login.user = login.name.flatMap { server.users?.user(named: $0) }

@@ -1,4 +1,3 @@
-import ChanAuth
 import ChanCore
 import Logging
 
@@ -24,7 +23,7 @@ public final class ServerState {
     public var blockedSeconds = Histogram(bounds: [0.0001, 0.001, 0.01, 0.1, 1, 10, 60, 600])
     public let startedAt: UInt64
     /// The users file; nil: none, every connection may run every command.
-    public internal(set) var users: Users?
+    public internal(set) var users: (any UserDirectory)?
     /// Users are configured: a connection must AUTH, and each command is
     /// checked against its user's grants. A plain flag, so that a server
     /// without users pays one test per command.

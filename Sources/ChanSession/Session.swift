@@ -1,4 +1,3 @@
-import ChanAuth
 import ChanCore
 import ChanProtocol
 
@@ -113,7 +112,7 @@ public final class Session {
 
     /// The secret of the AUTH waiting since `.authenticate` was checked:
     /// `user` is who it authenticates, nil when refused.
-    public func authenticated(_ user: User?) -> Actions {
+    public func authenticated(_ user: (any SessionUser)?) -> Actions {
         guard let check = login.checking else { return [] }
         login.checking = nil
         guard state != .closed else { return [] }
