@@ -79,9 +79,10 @@ public struct Users: Sendable, CustomStringConvertible {
                 throw fail("the secret of user \(name) is neither plain:<text> nor a scrypt$N$r$p$salt$key hash from chan passwd")
             }
             var grants: [Grant] = []
-            for field in fields.dropFirst(2) {
+            for (position, field) in fields.dropFirst(2).enumerated() {
+                // Not echoed either: a plain secret with a space in it would show up here.
                 guard let grant = Grant(field) else {
-                    throw fail("bad grant \"\(field)\" for user \(name): send:<pattern>, recv:<pattern> or admin; a pattern is a channel name or a prefix ending in *")
+                    throw fail("grant \(position + 1) of user \(name) is not send:<pattern>, recv:<pattern> or admin; a pattern is a channel name or a prefix ending in *")
                 }
                 grants.append(grant)
             }
