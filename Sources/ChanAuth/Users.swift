@@ -131,7 +131,7 @@ public struct Users: Sendable, CustomStringConvertible {
     /// The user when `name` exists and `secret` is its secret, else nil.
     /// Unknown names, plain and hashed secrets do the same work (see `decoy`),
     /// and comparisons are constant time. With hashed secrets it costs one
-    /// scrypt derivation: at the default cost 32 MiB and tens of milliseconds,
+    /// scrypt derivation: at the default cost 16 MiB and tens of milliseconds,
     /// which a caller on an event loop may prefer to run on a worker thread
     /// (`Users` and `User` are Sendable values).
     public func authenticate(name: String, secret: [UInt8]) -> User? {
