@@ -19,7 +19,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libuv, from the system (Debian: libuv1-dev). Only ChanServer imports it.
@@ -28,17 +27,14 @@ let package = Package(
             pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]
         ),
-        // OpenSSL, from the system (Debian: libssl-dev). Only ChanTLS imports it.
+        // OpenSSL, from the system (Debian: libssl-dev): TLS for ChanTLS, scrypt, SHA-256 and random bytes for ChanAuth.
         .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
         // Users, secrets and channel grants: the users file, scrypt hashes, permission checks. No I/O but reading the file.
-        .target(
-            name: "ChanAuth",
-            dependencies: [.product(name: "_CryptoExtras", package: "swift-crypto"), .product(name: "Crypto", package: "swift-crypto")]
-        ),
+        .target(name: "ChanAuth", dependencies: ["COpenSSL"]),
         // One TLS connection over memory buffers (ciphertext in, plaintext out and back); no sockets, no loop.
         .target(name: "ChanTLS", dependencies: ["COpenSSL"]),
         // The channel engine: tasklets, channels, chanops, select, scheduler. No I/O.

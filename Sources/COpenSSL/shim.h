@@ -3,6 +3,9 @@
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <openssl/rand.h>
 
 /* The OpenSSL calls below are function-like macros, which Swift does not import. */
 

@@ -1,5 +1,4 @@
-import Crypto
-import _CryptoExtras
+import COpenSSL
 import Foundation
 
 /// A salted scrypt hash of a secret, as `chan passwd` writes it and the users
@@ -7,20 +6,20 @@ import Foundation
 ///
 ///     scrypt$<N>$<r>$<p>$<salt, base64>$<derived key, base64>
 ///
-/// Why scrypt: of the key derivation functions swift-crypto offers
-/// (_CryptoExtras' `KDF.Scrypt`, `KDF.Insecure.PBKDF2`, HKDF in Crypto),
-/// scrypt is the only memory-hard one. PBKDF2 is only iterated, so a GPU or
-/// ASIC guesses far faster per watt than the server verifies; HKDF is not
-/// meant for passwords at all (no work factor). The parameters travel with
-/// the hash, so a stronger default later does not invalidate existing lines.
+/// Why scrypt: it is memory-hard, where PBKDF2 is only iterated (a GPU or
+/// ASIC guesses far faster per watt than the server verifies) and HKDF has no
+/// work factor at all. It comes from the system's OpenSSL (`EVP_PBE_scrypt`),
+/// which the daemon links for TLS anyway, so no second crypto library is
+/// built. The parameters travel with the hash, so a stronger default later
+/// does not invalidate existing lines.
 public struct SecretHash: Sendable, Equatable {
     public static let scheme = "scrypt"
     static let separator: Character = "$"
 
-    /// The default cost: N = 2^15, r = 8, p = 1, 32 MiB and some tens of
-    /// milliseconds per verification. RFC 7914 names N = 2^14 for interactive
-    /// logins; one step above it, as the memory is spent only at AUTH.
-    public static let defaultLog2N = 15
+    /// The default cost: N = 2^14, r = 8, p = 1, 16 MiB and some tens of
+    /// milliseconds per verification: RFC 7914's figure for interactive
+    /// logins (a verification runs on the server's one event loop).
+    public static let defaultLog2N = 14
     public static let defaultBlockSize = 8
     public static let defaultParallelism = 1
     static let saltBytes = 16
@@ -98,14 +97,19 @@ public struct SecretHash: Sendable, Equatable {
     }
 
     static func derive(_ secret: [UInt8], salt: [UInt8], n: Int, blockSize: Int, parallelism: Int, keyBytes: Int) throws -> [UInt8] {
-        let key = try KDF.Scrypt.deriveKey(from: secret, salt: salt, outputByteCount: keyBytes,
-                                           rounds: n, blockSize: blockSize, parallelism: parallelism)
-        return key.withUnsafeBytes { Array($0) }
+        var key = [UInt8](repeating: 0, count: keyBytes)
+        // maxmem: scrypt needs 128 * N * r bytes, and a little more for its own bookkeeping.
+        let done = EVP_PBE_scrypt(secret.map { CChar(bitPattern: $0) }, secret.count, salt, salt.count,
+                                  UInt64(n), UInt64(blockSize), UInt64(parallelism), UInt64(maxMemory + (1 << 20)),
+                                  &key, keyBytes)
+        guard done == 1 else { throw SecretHashError.parametersOutOfRange }
+        return key
     }
 
     static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard RAND_bytes(&bytes, Int32(count)) == 1 else { fatalError("the system's random source failed") }
+        return bytes
     }
 }
 

@@ -1,4 +1,4 @@
-import Crypto
+import COpenSSL
 
 /// A user of the users file: a name, a secret and grants.
 /// Its descriptions (and mirror) never show the secret.
@@ -58,5 +58,9 @@ enum StoredSecret: Sendable {
     case hash(SecretHash)
     case plain(digest: [UInt8])
 
-    static func digest(_ secret: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: secret)) }
+    static func digest(_ secret: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        SHA256(secret, secret.count, &digest)
+        return digest
+    }
 }

@@ -79,9 +79,10 @@ public struct Users: Sendable, CustomStringConvertible {
                 throw fail("the secret of user \(name) is neither plain:<text> nor a scrypt$N$r$p$salt$key hash from chan passwd")
             }
             var grants: [Grant] = []
-            for field in fields.dropFirst(2) {
+            for (position, field) in fields.dropFirst(2).enumerated() {
+                // Not echoed either: a plain secret with a space in it would show up here.
                 guard let grant = Grant(field) else {
-                    throw fail("bad grant \"\(field)\" for user \(name): send:<pattern>, recv:<pattern> or admin; a pattern is a channel name or a prefix ending in *")
+                    throw fail("grant \(position + 1) of user \(name) is not send:<pattern>, recv:<pattern> or admin; a pattern is a channel name or a prefix ending in *")
                 }
                 grants.append(grant)
             }
@@ -130,7 +131,7 @@ public struct Users: Sendable, CustomStringConvertible {
     /// The user when `name` exists and `secret` is its secret, else nil.
     /// Unknown names, plain and hashed secrets do the same work (see `decoy`),
     /// and comparisons are constant time. With hashed secrets it costs one
-    /// scrypt derivation: at the default cost 32 MiB and tens of milliseconds,
+    /// scrypt derivation: at the default cost 16 MiB and tens of milliseconds,
     /// which a caller on an event loop may prefer to run on a worker thread
     /// (`Users` and `User` are Sendable values).
     public func authenticate(name: String, secret: [UInt8]) -> User? {

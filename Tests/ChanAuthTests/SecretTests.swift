@@ -22,8 +22,23 @@ import Testing
 
     @Test func defaultCostIsTheDocumentedOne() throws {
         let hash = try SecretHash.make(secret: Array("pw".utf8))
-        #expect(hash.encoded.hasPrefix("scrypt$32768$8$1$"))
+        #expect(hash.encoded.hasPrefix("scrypt$16384$8$1$"))
         #expect(hash.matches(Array("pw".utf8)))
+    }
+
+    /// RFC 7914, section 12, the third test vector ("pleaseletmein", "SodiumChloride", N=16384, r=8, p=1), in the
+    /// users file's form: a line made elsewhere with the same scrypt verifies here.
+    @Test func theRFCTestVectorVerifies() throws {
+        let key = "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2"
+            + "d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887"
+        let bytes = stride(from: 0, to: key.count, by: 2).map { i -> UInt8 in
+            let start = key.index(key.startIndex, offsetBy: i)
+            return UInt8(key[start..<key.index(start, offsetBy: 2)], radix: 16)!
+        }
+        let line = "scrypt$16384$8$1$" + Data("SodiumChloride".utf8).base64EncodedString() + "$" + Data(bytes).base64EncodedString()
+        let hash = try #require(SecretHash(line))
+        #expect(hash.matches(Array("pleaseletmein".utf8)))
+        #expect(!hash.matches(Array("pleaseletmeim".utf8)))
     }
 
     @Test func saltsDifferSoEqualSecretsHashDifferently() throws {
