@@ -253,6 +253,17 @@ final class AccessTests: XCTestCase {
         XCTAssertEqual(u.reply(), "PONG")
         XCTAssertEqual(u.reply(), "OK")
         XCTAssertEqual(u.reply(), "TIMEOUT")
+
+        // On a TLS listener the refusal comes inside TLS, after the handshake.
+        let certificates = TestCertificates.shared
+        let tls = try Daemon(["--host", address, "--tls-cert", certificates.serverCertificate,
+                              "--tls-key", certificates.serverKey])
+        defer { tls.stop() }
+        let t = try TLSWire(port: tls.port, host: address, serverName: "localhost", ca: certificates.ca)
+        XCTAssertNil(t.error)
+        t.say("PING")
+        XCTAssertEqual(t.line()?.hasPrefix("ERR DENIED protected mode: "), true)
+        XCTAssertNil(t.line())
     }
 
     func testProtectedModeTakesYesOrNo() throws {

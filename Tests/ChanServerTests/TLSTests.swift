@@ -60,10 +60,12 @@ final class TLSWire {
     private(set) var error: String?
 
     /// Connects and completes the handshake (or records its `error`).
-    init(port: Int, ca: String, certificate: String? = nil, key: String? = nil) throws {
-        raw = try Wire(port: port)
+    /// `serverName`: what the certificate is checked for (the test certificate has localhost and 127.0.0.1).
+    init(port: Int, host: String = "127.0.0.1", serverName: String = "127.0.0.1", ca: String,
+         certificate: String? = nil, key: String? = nil) throws {
+        raw = try Wire(port: port, host: host)
         let context = try TLSClientContext(caFile: ca, certificateFile: certificate, keyFile: key)
-        tls = try TLSConnection(client: context, serverName: "127.0.0.1")
+        tls = try TLSConnection(client: context, serverName: serverName)
         var out = tls.start()
         while error == nil {
             raw.send(out.ciphertext)
