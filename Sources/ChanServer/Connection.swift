@@ -51,8 +51,10 @@ final class Connection {
 
     var id: Int { session.id }
 
-    /// Over the connection limit: one error line, then close.
+    /// Over the connection limit: one error line, then close. A TLS client
+    /// could not read a plain line: it is closed without one.
     static func refuse(_ tcp: UnsafeMutablePointer<uv_tcp_t>, server: Server) {
+        guard server.tls == nil else { return UV.closeAndFree(tcp) }
         var line: [UInt8] = []
         ReplyEncoder.error(.limit, "too many connections (max \(server.state.config.maxConnections))", into: &line)
         line.withUnsafeBytes { bytes in

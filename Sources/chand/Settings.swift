@@ -99,7 +99,7 @@ struct Setting: Sendable {
         path("tls-key", "CHAND_TLS_KEY", "PEM private key of --tls-cert", \.config.tlsKey),
         integer("tls-handshake-timeout", "CHAND_TLS_HANDSHAKE_TIMEOUT", "Seconds a TLS handshake may take before the connection is closed",
                 1...3600, \.config.tlsHandshakeSeconds),
-        path("tls-ca", "CHAND_TLS_CA", "PEM CA file: clients must present a certificate it signed (needs --tls-cert)",
+        path("tls-ca", "CHAND_TLS_CLIENT_CA", "PEM CA file: clients must present a certificate it signed (needs --tls-cert)",
              \.config.tlsClientCA),
         Setting(name: "log-level", variable: "CHAND_LOG_LEVEL", help: "Log level", valueName: "<level>",
                 fallback: DaemonSettings().logLevel.rawValue) { text, settings in
