@@ -27,6 +27,16 @@ let package = Package(
             pkgConfig: "libuv",
             providers: [.apt(["libuv1-dev"])]
         ),
+        // OpenSSL, from the system (Debian: libssl-dev): TLS for ChanTLS, scrypt, SHA-256 and random bytes for ChanAuth.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        // Users, secrets and channel grants: the users file, scrypt hashes, permission checks. No I/O but reading the file.
+        .target(name: "ChanAuth", dependencies: ["COpenSSL"]),
+        // One TLS connection over memory buffers (ciphertext in, plaintext out and back); no sockets, no loop.
+        .target(name: "ChanTLS", dependencies: ["COpenSSL"]),
         // The channel engine: tasklets, channels, chanops, select, scheduler. No I/O.
         // Its queues are its own: intrusive lists for O(1) removal of a chanop
         // by identity without reference counting, and a byte ring that packs
@@ -49,7 +59,7 @@ let package = Package(
         .target(
             name: "ChanServer",
             dependencies: [
-                "CLibUV", "ChanCore", "ChanProtocol", "ChanSession", "ChanDurability", "ChanStore",
+                "CLibUV", "ChanCore", "ChanProtocol", "ChanSession", "ChanDurability", "ChanStore", "ChanAuth", "ChanTLS",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: loopConfined
@@ -57,16 +67,16 @@ let package = Package(
         .executableTarget(
             name: "chand",
             dependencies: [
-                "ChanServer", "ChanProtocol", "ChanStore",
+                "ChanServer", "ChanProtocol", "ChanStore", "ChanAuth",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // A blocking-socket client of the wire protocol, shared by the CLI, benchmarks and tests.
-        .target(name: "ChanClient", dependencies: ["ChanCore", "ChanProtocol"]),
+        .target(name: "ChanClient", dependencies: ["ChanCore", "ChanProtocol", "ChanTLS"]),
         // The command-line client: send, recv, select, make, close, stat, info, channels, ping, bench.
         .executableTarget(
             name: "chan",
-            dependencies: ["ChanClient", "ChanProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ChanClient", "ChanProtocol", "ChanAuth", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The client library and the chan binary against the real daemon (the dependencies build both binaries).
         .testTarget(name: "ChanClientTests", dependencies: ["ChanClient", "chan", "chand"]),
@@ -76,8 +86,11 @@ let package = Package(
         .testTarget(name: "ChanProtocolTests", dependencies: ["ChanProtocol"]),
         // Sessions driven in-process, as wire transcripts (no sockets).
         .testTarget(name: "ChanSessionTests", dependencies: ["ChanSession", "ChanCore"]),
+        .testTarget(name: "ChanAuthTests", dependencies: ["ChanAuth"]),
+        // Handshakes between two in-process ends; certificates made with the openssl command.
+        .testTarget(name: "ChanTLSTests", dependencies: ["ChanTLS"]),
         // Talks to the real chand binary over loopback (the dependency builds it).
-        .testTarget(name: "ChanServerTests", dependencies: ["chand"]),
+        .testTarget(name: "ChanServerTests", dependencies: ["chand", "ChanTLS", "ChanAuth"]),
         // Durable channels' store: an append-only log of CRC-32C-checked
         // records in segment files, written and fsynced by a background
         // thread (group commit), compacted into snapshots by another. Chosen

@@ -1,4 +1,5 @@
 import ChanCore
+import ChanTLS
 // The client's API speaks ChanProtocol's types (Preference, ErrorCode, WaitLimit, ChannelStat, ServerHello,
 // ReplyFields, ChannelName, Counters): `import ChanClient` brings them along.
 @_exported import ChanProtocol
@@ -29,8 +30,44 @@ public final class ChanClient {
         /// `--max-payload`, so that no value a server may hand over is refused
         /// (and lost) here.
         public var maxPayload = 1 << 30
+        /// Speak TLS and verify the server's certificate; nil: plain TCP.
+        public var tls: TLS?
+        /// Sent as `AUTH` right after connecting (servers started with `--users`).
+        public var credentials: Credentials?
 
         public init() {}
+    }
+
+    /// How to reach a TLS server. Its certificate is always verified.
+    public struct TLS: Sendable {
+        /// PEM CA certificates the server's certificate must chain to; nil: the system's store.
+        public var caFile: String?
+        /// A client certificate and its key (PEM), for a server started with `--tls-ca`.
+        public var certificateFile: String?
+        public var keyFile: String?
+        /// The name the server's certificate must carry; nil: the host connected to.
+        public var serverName: String?
+
+        public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, serverName: String? = nil) {
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.serverName = serverName
+        }
+    }
+
+    /// A user name and secret for `AUTH`; the description never shows the secret.
+    public struct Credentials: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+        public var user: String
+        public var secret: String
+
+        public init(user: String, secret: String) {
+            self.user = user
+            self.secret = secret
+        }
+
+        public var description: String { "Credentials(\(user), <secret>)" }
+        public var debugDescription: String { description }
     }
 
     public let host: String
@@ -46,9 +83,23 @@ public final class ChanClient {
         self.port = port
         self.options = options
         parser = ReplyParser(maxLineLength: options.maxLineLength, maxPayload: options.maxPayload)
-        stream = try SocketStream.connect(host: host, port: port,
-                                          timeoutMilliseconds: milliseconds(options.connectTimeout),
-                                          ioTimeoutMilliseconds: max(1, milliseconds(options.ioTimeout)))
+        let timeout = milliseconds(options.connectTimeout)
+        let ioTimeout = max(1, milliseconds(options.ioTimeout))
+        if let tls = options.tls {
+            let context: TLSClientContext
+            do {
+                context = try TLSClientContext(caFile: tls.caFile, certificateFile: tls.certificateFile, keyFile: tls.keyFile)
+            } catch {
+                throw .invalidArgument("TLS: \(error)")
+            }
+            stream = try SocketStream.connect(host: host, port: port, tls: context, serverName: tls.serverName ?? host,
+                                              timeoutMilliseconds: timeout, ioTimeoutMilliseconds: ioTimeout)
+        } else {
+            stream = try SocketStream.connect(host: host, port: port, timeoutMilliseconds: timeout, ioTimeoutMilliseconds: ioTimeout)
+        }
+        if let credentials = options.credentials {
+            try auth(user: credentials.user, secret: credentials.secret)
+        }
     }
 
     /// False once the connection has ended (QUIT, a lost connection, a malformed reply).
@@ -68,6 +119,23 @@ public final class ChanClient {
         switch try reply(.prompt) {
         case .pong: return
         case let other: throw unexpected(other, sent)
+        }
+    }
+
+    /// `AUTH <user> <secret>`: `ERR DENIED` (a `.server` error) when refused;
+    /// the server closes the connection after the third refusal.
+    public func auth(user: String, secret: String) throws(ChanError) {
+        for (what, text) in [("user name", user), ("secret", secret)] {
+            guard !text.isEmpty, text.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+                throw ChanError.invalidArgument("a \(what) is one or more bytes 0x21-0x7E (no spaces)")
+            }
+        }
+        _ = try request { RequestEncoder.auth(user: user, secret: Secret(Array(secret.utf8)), into: &$0) }
+        switch try reply(.prompt) {
+        case .ok: return
+        case .error(let code, let text): throw ChanError.server(code: code, text: text)
+        // Not the request's bytes: they hold the secret.
+        case let other: throw stream.malformed("\(String(other.summary.prefix(200))) in reply to AUTH")
         }
     }
 

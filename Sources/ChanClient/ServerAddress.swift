@@ -1,23 +1,28 @@
 /// A server address as people write it, one grammar for every flag and CHAND_ADDR:
 /// `host`, `:port`, `host:port`, `[v6]:port`, `[v6]` or a bare IPv6 address (`::1`).
-/// `tls://` is reserved for TLS, which chand does not speak yet.
+/// Any of them may start with `tls://`: the server speaks TLS.
 public struct ServerAddress: Equatable, Sendable {
     /// nil when the text gives only a port.
     public var host: String?
     /// nil when the text gives only a host.
     public var port: Int?
+    /// Written with `tls://`.
+    public var isTLS: Bool
 
-    public init(host: String?, port: Int?) {
+    public init(host: String?, port: Int?, isTLS: Bool = false) {
         self.host = host
         self.port = port
+        self.isTLS = isTLS
     }
 
     public static let tlsPrefix = "tls://"
 
     /// Reads an address; a port is 1-65535.
     public static func parse(_ text: String) throws(ChanError) -> ServerAddress {
-        guard !text.lowercased().hasPrefix(tlsPrefix) else {
-            throw .invalidArgument("\(text): \(tlsPrefix) is reserved for TLS, which chand does not speak yet")
+        if text.lowercased().hasPrefix(tlsPrefix) {
+            var address = try parse(String(text.dropFirst(tlsPrefix.count)))
+            address.isTLS = true
+            return address
         }
         func bad() -> ChanError {
             .invalidArgument("\"\(text)\" is not an address: host, :port, host:port or [v6]:port")

@@ -1,4 +1,5 @@
 import ChanProtocol
+import ChanTLS
 
 #if canImport(Glibc)
 import Glibc
@@ -30,7 +31,8 @@ private let streamSocket = SOCK_STREAM
 private let noSignal: Int32 = 0
 #endif
 
-/// A connected blocking TCP socket that feeds a reply parser.
+/// A connected blocking TCP socket that feeds a reply parser, in plain text
+/// or through TLS.
 ///
 /// Every wait goes through `poll`, so no read waits longer than it is told to:
 /// the first byte of a reply waits until the command's deadline (or for ever
@@ -38,6 +40,10 @@ private let noSignal: Int32 = 0
 /// `ioTimeout`. Any failure closes the socket; the stream is then unusable.
 final class SocketStream {
     private var fd: Int32
+    /// nil on a plain connection.
+    private var tls: TLSConnection?
+    /// Replies decrypted with the end of the handshake, before any was asked for.
+    private var early: [UInt8] = []
     /// What one recv(2) reads into before it goes to the reply parser.
     private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 1)
     let ioTimeoutMilliseconds: Int
@@ -59,6 +65,40 @@ final class SocketStream {
             _ = systemClose(fd)
             fd = -1
         }
+    }
+
+    /// Connects as `connect(host:port:...)` does, then completes a TLS
+    /// handshake within the same timeout: the server's certificate must
+    /// verify against `context` for `serverName`.
+    static func connect(host: String, port: Int, tls context: TLSClientContext, serverName: String,
+                        timeoutMilliseconds: Int, ioTimeoutMilliseconds: Int) throws(ChanError) -> SocketStream {
+        let deadline = monotonicNanoseconds() + UInt64(timeoutMilliseconds) * 1_000_000
+        let stream = try connect(host: host, port: port, timeoutMilliseconds: timeoutMilliseconds,
+                                 ioTimeoutMilliseconds: ioTimeoutMilliseconds)
+        let target = ServerAddress.display(host: host, port: port)
+        let tls: TLSConnection
+        do {
+            tls = try TLSConnection(client: context, serverName: serverName)
+        } catch {
+            throw .connectFailed("\(target): \(error)")
+        }
+        do throws(ChanError) {
+            var out = tls.start()
+            while true {
+                if !out.ciphertext.isEmpty { try stream.sendAll(out.ciphertext) }
+                if let error = out.error { throw ChanError.connectFailed("\(target): \(error)") }
+                if !tls.isHandshaking { break }
+                let n = try stream.receive(until: deadline, insideReply: false)
+                out = tls.feed(UnsafeRawBufferPointer(rebasing: stream.scratch[..<n]))
+                stream.early += out.plaintext
+            }
+        } catch {
+            stream.close()
+            if case .connectionLost(let why) = error { throw .connectFailed("\(target): TLS handshake: \(why)") }
+            throw error
+        }
+        stream.tls = tls
+        return stream
     }
 
     /// Resolves `host` (a name or a numeric IPv4/IPv6 address) and connects to
@@ -132,6 +172,16 @@ final class SocketStream {
 
     func write(_ bytes: [UInt8]) throws(ChanError) {
         guard fd >= 0 else { throw .connectionLost("the connection is closed") }
+        guard let tls else { return try sendAll(bytes) }
+        let out = tls.write(bytes)
+        if let error = out.error {
+            close()
+            throw .connectionLost("\(error)")
+        }
+        try sendAll(out.ciphertext)
+    }
+
+    private func sendAll(_ bytes: [UInt8]) throws(ChanError) {
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { raw in
@@ -153,13 +203,42 @@ final class SocketStream {
     /// Reads what has arrived into `parser`, waiting until `deadline` (nil: for ever) for at least one byte.
     func read(into parser: inout ReplyParser, until deadline: UInt64?) throws(ChanError) {
         guard fd >= 0 else { throw .connectionLost("the connection is closed") }
+        if !early.isEmpty {
+            parser.append(contentsOf: early)
+            early = []
+            return
+        }
+        while true {
+            let n = try receive(until: deadline, insideReply: parser.isInsideReply)
+            let bytes = UnsafeRawBufferPointer(rebasing: scratch[..<n])
+            guard let tls else { return parser.append(contentsOf: bytes) }
+            // A record may arrive in pieces: read on until it yields plaintext.
+            let out = tls.feed(bytes)
+            if !out.ciphertext.isEmpty { try sendAll(out.ciphertext) }
+            if let error = out.error {
+                close()
+                throw .connectionLost("\(error)")
+            }
+            if !out.plaintext.isEmpty {
+                return parser.append(contentsOf: out.plaintext)
+            }
+            if out.peerClosed {
+                close()
+                throw .connectionLost(parser.isInsideReply
+                    ? "the server closed the connection in the middle of a reply" : "the server closed the connection")
+            }
+        }
+    }
+
+    /// recv(2) into `scratch`, waiting until `deadline` (nil: for ever) for at least one byte; the count read.
+    private func receive(until deadline: UInt64?, insideReply: Bool) throws(ChanError) -> Int {
         while true {
             var timeout: Int32 = -1
             if let deadline {
                 let now = monotonicNanoseconds()
                 guard now < deadline else {
                     close()
-                    throw .connectionLost(parser.isInsideReply
+                    throw .connectionLost(insideReply
                         ? "the server stopped in the middle of a reply" : "no reply from the server in time")
                 }
                 timeout = Int32(min(UInt64(Int32.max), (deadline - now + 999_999) / 1_000_000))
@@ -174,14 +253,11 @@ final class SocketStream {
             }
             if ready == 0 { continue }  // the deadline check above decides
             let n = systemRecv(fd, scratch.baseAddress!, scratch.count, 0)
-            if n > 0 {
-                parser.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<n]))
-                return
-            }
+            if n > 0 { return n }
             if n < 0 && errno == EINTR { continue }
             let reason = n == 0 ? "the server closed the connection" : errnoText()
             close()
-            throw .connectionLost(parser.isInsideReply ? "\(reason) in the middle of a reply" : reason)
+            throw .connectionLost(insideReply ? "\(reason) in the middle of a reply" : reason)
         }
     }
 

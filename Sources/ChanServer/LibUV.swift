@@ -37,6 +37,7 @@ enum UV {
 
     static let eof = Int(UV_EOF.rawValue)
     static let eagain = Int32(UV_EAGAIN.rawValue)
+    static let canceled = Int32(UV_ECANCELED.rawValue)
     static let emfile = Int32(UV_EMFILE.rawValue)
     static let enfile = Int32(UV_ENFILE.rawValue)
 

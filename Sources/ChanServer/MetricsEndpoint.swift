@@ -20,7 +20,7 @@ final class MetricsEndpoint {
 
     init(server: Server, port: Int) throws {
         self.server = server
-        listener = try UV.listen(server.loop, host: server.config.host, port: port, context: server) { l, status in
+        listener = try UV.listen(server.loop, host: server.config.metricsHost, port: port, context: server) { l, status in
             guard status >= 0 else { return }
             UV.object(l!.pointee.data, as: Server.self).metricsEndpoint?.accept()
         }

@@ -1,6 +1,8 @@
+import ChanAuth
 import ChanCore
 import ChanDurability
 import ChanProtocol
+import ChanTLS
 @_exported import ChanSession
 import ChanStore
 import CLibUV
@@ -45,6 +47,12 @@ public final class Server {
     /// The metrics endpoint's port, when it is on.
     public var metricsPort: Int? { metricsEndpoint?.port }
 
+    /// Every connection is TLS when set (`--tls-cert`, `--tls-key`).
+    let tls: TLSServerContext?
+    /// TLS connections still in their handshake, closed when it takes longer
+    /// than `tlsHandshakeSeconds` (checked once a second).
+    var handshaking: [ObjectIdentifier: Connection] = [:]
+
     var connections: [ObjectIdentifier: Connection] = [:]
     /// Connections with replies to write before the loop sleeps.
     var needFlush: [Connection] = []
@@ -61,7 +69,12 @@ public final class Server {
 
     /// `storage`: where durable channels are kept and when they are synced
     /// (chand --data-dir, --fsync); nil: no channel may be durable.
+    /// Throws `UsersFileError` for a users file that cannot be used, `TLSError` for TLS files.
     public init(config: ServerConfig, storage: StorageSettings? = nil, logger: Logger = Logger(label: "chand")) throws {
+        let users = try config.usersFile.map { path throws(UsersFileError) in try Users.load(path: path) }
+        tls = try config.tlsCertificate.map { certificate throws(TLSError) in
+            try TLSServerContext(certificateFile: certificate, keyFile: config.tlsKey ?? certificate, clientCAFile: config.tlsClientCA)
+        }
         loop = .allocate(capacity: 1)
         try LibUVError.check(uv_loop_init(loop), "uv_loop_init")
         var config = config
@@ -73,6 +86,7 @@ public final class Server {
             config.maxConnections = allowed
         }
         state = ServerState(config: config, logger: logger, clock: LoopClock(loop))
+        state.authenticatesOffLoop = true
         readBuffer = .allocate(byteCount: 64 << 10, alignment: 16)
         prepare = .allocate(capacity: 1)
         turns = .allocate(capacity: 1)
@@ -84,6 +98,18 @@ public final class Server {
         uv_timer_init(loop, sweepTimer)
         for h in [UV.handle(prepare), UV.handle(turns), UV.handle(deadlineTimer), UV.handle(sweepTimer)] {
             h.pointee.data = UV.context(self)
+        }
+        if let path = config.usersFile, let users {
+            for warning in users.warnings { logger.warning("\(path): \(warning)") }
+            logger.info("\(users.all.count) users from \(path): clients must AUTH")
+            state.setUsers(users)
+        } else if config.protectedMode {
+            logger.info("protected mode: no --users, so only loopback clients are served")
+        }
+        if let ca = config.tlsClientCA {
+            logger.info("TLS only, client certificates signed by \(ca) required")
+        } else if tls != nil {
+            logger.info("TLS only")
         }
         if let storage { try openStore(storage) }
     }
@@ -156,9 +182,17 @@ public final class Server {
             server.engine.forgetClosedChannels(now: uv_now(server.loop), ttl: UInt64(server.config.closedTTLSeconds) * 1000)
             server.engine.startActivityInterval()
             server.noticeVanishedPeers()
+            server.closeSlowHandshakes()
         }, 1000, 1000)
         // The timer alone must not keep the loop alive at shutdown.
         uv_unref(UV.handle(sweepTimer))
+        let hangup = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)
+        uv_signal_init(loop, hangup)
+        UV.handle(hangup).pointee.data = UV.context(self)
+        uv_signal_start(hangup, { h, _ in UV.object(h!.pointee.data, as: Server.self).reloadUsers() }, SIGHUP)
+        // SIGHUP alone must not keep the loop alive at shutdown.
+        uv_unref(UV.handle(hangup))
+        signals.append(hangup)
         for signum in [SIGINT, SIGTERM] {
             let s = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)
             uv_signal_init(loop, s)
@@ -225,15 +259,42 @@ public final class Server {
             Connection.refuse(tcp, server: self)
             return
         }
+        let refusal = config.protectedMode && !state.requiresLogin && !PeerAddress.isLoopback(tcp)
         let conn = Connection(server: self, handle: tcp)
         connections[ObjectIdentifier(conn)] = conn
         state.stats.connectionsOpen += 1
         state.stats.connectionsTotal += 1
         logger.debug("connection \(conn.id) opened")
-        conn.start()
+        conn.start(refused: refusal)
+    }
+
+    /// SIGHUP: reads the users file again. A file that cannot be used keeps
+    /// the users as they were.
+    private func reloadUsers() {
+        guard let path = config.usersFile else {
+            return logger.info("SIGHUP: no users file to reload (chand --users)")
+        }
+        do {
+            let users = try Users.load(path: path)
+            for warning in users.warnings { logger.warning("\(path): \(warning)") }
+            state.setUsers(users)
+            logger.info("SIGHUP: \(users.all.count) users reloaded from \(path)")
+        } catch {
+            logger.error("SIGHUP: the users file was not reloaded, the previous users stay: \(error)")
+        }
+    }
+
+    private func closeSlowHandshakes() {
+        guard !handshaking.isEmpty else { return }
+        let now = uv_now(loop)
+        for conn in Array(handshaking.values) where now >= conn.handshakeDeadline {
+            logger.debug("connection \(conn.id): TLS handshake not done in \(config.tlsHandshakeSeconds) s, closed")
+            conn.close()
+        }
     }
 
     func forget(_ conn: Connection) {
+        handshaking[ObjectIdentifier(conn)] = nil
         connections[ObjectIdentifier(conn)] = nil
         state.stats.connectionsOpen -= 1
         logger.debug("connection \(conn.id) closed")

@@ -6,6 +6,7 @@ extension Session {
     var engine: Engine { server.engine }
 
     func execute(_ command: Command) {
+        if server.requiresLogin && !mayRun(command) { return }
         switch command {
         case .ping:
             ReplyEncoder.pong(into: &output)
@@ -48,9 +49,8 @@ extension Session {
             if !engine.acknowledge(tasklet, tag: tag) { notHeld(tag) }
         case .giveBack(let tag):
             if !engine.giveBack(tasklet, tag: tag) { notHeld(tag) }
-        case .auth:
-            // Without a users file every connection may run every command.
-            error(.denied, "no users are configured on this server (chand --users)")
+        case .auth(let user, let secret):
+            authenticate(user, secret)
         case .invalid(let code, let text, let closeAfter):
             error(code, text)
             if closeAfter { endAfterReplies() }

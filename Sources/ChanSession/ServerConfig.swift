@@ -7,6 +7,19 @@ public struct ServerConfig: Sendable {
     public var port = 7400
     /// Serve Prometheus metrics over HTTP on this port (0: a free one); nil: off.
     public var metricsPort: Int?
+    /// The interface the metrics endpoint listens on (loopback unless asked).
+    public var metricsHost = "127.0.0.1"
+    /// The users file (`--users`); nil: no users, no AUTH.
+    public var usersFile: String?
+    /// Without a users file, serve only loopback clients.
+    public var protectedMode = true
+    /// PEM certificate chain and key: when both are set the listener speaks TLS only.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// PEM CA file: clients must present a certificate signed by it.
+    public var tlsClientCA: String?
+    /// Seconds a TLS handshake may take before the connection is closed.
+    public var tlsHandshakeSeconds = 10
     public var limits = ProtocolLimits()
     public var maxConnections = 10_000
     public var maxChannels = 1_000_000

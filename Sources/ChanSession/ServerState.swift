@@ -24,6 +24,17 @@ public final class ServerState {
     /// Seconds that SEND/RECV/SELECT waited before a partner completed them.
     public var blockedSeconds = Histogram(bounds: [0.0001, 0.001, 0.01, 0.1, 1, 10, 60, 600])
     public let startedAt: UInt64
+    /// The users file; nil: none, every connection may run every command.
+    public internal(set) var users: (any UserDirectory)?
+    /// Users are configured: a connection must AUTH, and each command is
+    /// checked against its user's grants. A plain flag, so that a server
+    /// without users pays one test per command.
+    public internal(set) var requiresLogin = false
+    /// The transport checks AUTH secrets off the loop (`Session.Actions.authenticate`);
+    /// else they are checked at once, on the loop.
+    public var authenticatesOffLoop = false
+    /// Changes with every `setUsers`: a session holding an older one looks its user up again.
+    var usersGeneration = 0
 
     public init(config: ServerConfig, logger: Logger = Logger(label: "chand"), clock: any SessionClock) {
         self.config = config

@@ -41,6 +41,10 @@ public final class Session {
         /// on the loop's next iteration, after other connections had theirs
         /// (and without letting the loop sleep meanwhile).
         public static let continueNextTurn = Actions(rawValue: 1 << 4)
+        /// An AUTH waits for its secret to be checked: take it with
+        /// `takeAuthentication()`, check it off the loop, report with
+        /// `authenticated(_:)`. Later commands wait meanwhile.
+        public static let authenticate = Actions(rawValue: 1 << 5)
     }
 
     /// Unowned(unsafe): the server outlives every session.
@@ -64,6 +68,8 @@ public final class Session {
     var listing: Listing?
     /// When the waiting command blocked (clock ns), for the blocked-time histogram.
     var blockedSince: UInt64 = 0
+    /// Who authenticated on this connection (with a users file).
+    var login = Login()
 
     /// Replies not yet handed to the socket.
     public internal(set) var output: [UInt8] = []
@@ -111,6 +117,24 @@ public final class Session {
     /// The connection is accepted: read it.
     public func start() -> Actions {
         progress()
+    }
+
+    /// The secret of the AUTH waiting since `.authenticate` was checked:
+    /// `user` is who it authenticates, nil when refused.
+    public func authenticated(_ user: (any SessionUser)?) -> Actions {
+        guard let check = login.checking else { return [] }
+        login.checking = nil
+        guard state != .closed else { return [] }
+        concludeAuthentication(check.name, user)
+        return progress()
+    }
+
+    /// The connection is accepted only to be refused (protected mode): one
+    /// error reply, then close.
+    public func refuse(_ code: ErrorCode, _ text: String) -> Actions {
+        error(code, text)
+        endAfterReplies()
+        return progress()
     }
 
     /// Bytes arrived from the client.
@@ -249,6 +273,10 @@ public final class Session {
         var actions = pending
         pending = []
         if turnYielded { actions.insert(.continueNextTurn) }
+        if login.checkRequested {
+            login.checkRequested = false
+            actions.insert(.authenticate)
+        }
         if !flushRequested && (!output.isEmpty || state == .closingAfterFlush) {
             flushRequested = true
             actions.insert(.flush)
@@ -269,7 +297,7 @@ public final class Session {
     /// Reads while commands can run and replies are draining; a blocked
     /// tasklet's connection is read only until `inputHighWater` bytes wait.
     private var wantsInput: Bool {
-        !outputFull && (tasklet.state == .running && !turnYielded
+        !outputFull && (tasklet.state == .running && !turnYielded && login.checking == nil
             || parser.bufferedByteCount + readAhead.byteCount < server.config.inputHighWater)
     }
 
@@ -300,7 +328,7 @@ public final class Session {
     /// up, the input holds no complete command, or the turn is used up.
     private func runCommands() {
         guard !turnYielded else { return }
-        while tasklet.state == .running && runsCommands && !outputFull {
+        while tasklet.state == .running && runsCommands && !outputFull && login.checking == nil {
             // A step of a listing is a whole turn: the others run before the next one.
             if let listing {
                 let done = continueListing(listing)
@@ -332,7 +360,7 @@ public final class Session {
         case .blocked:
             server.engine.cancel(tasklet)
             state = .closingAfterFlush
-        case .running where !outputFull && !turnYielded:
+        case .running where !outputFull && !turnYielded && login.checking == nil:
             state = .closingAfterFlush
         default:
             break  // yielded or waiting for output room: runs again later

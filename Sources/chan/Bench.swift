@@ -60,7 +60,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let (host, port) = try server.address()
-        let run = BenchRun(host: host, port: port, payload: [UInt8](repeating: UInt8(ascii: "x"), count: size))
+        let run = BenchRun(host: host, port: port, options: try server.clientOptions(), payload: [UInt8](repeating: UInt8(ascii: "x"), count: size))
         let prefix = "bench.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
         let handoffs: Int
         let latencyLabel: String
@@ -117,10 +117,11 @@ struct Bench: ParsableCommand {
 /// The workers of one benchmark run: threads that connect, wait at a gate
 /// until all are connected, run, and report their latencies or an error.
 final class BenchRun: @unchecked Sendable {
-    // Safe to share: `host`, `port` and `payload` are immutable; everything
+    // Safe to share: `host`, `port`, `options` and `payload` are immutable; everything
     // mutable is behind `lock`.
     let host: String
     let port: Int
+    let options: ChanClient.Options
     let payload: [UInt8]
 
     private let lock = NSCondition()
@@ -134,7 +135,8 @@ final class BenchRun: @unchecked Sendable {
     private var latencies: [UInt64] = []
     private var done = 0
 
-    init(host: String, port: Int, payload: [UInt8]) {
+    init(host: String, port: Int, options: ChanClient.Options, payload: [UInt8]) {
+        self.options = options
         self.host = host
         self.port = port
         self.payload = payload
@@ -147,7 +149,7 @@ final class BenchRun: @unchecked Sendable {
 
     private func work(_ body: @Sendable (ChanClient, BenchRun) throws -> [UInt64]) {
         do {
-            let client = try ChanClient(host: host, port: port)
+            let client = try ChanClient(host: host, port: port, options: options)
             lock.lock()
             connected += 1
             lock.broadcast()

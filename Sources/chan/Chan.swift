@@ -15,7 +15,9 @@ struct Chan: ParsableCommand {
         discussion: """
             The server is -s/--server <address>, or --host and --port, given before or after the \
             subcommand (chan --port 7411 ping); else CHAND_ADDR; else 127.0.0.1:7400. An address is \
-            host, :port, host:port or [v6]:port (a bare IPv6 address is a host).
+            host, :port, host:port or [v6]:port (a bare IPv6 address is a host); tls://<address> or --tls \
+            speaks TLS, verifying the server's certificate against --tls-ca, CHAND_TLS_CA or the system's \
+            store. On a server with users, CHAND_USER and CHAND_PASSWORD are sent as AUTH.
 
             A value that starts with "-" goes after "--": chan send jobs -- -5.
 
@@ -23,7 +25,7 @@ struct Chan: ParsableCommand {
             """,
         version: "chan \(ChandVersion.current)",
         subcommands: [Send.self, Throw.self, Recv.self, SelectCommand.self, Make.self, Close.self, Open.self, Delete.self, Stat.self,
-                      Info.self, Channels.self, Top.self, Ping.self, Bench.self])
+                      Info.self, Channels.self, Top.self, Ping.self, Bench.self, Passwd.self])
 
     /// Parses (connection options may come before the subcommand), then runs. A usage error that looks like a
     /// value starting with "-" taken for an option says to put it after "--".
@@ -98,11 +100,21 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Server port.")
     var port: Int?
 
+    @Flag(help: "Speak TLS (as a tls:// address does); the server's certificate is always verified.")
+    var tls = false
+
+    @Option(name: .customLong("tls-ca"), help: ArgumentHelp(
+        "PEM CA certificates to verify the server with; implies --tls (default: CHAND_TLS_CA, else the system's store).",
+        valueName: "pem"))
+    var tlsCA: String?
+
     static let defaultHost = "127.0.0.1"
     static let defaultPort = 7400
 
     /// The connection options, which `chan` also takes before the subcommand.
-    static let names: Set<String> = ["-s", "--server", "--host", "--port"]
+    static let names: Set<String> = ["-s", "--server", "--host", "--port", "--tls-ca"]
+    /// Those of them that take no value.
+    static let flagNames: Set<String> = ["--tls"]
 
     func validate() throws {
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1-65535") }
@@ -115,6 +127,10 @@ struct ServerOptions: ParsableArguments {
         var rest = arguments[...]
         while let first = rest.first {
             let name = String(first.split(separator: "=", maxSplits: 1).first ?? "")
+            if flagNames.contains(first) {
+                leading.append(rest.removeFirst())
+                continue
+            }
             guard names.contains(name) else { break }
             leading.append(rest.removeFirst())
             if !first.contains("="), let value = rest.first {
@@ -128,13 +144,31 @@ struct ServerOptions: ParsableArguments {
 
     func address() throws -> (host: String, port: Int) {
         do {
-            return try resolvedAddress()
+            let address = try resolvedAddress()
+            return (address.host, address.port)
         } catch let error as ChanError {
             throw ValidationError(error.description)
         }
     }
 
-    private func resolvedAddress() throws -> (host: String, port: Int) {
+    /// TLS and AUTH as the flags and the environment ask: `--tls`, `--tls-ca`,
+    /// `tls://`, `CHAND_TLS_CA`, `CHAND_USER`, `CHAND_PASSWORD`.
+    func clientOptions(_ base: ChanClient.Options = ChanClient.Options()) throws -> ChanClient.Options {
+        var options = base
+        let environmentCA = getenv("CHAND_TLS_CA").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        if try tls || tlsCA != nil || resolvedAddress().isTLS {
+            options.tls = ChanClient.TLS(caFile: tlsCA ?? environmentCA)
+        }
+        let user = getenv("CHAND_USER").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
+        let secret = getenv("CHAND_PASSWORD").map { String(cString: $0) }
+        if let user {
+            guard let secret, !secret.isEmpty else { throw ChanError.invalidArgument("CHAND_USER is set but CHAND_PASSWORD is not") }
+            options.credentials = ChanClient.Credentials(user: user, secret: secret)
+        }
+        return options
+    }
+
+    private func resolvedAddress() throws -> (host: String, port: Int, isTLS: Bool) {
         var base = ServerAddress(host: nil, port: nil)
         if let server {
             base = try ServerAddress.parse(server)
@@ -151,12 +185,12 @@ struct ServerOptions: ParsableArguments {
             }
             return host
         }
-        return (flagHost ?? base.host ?? Self.defaultHost, port ?? base.port ?? Self.defaultPort)
+        return (flagHost ?? base.host ?? Self.defaultHost, port ?? base.port ?? Self.defaultPort, base.isTLS)
     }
 
     func connect(_ options: ChanClient.Options = ChanClient.Options()) throws -> ChanClient {
         let (host, port) = try address()
-        return try ChanClient(host: host, port: port, options: options)
+        return try ChanClient(host: host, port: port, options: try clientOptions(options))
     }
 }
 

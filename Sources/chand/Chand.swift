@@ -1,3 +1,4 @@
+import ChanAuth
 import ChanProtocol
 import ChanServer
 import Logging
@@ -23,6 +24,8 @@ enum Chand {
         case .run(let settings):
             do {
                 try run(settings)
+            } catch let error as UsersFileError {
+                fail("--users: \(error)", status: 64)
             } catch {
                 fail("\(error)", status: 1)
             }
@@ -40,7 +43,7 @@ enum Chand {
         let bound = try server.start()
         print("chand listening on \(ListenAddress.display(settings.config.host, bound))")
         if let metrics = server.metricsPort {
-            print("chand metrics on http://\(ListenAddress.display(settings.config.host, metrics))/metrics")
+            print("chand metrics on http://\(ListenAddress.display(settings.config.metricsHost, metrics))/metrics")
         }
         fflush(nil)  // the lines above must reach a pipe at once
         try server.run()

@@ -96,6 +96,33 @@ struct Setting: Sendable {
             settings.config.metricsPort = port
             return nil
         },
+        Setting(name: "metrics-host", variable: "CHAND_METRICS_HOST",
+                help: "Interface the metrics endpoint listens on", valueName: "<host>",
+                fallback: DaemonSettings().config.metricsHost) { text, settings in
+            guard let address = ListenAddress.resolve(text) else { return "an IP address or a host name that resolves" }
+            settings.config.metricsHost = address
+            return nil
+        },
+        path("users", "CHAND_USERS",
+             "Users file: `<name> <secret> [send:<pattern>|recv:<pattern>|admin]...` per line; clients must AUTH. SIGHUP reloads it",
+             \.config.usersFile),
+        Setting(name: "protected-mode", variable: "CHAND_PROTECTED_MODE",
+                help: "yes: without --users, serve only loopback clients; no: serve every client without AUTH",
+                valueName: "yes|no", fallback: DaemonSettings().config.protectedMode ? "yes" : "no") { text, settings in
+            switch text {
+            case "yes": settings.config.protectedMode = true
+            case "no": settings.config.protectedMode = false
+            default: return "yes or no"
+            }
+            return nil
+        },
+        path("tls-cert", "CHAND_TLS_CERT", "PEM certificate chain; with --tls-key the listener speaks TLS only (1.2, 1.3)",
+             \.config.tlsCertificate),
+        path("tls-key", "CHAND_TLS_KEY", "PEM private key of --tls-cert", \.config.tlsKey),
+        integer("tls-handshake-timeout", "CHAND_TLS_HANDSHAKE_TIMEOUT", "Seconds a TLS handshake may take before the connection is closed",
+                1...3600, \.config.tlsHandshakeSeconds),
+        path("tls-ca", "CHAND_TLS_CLIENT_CA", "PEM CA file: clients must present a certificate it signed (needs --tls-cert)",
+             \.config.tlsClientCA),
         Setting(name: "log-level", variable: "CHAND_LOG_LEVEL", help: "Log level", valueName: "<level>",
                 fallback: DaemonSettings().logLevel.rawValue) { text, settings in
             guard let level = Logger.Level(rawValue: text) else {
@@ -105,6 +132,17 @@ struct Setting: Sendable {
             return nil
         },
     ]
+
+    /// A file path, stored at `path`; off unless given.
+    private static func path(
+        _ name: String, _ variable: String, _ help: String, _ path: WritableKeyPath<DaemonSettings, String?> & Sendable
+    ) -> Setting {
+        Setting(name: name, variable: variable, help: help, valueName: "<file>", fallback: "none") { text, settings in
+            guard !text.isEmpty else { return "a file path" }
+            settings[keyPath: path] = text
+            return nil
+        }
+    }
 
     /// A whole number in `range`, stored at `path`; its default is what a fresh `DaemonSettings` holds there.
     private static func integer(
@@ -151,7 +189,19 @@ extension Setting {
             guard let value = environment(setting.variable) else { continue }
             if let rule = setting.assign(value, &settings) { throw BadSetting(source: "\(setting.variable)=\(value)", problem: "must be " + rule) }
         }
+        try checkTogether(settings.config)
         return .run(settings)
+    }
+
+    /// Settings that only make sense with others.
+    private static func checkTogether(_ config: ServerConfig) throws(BadSetting) {
+        if (config.tlsCertificate == nil) != (config.tlsKey == nil) {
+            throw BadSetting(source: config.tlsCertificate == nil ? "--tls-key" : "--tls-cert",
+                             problem: "needs --tls-cert and --tls-key together")
+        }
+        if config.tlsClientCA != nil && config.tlsCertificate == nil {
+            throw BadSetting(source: "--tls-ca", problem: "needs --tls-cert and --tls-key")
+        }
     }
 
     static var helpText: String {

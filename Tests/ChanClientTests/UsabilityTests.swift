@@ -70,9 +70,7 @@ final class UsabilityTests: XCTestCase {
             let r = chan(["ping"] + arguments, environment: environment)
             XCTAssertEqual(r.status, 0, "\(arguments) \(environment): \(r.stderr)")
         }
-        for (arguments, environment, complaint) in [
-            (["-s", "tls://127.0.0.1:\(port)"], [:], "tls:// is reserved for TLS"),
-            ([], ["CHAND_ADDR": "tls://127.0.0.1:\(port)"], "tls:// is reserved for TLS"),
+        for (arguments, environment, complaint): ([String], [String: String?], String) in [
             (["-s", "127.0.0.1:0"], [:], "a port is 1-65535"),
             (["-s", "[::1"], [:], "is not an address"),
             (["--host", ":\(port)"], [:], "--host takes a host"),
