@@ -19,7 +19,7 @@ type DialOptions struct {
 	TLS *tls.Config
 
 	// User and Password authenticate every connection (AUTH) before its
-	// first request. When User is empty, CHAND_USER and CHAND_PASSWORD
+	// first request. When both are empty, CHAND_USER and CHAND_PASSWORD
 	// are used if set; with neither, connections do not authenticate.
 	User     string
 	Password string
@@ -60,7 +60,7 @@ func tlsConfig(useTLS bool, given *tls.Config) (*tls.Config, error) {
 // environment. Each must be one token of bytes 0x21-0x7E, as AUTH reads it.
 func credentials(o DialOptions) (user, password string, err error) {
 	user, password = o.User, o.Password
-	if user == "" {
+	if user == "" && password == "" {
 		user, password = os.Getenv(EnvUser), os.Getenv(EnvPassword)
 	}
 	if user == "" {
