@@ -7,9 +7,24 @@ import (
 	"strings"
 )
 
-// hostPort turns a chand address into net.Dial's form. The grammar:
+// splitScheme separates the "tls://" prefix of an address, which asks for
+// TLS; any other "<scheme>://" is refused.
+func splitScheme(address string) (rest string, useTLS bool, err error) {
+	a := strings.TrimSpace(address)
+	if strings.HasPrefix(a, schemeTLS) {
+		return a[len(schemeTLS):], true, nil
+	}
+	if strings.Contains(a, "://") {
+		return "", false, fmt.Errorf("chand: bad address %q: the only scheme is %s", address, schemeTLS)
+	}
+	return a, false, nil
+}
+
+// hostPort turns a chand address (without its scheme) into net.Dial's
+// form. The grammar:
 //
-//	address = host | ":" port | host ":" port | "[" ipv6 "]" [ ":" port ] | ipv6
+//	address = [ "tls://" ] hostport
+//	hostport = host | ":" port | host ":" port | "[" ipv6 "]" [ ":" port ] | ipv6
 //
 // A missing host is 127.0.0.1, a missing port 7400; "" is both.
 func hostPort(address string) (string, error) {

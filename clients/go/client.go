@@ -2,6 +2,7 @@ package chand
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -17,8 +18,11 @@ const maxIdle = 64
 // from a pool (and dialled when none is free), so each goroutine blocked in
 // an operation is a tasklet of its own on the server.
 type Client struct {
-	address string
-	dialer  net.Dialer
+	address  string
+	dialer   net.Dialer
+	tls      *tls.Config // nil: plain TCP
+	user     string      // "": no AUTH
+	password string
 
 	mu     sync.Mutex
 	idle   []*conn
@@ -30,15 +34,37 @@ type Client struct {
 //
 //	"host"  ":port"  "host:port"  "[::1]:port"  ""
 //
-// (the host defaults to 127.0.0.1, the port to 7400). It opens one
-// connection now, so a wrong address fails here; more are opened as
-// operations need them.
+// (the host defaults to 127.0.0.1, the port to 7400), each optionally
+// after "tls://". It opens one connection now, so a wrong address (or
+// certificate, or password) fails here; more are opened as operations
+// need them. It is DialWith with no options: TLS and AUTH as the
+// environment says (DialOptions).
 func Dial(ctx context.Context, address string) (*Client, error) {
-	hp, err := hostPort(address)
+	return DialWith(ctx, address, DialOptions{})
+}
+
+// DialWith is Dial with a TLS configuration and credentials. Every
+// connection of the Client completes its TLS handshake and, with
+// credentials, its AUTH before its first request; a refused AUTH is a
+// *ServerError matching ErrDenied.
+func DialWith(ctx context.Context, address string, options DialOptions) (*Client, error) {
+	rest, useTLS, err := splitScheme(address)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{address: hp, open: map[*conn]struct{}{}}
+	hp, err := hostPort(rest)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := tlsConfig(useTLS, options.TLS)
+	if err != nil {
+		return nil, err
+	}
+	user, password, err := credentials(options)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{address: hp, tls: cfg, user: user, password: password, open: map[*conn]struct{}{}}
 	cn, err := c.get(ctx)
 	if err != nil {
 		return nil, err
@@ -78,7 +104,7 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 		return cn, nil
 	}
 	c.mu.Unlock()
-	nc, err := c.dialer.DialContext(ctx, "tcp", c.address)
+	nc, err := c.dial(ctx)
 	if err != nil {
 		if err := ended(ctx); err != nil {
 			return nil, err
@@ -87,13 +113,31 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 	}
 	cn := &conn{nc: nc}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		nc.Close()
 		return nil, ErrClientClosed
 	}
 	c.open[cn] = struct{}{}
+	c.mu.Unlock()
+	if err := c.authenticate(ctx, cn); err != nil || cn.broken {
+		c.put(cn)
+		if err == nil { // ctx ended while AUTH was answered
+			err = ctx.Err()
+		}
+		return nil, c.closedErr(err)
+	}
 	return cn, nil
+}
+
+// dial opens a TCP connection, and completes the TLS handshake on it when
+// the Client speaks TLS.
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	if c.tls == nil {
+		return c.dialer.DialContext(ctx, "tcp", c.address)
+	}
+	d := tls.Dialer{NetDialer: &c.dialer, Config: c.tls}
+	return d.DialContext(ctx, "tcp", c.address)
 }
 
 // ended is ctx.Err(), also when the deadline has passed and the context

@@ -19,5 +19,9 @@
 // operation called with a context that has already ended is tried at once,
 // as NOWAIT.
 //
+// Addresses "tls://host:port" speak TLS with the server's certificate
+// verified; DialWith takes a *tls.Config and AUTH credentials (else
+// CHAND_TLS_CA, CHAND_USER and CHAND_PASSWORD from the environment).
+//
 // The wire protocol is protocol.md in chand's repository.
 package chand

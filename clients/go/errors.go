@@ -34,6 +34,15 @@ var (
 	// was blocked when Close ran).
 	ErrClientClosed = errors.New("chand: client closed")
 
+	// ErrDenied matches (with errors.Is) the *ServerError of a refused
+	// AUTH (wrong name or secret, or a server without users) and of a
+	// command the user's grants do not allow: code DENIED.
+	ErrDenied = errors.New("chand: denied")
+
+	// ErrNoAuth matches (with errors.Is) the *ServerError of a command
+	// sent to a server with users before AUTH: code NOAUTH.
+	ErrNoAuth = errors.New("chand: authentication required")
+
 	// ErrSettled: Ack or Nack of a Delivery that was already acknowledged
 	// or given back.
 	ErrSettled = errors.New("chand: delivery already acknowledged or given back")
@@ -53,14 +62,18 @@ func (e *ServerError) Error() string {
 	return "chand: " + e.Code + ": " + e.Text
 }
 
-// Is lets errors.Is(err, ErrExists) and errors.Is(err, ErrClosed) see
-// through a ServerError with that code.
+// Is lets errors.Is(err, ErrExists), ErrClosed, ErrDenied and ErrNoAuth
+// see through a ServerError with that code.
 func (e *ServerError) Is(target error) bool {
 	switch target {
 	case ErrExists:
 		return e.Code == codeExists
 	case ErrClosed:
 		return e.Code == codeClosed
+	case ErrDenied:
+		return e.Code == codeDenied
+	case ErrNoAuth:
+		return e.Code == codeNoAuth
 	}
 	return false
 }

@@ -27,23 +27,34 @@ func TestMain(m *testing.M) {
 }
 
 func runWithDaemon(m *testing.M) int {
-	binary, err := chandBinary()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "chand binary:", err)
-		return 1
-	}
-	daemon := exec.Command(binary, "--port", "0", "--seed", "1", "--log-level", "warning")
-	daemon.Stderr = os.Stderr
-	out, err := daemon.StdoutPipe()
+	addr, stop, err := startDaemon()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := daemon.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "start chand:", err)
-		return 1
+	defer stop()
+	serverAddress = addr
+	return m.Run()
+}
+
+// startDaemon starts the chand binary with a fixed seed on a free loopback
+// port and the extra flags, and returns where it listens and how to stop it.
+func startDaemon(flags ...string) (address string, stop func(), err error) {
+	binary, err := chandBinary()
+	if err != nil {
+		return "", nil, fmt.Errorf("chand binary: %w", err)
 	}
-	defer func() {
+	args := append([]string{"--port", "0", "--seed", "1", "--log-level", "warning"}, flags...)
+	daemon := exec.Command(binary, args...)
+	daemon.Stderr = os.Stderr
+	out, err := daemon.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := daemon.Start(); err != nil {
+		return "", nil, fmt.Errorf("start chand: %w", err)
+	}
+	stop = func() {
 		daemon.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { daemon.Wait(); close(done) }()
@@ -53,7 +64,7 @@ func runWithDaemon(m *testing.M) int {
 			daemon.Process.Kill()
 			<-done
 		}
-	}()
+	}
 	first := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(out).ReadString('\n')
@@ -64,15 +75,14 @@ func runWithDaemon(m *testing.M) int {
 	select {
 	case line := <-first:
 		if !strings.HasPrefix(line, prefix) {
-			fmt.Fprintf(os.Stderr, "chand did not start: %q\n", line)
-			return 1
+			stop()
+			return "", nil, fmt.Errorf("chand did not start: %q", line)
 		}
-		serverAddress = strings.TrimSpace(strings.TrimPrefix(line, prefix))
+		return strings.TrimSpace(strings.TrimPrefix(line, prefix)), stop, nil
 	case <-time.After(30 * time.Second):
-		fmt.Fprintln(os.Stderr, "chand did not say where it listens within 30 s")
-		return 1
+		stop()
+		return "", nil, fmt.Errorf("chand did not say where it listens within 30 s")
 	}
-	return m.Run()
 }
 
 func chandBinary() (string, error) {

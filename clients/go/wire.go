@@ -14,6 +14,7 @@ const (
 	verbHello  = "HELLO"
 	verbAck    = "ACK"
 	verbNack   = "NACK"
+	verbAuth   = "AUTH"
 
 	optionNowait   = "NOWAIT"
 	optionAck      = "ACK"
@@ -42,6 +43,11 @@ const (
 
 	codeClosed = "CLOSED"
 	codeExists = "EXISTS"
+	codeDenied = "DENIED"
+	codeNoAuth = "NOAUTH"
+
+	// schemeTLS starts an address whose connections speak TLS.
+	schemeTLS = "tls://"
 
 	statCap        = "cap"
 	statLen        = "len"
