@@ -13,7 +13,7 @@
 # Options: --release (test the release build of chand), --asan / --tsan (run
 # the reliability scenarios against a chand built with that sanitizer),
 # --fuzz-seconds N, --no-fuzz, --no-sanitizers,
-# --only load,chaos,chaos-ack,slowloris,hogs,payloads,make,select,replay,durable
+# --only load,load-tls,chaos,chaos-ack,slowloris,hogs,payloads,make,select,replay,durable
 # Figures are printed and written to .build/reliability/<mode>.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,6 +9,7 @@ import resource
 import selectors
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -60,6 +61,31 @@ def check_memory(condition, message):
         check(condition, message)
     elif not condition:
         print(f"  (not checked under {sanitizer()} sanitizer: {message})")
+
+
+def make_tls_files(directory):
+    """A test CA and a server certificate for 127.0.0.1 it signed, made with
+    the openssl command in `directory`; returns (cert, key, ca) paths."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=chand reliability CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    with open(os.path.join(directory, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+                "keyUsage=critical,digitalSignature\n")
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-out", "server.pem", "-extfile", "server.ext")
+    return tuple(os.path.join(directory, name) for name in ("server.pem", "server.key", "ca.pem"))
+
+
+def client_tls_context(ca):
+    """Verifies the server's certificate (and its IP address) against the test CA."""
+    context = ssl.create_default_context(cafile=ca)
+    context.check_hostname = True
+    return context
 
 
 def proc_status_kib(pid, key):
@@ -214,10 +240,13 @@ def fields(line):
 # MARK: Blocking control client
 
 class Control:
-    """A blocking client for setup and inspection."""
+    """A blocking client for setup and inspection; over TLS with `tls`, an
+    ssl.SSLContext."""
 
-    def __init__(self, port, timeout=60):
+    def __init__(self, port, timeout=60, tls=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self.reader = ReplyReader()
         self.pending = []
 
@@ -319,11 +348,17 @@ class Loop:
 
 
 class Conn:
-    """A non-blocking client connection. Callbacks: on_open(conn),
+    """A non-blocking client connection, over TLS with `tls` (an
+    ssl.SSLContext): then the handshake, reads and writes are all driven by
+    the selector's readiness. `connected` means ready for commands (TCP
+    connected and, with TLS, the handshake done). Callbacks: on_open(conn),
     on_reply(conn, reply), on_close(conn, reason)."""
 
-    def __init__(self, loop, port, on_open=None, on_reply=None, on_close=None):
+    def __init__(self, loop, port, on_open=None, on_reply=None, on_close=None, tls=None):
         self.loop = loop
+        self.tls = tls
+        self.handshaking = False
+        self.handshake_events = 0
         self.on_open, self.on_reply, self.on_close = on_open, on_reply, on_close
         self.reader = ReplyReader()
         self.out = bytearray()
@@ -341,9 +376,12 @@ class Conn:
         loop.selector.register(self.sock, self.events, self)
 
     def _set_events(self):
-        events = (selectors.EVENT_READ if self.reading and self.connected else 0)
-        if self.out or not self.connected:
-            events |= selectors.EVENT_WRITE
+        if self.handshaking:
+            events = self.handshake_events
+        else:
+            events = (selectors.EVENT_READ if self.reading and self.connected else 0)
+            if self.out or not self.connected:
+                events |= selectors.EVENT_WRITE
         if events != self.events:
             if events == 0:
                 self.loop.selector.unregister(self.sock)
@@ -354,17 +392,51 @@ class Conn:
             self.events = events
 
     def on_writable(self):
+        if self.handshaking:
+            self._handshake()
+            return
         if not self.connected:
             err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
                 self._closed(f"connect: {os.strerror(err)}")
                 return
-            self.connected = True
-            self._set_events()
-            if self.on_open:
-                self.on_open(self)
+            if self.tls is not None:
+                self._start_tls()
+            else:
+                self._opened()
             return
         self.flush()
+
+    def _opened(self):
+        self.connected = True
+        self._set_events()
+        if self.on_open:
+            self.on_open(self)
+
+    def _start_tls(self):
+        # Wrapping moves the descriptor to a new socket object: register that one.
+        self.loop.selector.unregister(self.sock)
+        self.sock = self.tls.wrap_socket(self.sock, server_hostname="127.0.0.1", do_handshake_on_connect=False)
+        self.loop.selector.register(self.sock, self.events, self)
+        self.handshaking = True
+        self._handshake()
+
+    def _handshake(self):
+        """One step of the TLS handshake; waits for what OpenSSL asks for."""
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.handshake_events = selectors.EVENT_READ
+        except ssl.SSLWantWriteError:
+            self.handshake_events = selectors.EVENT_WRITE
+        except OSError as e:
+            self._closed(f"handshake: {e}")
+            return
+        else:
+            self.handshaking = False
+            self._opened()
+            return
+        self._set_events()
 
     def send(self, data):
         if self.sock is None:
@@ -376,9 +448,11 @@ class Conn:
     def flush(self):
         if self.out and self.sock is not None:
             try:
-                n = self.sock.send(self.out)
+                # A TLS write that wanted to wait is retried with the same
+                # bytes first (they stay in `out`), as OpenSSL requires.
+                n = self.sock.send(self.out[:1 << 16] if self.tls is not None else self.out)
                 del self.out[:n]
-            except BlockingIOError:
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
                 pass
             except OSError as e:
                 self._closed(f"send: {e}")
@@ -391,7 +465,15 @@ class Conn:
             self._set_events()
 
     def on_readable(self):
-        self._receive_chunk()
+        if self.handshaking:
+            self._handshake()
+        elif self.tls is not None:
+            # Decrypted bytes can wait inside the TLS layer (sock.pending())
+            # where the selector cannot see them: read until it wants more.
+            while self._receive_chunk() or (self.sock is not None and self.sock.pending()):
+                pass
+        else:
+            self._receive_chunk()
 
     def drain_now(self):
         """Reads whatever has arrived, without waiting."""
@@ -403,7 +485,7 @@ class Conn:
         can be read now (or the connection is gone)."""
         try:
             data = self.sock.recv(1 << 16)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return False
         except OSError as e:
             self._closed(f"recv: {e}")
@@ -454,10 +536,10 @@ class Conn:
             self.sock.shutdown(socket.SHUT_WR)
 
 
-def open_many(loop, port, count, on_reply, concurrency=256, timeout=120):
-    """Opens `count` connections, at most `concurrency` connecting at once
-    (the listen backlog is 511), each sending PING and waiting for PONG.
-    Returns them, in order."""
+def open_many(loop, port, count, on_reply, concurrency=256, timeout=120, tls=None):
+    """Opens `count` connections (over TLS with `tls`, an ssl.SSLContext), at
+    most `concurrency` connecting at once (the listen backlog is 511), each
+    sending PING and waiting for PONG. Returns them, in order."""
     conns = [None] * count
     state = {"next": 0, "connecting": 0, "ready": 0, "failed": []}
 
@@ -479,7 +561,8 @@ def open_many(loop, port, count, on_reply, concurrency=256, timeout=120):
             i = state["next"]
             state["next"] += 1
             state["connecting"] += 1
-            c = Conn(loop, port, on_open=lambda c: c.send(b"PING\r\n"), on_reply=ready_reply, on_close=closed)
+            c = Conn(loop, port, on_open=lambda c: c.send(b"PING\r\n"), on_reply=ready_reply, on_close=closed,
+                     tls=tls)
             c.ready = False
             c.index = i
             conns[i] = c

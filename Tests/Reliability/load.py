@@ -1,12 +1,16 @@
 """Load: thousands of concurrent connections, half blocked in RECV or SELECT
 across many channels, the rest sending values that each carry a unique id.
-The multiset of ids received must equal the multiset of ids acknowledged."""
+The multiset of ids received must equal the multiset of ids acknowledged.
+With tls=True the daemon listens with a certificate from a test CA made by
+the openssl command, and every client, the control one too, speaks TLS."""
 
 import collections
 import random
+import tempfile
 import time
 
-from chanrel import Conn, Control, Daemon, Loop, check, open_many, raise_nofile
+from chanrel import (Control, Daemon, Loop, check, client_tls_context, make_tls_files, open_many,
+                     raise_nofile)
 
 
 def payload_for(ident, rng):
@@ -19,19 +23,28 @@ def send_bytes(verb, channel, payload, counted):
     return b"%s %s %s\r\n" % (verb, channel.encode(), payload)
 
 
-def run(connections=10_000, channels=1_000, sends_per_sender=10, seed=1, log=print):
+def run(connections=10_000, channels=1_000, sends_per_sender=10, seed=1, tls=False, log=print):
+    if not tls:
+        return run_against(connections, channels, sends_per_sender, seed, None, (), log)
+    with tempfile.TemporaryDirectory(prefix="chand-tls-") as directory:
+        cert, key, ca = make_tls_files(directory)
+        return run_against(connections, channels, sends_per_sender, seed, client_tls_context(ca),
+                           ("--tls-cert", cert, "--tls-key", key), log)
+
+
+def run_against(connections, channels, sends_per_sender, seed, tls, daemon_args, log):
     rng = random.Random(seed)
     receivers_n = connections // 2
     senders_n = connections - receivers_n
     soft = raise_nofile(connections + 1024)
     check(soft >= connections + 64, f"RLIMIT_NOFILE is {soft}; {connections} connections need more")
-    daemon = Daemon("--max-connections", connections + 16)
-    figures = {"connections": connections, "channels": channels}
+    daemon = Daemon("--max-connections", connections + 16, *daemon_args)
+    figures = {"connections": connections, "channels": channels, "tls": tls is not None}
     try:
         limit = daemon.open_files_limit()
         figures["daemon_open_files_limit"] = limit
         check(limit >= connections + 16, f"the daemon inherited RLIMIT_NOFILE {limit}, below {connections}")
-        control = Control(daemon.port)
+        control = Control(daemon.port, tls=tls)
         names = [f"L{i}" for i in range(channels)]
         # Every fourth channel is buffered; the others are rendezvous channels.
         control.send("".join(f"MAKE {n} CAP 4\r\n" for n in names[::4]))
@@ -50,7 +63,7 @@ def run(connections=10_000, channels=1_000, sends_per_sender=10, seed=1, log=pri
         def stray(conn, reply):
             bad.append(reply.line)
 
-        conns = open_many(loop, daemon.port, connections, stray)
+        conns = open_many(loop, daemon.port, connections, stray, tls=tls)
         figures["connect_seconds"] = round(time.monotonic() - t0, 1)
         info = control.wait_info("connections", connections + 1)
         idle = daemon.rss_kib()
@@ -184,7 +197,7 @@ def run(connections=10_000, channels=1_000, sends_per_sender=10, seed=1, log=pri
     finally:
         status, text = daemon.stop()
     check(status == 0, f"chand exited {status}: {text[-2000:]}")
-    log(f"load: {connections} connections ({receivers_n} blocked receivers over {channels} channels, "
+    log(f"load{' (TLS)' if tls is not None else ''}: {connections} connections ({receivers_n} blocked receivers over {channels} channels, "
         f"{senders_n} senders), {figures['values_acknowledged']} values acknowledged = received, "
         f"values_lost 0; RSS {figures['kib_per_idle_connection']} KiB per idle connection, "
         f"+{figures['kib_per_blocked_receiver']} KiB per blocked receiver, "

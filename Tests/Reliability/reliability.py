@@ -3,7 +3,7 @@
 hostile input, with figures. Run through scripts/reliability.sh (which also
 runs the fuzzer and, with --long, the sanitizer builds).
 
-  reliability.py [--long] [--only load,chaos,chaos-ack,slowloris,hogs,payloads,make,select,replay,durable] [--json PATH]
+  reliability.py [--long] [--only load,load-tls,chaos,chaos-ack,slowloris,hogs,payloads,make,select,replay,durable] [--json PATH]
 
 The short mode is what scripts/test.sh (CI) runs; --long is for a person.
 The daemon is CHAND_BIN, or .build/debug/chand."""
@@ -25,6 +25,7 @@ from chanrel import Failure, chand_binary  # noqa: E402
 
 SHORT = {
     "load": lambda: load.run(connections=10_000, channels=1_000, sends_per_sender=10),
+    "load-tls": lambda: load.run(connections=2_000, channels=200, sends_per_sender=10, tls=True),
     "chaos": lambda: chaos.run(seconds=10, population=64),
     "chaos-ack": lambda: chaos.run(seconds=5, population=64, ack_share=1.0),
     "slowloris": lambda: hostile.slowloris(connections=500, seconds=5),
@@ -38,6 +39,7 @@ SHORT = {
 
 LONG = {
     "load": lambda: load.run(connections=10_000, channels=1_000, sends_per_sender=100),
+    "load-tls": lambda: load.run(connections=10_000, channels=1_000, sends_per_sender=10, tls=True),
     "chaos": lambda: chaos.run(seconds=120, population=200),
     "chaos-ack": lambda: chaos.run(seconds=60, population=200, ack_share=1.0),
     "slowloris": lambda: hostile.slowloris(connections=5_000, seconds=60),
