@@ -3,7 +3,7 @@
 the load generator and workloads of ../shared/bench/compare, one daemon per
 build, each workload run against every build in turn within a round.
 
-    python3 Benchmarks/compare-builds.py old=/work/before/chand \\
+    python3 Benchmarks/compare-builds.py old=<an earlier release chand> \\
         new=.build/release/chand --workloads pairs,fanin --no-ack old
 
 Reports medians over rounds of the rate, p50, p99 and the daemon's own CPU
@@ -16,7 +16,7 @@ in ns). "-ack" workloads are skipped for builds named in
 import argparse, importlib.machinery, importlib.util, os, shutil, signal, statistics, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# ../shared/bench/compare from the project root (from a worktree in wt/, one level further up).
+# ../shared/bench/compare from the project root (or one level further up, from a checkout one level deeper).
 COMPARE = next((c for c in (os.path.join(HERE, "..", up, "shared", "bench", "compare") for up in ("..", "../.."))
                 if os.path.exists(c)), "compare")
 
