@@ -79,6 +79,7 @@ while seq < firstSeq + 1_000_000 {
     while store.durableTicket < ticket {
         if let failure = store.failure {
             say("F \(failure)")
+            store.shutdown()  // joins the stopped writer and the compactor: no thread left running at exit
             exit(3)
         }
         var signal: UInt8 = 0
