@@ -89,18 +89,10 @@ public enum RequestEncoder {
     }
 
     /// `OPEN <chan>`
-    public static func open(channel: String, into out: inout [UInt8]) {
-        out.append(contentsOf: Wire.open)
-        word(channel, into: &out)
-        out.append(contentsOf: Wire.crlf)
-    }
+    public static func open(channel: String, into out: inout [UInt8]) { onChannel(Wire.open, channel, into: &out) }
 
     /// `DELETE <chan>`
-    public static func delete(channel: String, into out: inout [UInt8]) {
-        out.append(contentsOf: Wire.delete)
-        word(channel, into: &out)
-        out.append(contentsOf: Wire.crlf)
-    }
+    public static func delete(channel: String, into out: inout [UInt8]) { onChannel(Wire.delete, channel, into: &out) }
 
     /// `ACK <tag>`
     public static func acknowledge(tag: Int, into out: inout [UInt8]) {
@@ -128,18 +120,10 @@ public enum RequestEncoder {
     }
 
     /// `CLOSE <chan>`
-    public static func close(channel: String, into out: inout [UInt8]) {
-        out.append(contentsOf: Wire.close)
-        word(channel, into: &out)
-        out.append(contentsOf: Wire.crlf)
-    }
+    public static func close(channel: String, into out: inout [UInt8]) { onChannel(Wire.close, channel, into: &out) }
 
     /// `STAT <chan>`
-    public static func stat(channel: String, into out: inout [UInt8]) {
-        out.append(contentsOf: Wire.stat)
-        word(channel, into: &out)
-        out.append(contentsOf: Wire.crlf)
-    }
+    public static func stat(channel: String, into out: inout [UInt8]) { onChannel(Wire.stat, channel, into: &out) }
 
     /// `CHANNELS [<prefix>] [TOP <n>]`; an empty prefix is no prefix.
     public static func channels(prefix: String?, top: Int?, into out: inout [UInt8]) {
@@ -151,6 +135,13 @@ public enum RequestEncoder {
             out.append(Wire.space)
             decimal(top, into: &out)
         }
+        out.append(contentsOf: Wire.crlf)
+    }
+
+    /// `<VERB> <chan>`: the requests whose one argument is a channel.
+    private static func onChannel(_ verb: [UInt8], _ channel: String, into out: inout [UInt8]) {
+        out.append(contentsOf: verb)
+        word(channel, into: &out)
         out.append(contentsOf: Wire.crlf)
     }
 
