@@ -318,11 +318,16 @@ struct Close: ParsableCommand {
     var channel: String
 
     func run() throws {
-        try reporting {
-            let client = try server.connect()
-            try client.close(channel)
-            try? client.quit()
-        }
+        try onChannel(server) { try $0.close(channel) }
+    }
+}
+
+/// Connects, runs one request that answers OK, and says goodbye (close, open, delete).
+private func onChannel(_ server: ServerOptions, _ request: (ChanClient) throws -> Void) throws {
+    try reporting {
+        let client = try server.connect()
+        try request(client)
+        try? client.quit()
     }
 }
 
@@ -338,11 +343,7 @@ struct Open: ParsableCommand {
     var channel: String
 
     func run() throws {
-        try reporting {
-            let client = try server.connect()
-            try client.open(channel)
-            try? client.quit()
-        }
+        try onChannel(server) { try $0.open(channel) }
     }
 }
 
@@ -358,11 +359,7 @@ struct Delete: ParsableCommand {
     var channel: String
 
     func run() throws {
-        try reporting {
-            let client = try server.connect()
-            try client.delete(channel)
-            try? client.quit()
-        }
+        try onChannel(server) { try $0.delete(channel) }
     }
 }
 
