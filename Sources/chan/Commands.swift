@@ -366,7 +366,7 @@ struct Delete: ParsableCommand {
 struct Stat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a channel's state: capacity, values buffered, waiting senders and receivers.",
-        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=<receiver|sender|none> senders=.. receivers=.. persistent=.. sent=.. received=.. rate=..\" (each field: protocol.md). "
+        discussion: "Prints \"<chan> cap=.. len=.. balance=.. state=.. preference=<receiver|sender|none> senders=.. receivers=.. persistent=.. sent=.. received=.. rate=.. held=.. durable=..\" (each field: protocol.md). "
             + "A channel that does not exist is reported on stderr, exit 8 (when the server says so: exists=0).\n\n"
             + exitCodesHelp([ExitStatus.success, ExitStatus.connection, ExitStatus.server, ExitStatus.output, ExitStatus.missing, ExitStatus.usage]))
 
