@@ -79,7 +79,7 @@ let package = Package(
             dependencies: ["ChanClient", "ChanProtocol", "ChanAuth", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The client library and the chan binary against the real daemon (the dependencies build both binaries).
-        .testTarget(name: "ChanClientTests", dependencies: ["ChanClient", "chan", "chand"]),
+        .testTarget(name: "ChanClientTests", dependencies: ["ChanClient", "chan", "chand", "TestCertificates"]),
         // ChanCore micro-benchmark (ping-pong, select fan-in, buffered throughput; the command parser by name).
         .executableTarget(name: "ChanBench", dependencies: ["ChanCore", "ChanProtocol"]),
         .testTarget(name: "ChanCoreTests", dependencies: ["ChanCore"]),
@@ -88,9 +88,11 @@ let package = Package(
         .testTarget(name: "ChanSessionTests", dependencies: ["ChanSession", "ChanCore"]),
         .testTarget(name: "ChanAuthTests", dependencies: ["ChanAuth"]),
         // Handshakes between two in-process ends; certificates made with the openssl command.
-        .testTarget(name: "ChanTLSTests", dependencies: ["ChanTLS"]),
+        .testTarget(name: "ChanTLSTests", dependencies: ["ChanTLS", "TestCertificates"]),
+        // The certificates every TLS test uses, made once per run with the openssl command.
+        .target(name: "TestCertificates", path: "Tests/TestCertificates"),
         // Talks to the real chand binary over loopback (the dependency builds it).
-        .testTarget(name: "ChanServerTests", dependencies: ["chand", "ChanTLS", "ChanAuth"]),
+        .testTarget(name: "ChanServerTests", dependencies: ["chand", "ChanTLS", "ChanAuth", "TestCertificates"]),
         // Durable channels' store: an append-only log of CRC-32C-checked
         // records in segment files, written and fsynced by a background
         // thread (group commit), compacted into snapshots by another. Chosen

@@ -1,46 +1,14 @@
 import ChanClient
 import Foundation
+import TestCertificates
 import XCTest
-
-/// A CA and a server certificate it signed for localhost and 127.0.0.1, made
-/// with the openssl command in a fresh temporary directory.
-final class ServerCertificate: @unchecked Sendable {
-    let directory = NSTemporaryDirectory() + "chan-tls-\(UInt64.random(in: 0 ... .max))"
-    var ca: String { directory + "/ca.pem" }
-    var certificate: String { directory + "/server.pem" }
-    var key: String { directory + "/server.key" }
-
-    static let shared = try! ServerCertificate()
-
-    init() throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: directory + "/server.ext", atomically: true, encoding: .utf8)
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        for arguments in [
-            ["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=chan test CA"],
-            ["req"] + ec + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
-            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "server.pem", "-days", "2", "-extfile", "server.ext"],
-        ] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            process.arguments = arguments
-            process.currentDirectoryURL = URL(fileURLWithPath: directory)
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
-        }
-    }
-}
 
 /// TLS and AUTH from ChanClient and the chan CLI, against the real daemon.
 final class SecurityTests: XCTestCase {
-    let certificate = ServerCertificate.shared
+    let certificate = TestCertificates.shared
 
     private func tlsDaemon(_ extra: [String] = []) throws -> Daemon {
-        try Daemon(["--tls-cert", certificate.certificate, "--tls-key", certificate.key] + extra)
+        try Daemon(["--tls-cert", certificate.serverCertificate, "--tls-key", certificate.serverKey] + extra)
     }
 
     private func usersFile(_ text: String) throws -> String {

@@ -1,5 +1,6 @@
 import ChanAuth
 import Foundation
+import TestCertificates
 import XCTest
 
 #if canImport(Glibc)

@@ -1,54 +1,11 @@
 import ChanTLS
 import Foundation
+import TestCertificates
 import XCTest
 
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Certificates made with the openssl command: a CA, a server certificate it
-/// signed for localhost and 127.0.0.1, a client certificate it signed, and a
-/// client certificate of another CA.
-final class TestCertificates: @unchecked Sendable {
-    let directory = NSTemporaryDirectory() + "chand-tls-\(UInt64.random(in: 0 ... .max))"
-    var ca: String { directory + "/ca.pem" }
-    var serverCertificate: String { directory + "/server.pem" }
-    var serverKey: String { directory + "/server.key" }
-    var clientCertificate: String { directory + "/client.pem" }
-    var clientKey: String { directory + "/client.key" }
-    var strangerCertificate: String { directory + "/stranger.pem" }
-    var strangerKey: String { directory + "/stranger.key" }
-
-    /// Made once per run: key generation is the slow part.
-    static let shared = try! TestCertificates()
-
-    init() throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: directory + "/server.ext", atomically: true, encoding: .utf8)
-        for ca in ["ca", "other-ca"] {
-            try openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                         "-keyout", "\(ca).key", "-out", "\(ca).pem", "-days", "2", "-subj", "/CN=chand test \(ca)"])
-        }
-        for (name, ca, ext) in [("server", "ca", ["-extfile", "server.ext"]), ("client", "ca", []), ("stranger", "other-ca", [])] {
-            try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                         "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name == "server" ? "localhost" : name)"])
-            try openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key", "-CAcreateserial",
-                         "-out", "\(name).pem", "-days", "2"] + ext)
-        }
-    }
-
-    private func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
-    }
-}
 
 /// A TLS client over a blocking loopback socket, as a transcript: lines
 /// written, reply lines read. Real OpenSSL on both ends.
@@ -254,7 +211,7 @@ final class TLSTests: XCTestCase {
         anonymous.say("PING")
         XCTAssertNil(anonymous.line())
         let stranger = try TLSWire(port: daemon.port, ca: certificates.ca,
-                                   certificate: certificates.strangerCertificate, key: certificates.strangerKey)
+                                   certificate: certificates.otherClientCertificate, key: certificates.otherClientKey)
         stranger.say("PING")
         XCTAssertNil(stranger.line())
     }

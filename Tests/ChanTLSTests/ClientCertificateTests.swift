@@ -1,9 +1,10 @@
 import ChanTLS
+import TestCertificates
 import Testing
 
 /// A server made with a client CA requires a certificate signed by it.
 @Suite struct ClientCertificateTests {
-    let certificates = Certificates.shared
+    let certificates = TestCertificates.shared
 
     @Test(arguments: [TLSVersion.tls1_2, .tls1_3])
     func certificateSignedByTheCAIsAccepted(_ version: TLSVersion) throws {

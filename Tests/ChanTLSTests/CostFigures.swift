@@ -1,11 +1,12 @@
 import ChanTLS
+import TestCertificates
 import Testing
 
 /// What TLS costs per message and per byte through `TLSConnection`, both ends
 /// in this process: printed, never asserted. Meaningful in a release build:
 /// `swift test -c release --filter CostFigures`.
 @Suite(.serialized) struct CostFigures {
-    let certificates = Certificates.shared
+    let certificates = TestCertificates.shared
 
     @Test func handshakesSmallMessagesAndBulk() throws {
         let server = try certificates.server()

@@ -1,9 +1,10 @@
 import ChanTLS
+import TestCertificates
 import Testing
 
 /// A real OpenSSL client and server end talking through memory.
 @Suite struct HandshakeTests {
-    let certificates = Certificates.shared
+    let certificates = TestCertificates.shared
 
     @Test func tls13HandshakeThenDataBothWays() throws {
         var pair = try Pair(client: TLSClientContext(caFile: certificates.ca), server: certificates.server())

@@ -1,9 +1,10 @@
 import ChanTLS
+import TestCertificates
 import Testing
 
 /// What a server end does with input that is not a well-behaved TLS client.
 @Suite struct HostileInputTests {
-    let certificates = Certificates.shared
+    let certificates = TestCertificates.shared
 
     @Test func plainTextProtocolIsAHandshakeError() throws {
         let server = try TLSConnection(server: certificates.server())

@@ -1,4 +1,5 @@
 import ChanTLS
+import TestCertificates
 import Testing
 
 #if canImport(Glibc)
@@ -10,7 +11,7 @@ import Glibc
 /// other threads at the same time. For a clean figure run it alone:
 /// `swift test --filter MemoryTests`.
 @Suite(.serialized) struct MemoryTests {
-    let certificates = Certificates.shared
+    let certificates = TestCertificates.shared
     static let sessions = 200
 
     @Test func idleServerConnection() throws {

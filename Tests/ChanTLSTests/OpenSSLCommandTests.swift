@@ -1,5 +1,6 @@
 import ChanTLS
 import Foundation
+import TestCertificates
 import Testing
 
 #if canImport(Glibc)
@@ -9,7 +10,7 @@ import Glibc
 /// The server end over a real loopback socket against `openssl s_client`, a
 /// peer driven by OpenSSL's own socket code rather than by ours.
 @Suite struct OpenSSLCommandTests {
-    let certificates = Certificates.shared
+    let certificates = TestCertificates.shared
 
     /// `openssl s_client -quiet` is how an operator talks to chand by hand.
     @Test func sClientQuietExchangesLines() throws {

@@ -1,62 +1,13 @@
 import ChanTLS
 import Foundation
+import TestCertificates
 import Testing
 
-/// Certificates made with the openssl command in a fresh temporary directory:
-/// a CA, a server certificate it signed for localhost and 127.0.0.1, a client
-/// certificate it signed, and a second CA with a client certificate of its own.
-struct Certificates: Sendable {
-    let directory: String
-    var ca: String { directory + "/ca.pem" }
-    var serverCertificate: String { directory + "/server.pem" }
-    var serverKey: String { directory + "/server.key" }
-    var clientCertificate: String { directory + "/client.pem" }
-    var clientKey: String { directory + "/client.key" }
-    var otherCA: String { directory + "/other-ca.pem" }
-    var otherClientCertificate: String { directory + "/other-client.pem" }
-    var otherClientKey: String { directory + "/other-client.key" }
-
-    /// Made once for the whole run: key generation is the slow part.
-    static let shared = try! Certificates()
-
-    init() throws {
-        directory = NSTemporaryDirectory() + "chantls-\(UInt64.random(in: 0 ... .max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try "subjectAltName=DNS:localhost,IP:127.0.0.1\n".write(toFile: directory + "/server.ext", atomically: true, encoding: .utf8)
-        for ca in ["ca", "other-ca"] {
-            try openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                        "-keyout", "\(ca).key", "-out", "\(ca).pem", "-days", "2", "-subj", "/CN=chand test \(ca)")
-        }
-        for (name, ca, ext) in [("server", "ca", ["-extfile", "server.ext"]), ("client", "ca", []), ("other-client", "other-ca", [])] {
-            try openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                        "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name == "server" ? "localhost" : name)")
-            try openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "\(ca).pem", "-CAkey", "\(ca).key", "-CAcreateserial",
-                         "-out", "\(name).pem", "-days", "2"] + ext)
-        }
-    }
-
-    private func openssl(_ arguments: String...) throws { try openssl(arguments) }
-
-    private func openssl(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CertificateError(command: "openssl " + arguments.joined(separator: " "))
-        }
-    }
-
+extension TestCertificates {
     func server(clientCA: String? = nil) throws -> TLSServerContext {
         try TLSServerContext(certificateFile: serverCertificate, keyFile: serverKey, clientCAFile: clientCA)
     }
 }
-
-struct CertificateError: Error { let command: String }
 
 /// A client and a server end in one process, the bytes between them carried
 /// by `exchange` at a chosen chunk size, as a socket may cut them.
