@@ -297,7 +297,7 @@ public final class Session {
     /// Reads while commands can run and replies are draining; a blocked
     /// tasklet's connection is read only until `inputHighWater` bytes wait.
     private var wantsInput: Bool {
-        !outputFull && (tasklet.state == .running && !turnYielded && login.checking == nil
+        !outputFull && (tasklet.state == .running && !turnYielded && !login.isChecking
             || parser.bufferedByteCount + readAhead.byteCount < server.config.inputHighWater)
     }
 
@@ -328,7 +328,7 @@ public final class Session {
     /// up, the input holds no complete command, or the turn is used up.
     private func runCommands() {
         guard !turnYielded else { return }
-        while tasklet.state == .running && runsCommands && !outputFull && login.checking == nil {
+        while tasklet.state == .running && runsCommands && !outputFull && !login.isChecking {
             // A step of a listing is a whole turn: the others run before the next one.
             if let listing {
                 let done = continueListing(listing)
@@ -360,7 +360,7 @@ public final class Session {
         case .blocked:
             server.engine.cancel(tasklet)
             state = .closingAfterFlush
-        case .running where !outputFull && !turnYielded && login.checking == nil:
+        case .running where !outputFull && !turnYielded && !login.isChecking:
             state = .closingAfterFlush
         default:
             break  // yielded or waiting for output room: runs again later
