@@ -47,8 +47,11 @@ public final class Session {
         public static let authenticate = Actions(rawValue: 1 << 5)
     }
 
-    /// Unowned(unsafe): the server outlives every session.
-    unowned(unsafe) let server: ServerState
+    /// Strong, though the server outlives every session: read through an
+    /// unowned(unsafe) reference, every field used (the engine, the clock,
+    /// the counters) was retained and released around its use. No cycle:
+    /// the state refers to no session.
+    let server: ServerState
     public let tasklet: Tasklet
     var parser: CommandParser
     public private(set) var state = State.paused
