@@ -76,7 +76,7 @@ struct HeldList {
 }
 
 extension Engine {
-    /// Values held at once past which released ones are freed rather than pooled.
+    /// At most this many released held values wait in the pool; more are freed.
     static let spareHeldLimit = 1024
 
     /// A held value for `message`, from the pool when it has one.
