@@ -55,6 +55,8 @@ public final class Engine {
     /// Senders blocked until a holder acknowledges their value (rule 22):
     /// in no queue, so listed here for `deinit` (linked through the tasklets).
     var heldSenders: Unmanaged<Tasklet>?
+    /// Held values acknowledged or given back, for the next ones (see `makeHeld`).
+    var spareHeld: [HeldValue] = []
     var tearingDown = false
 
     /// Told what happens to durable channels (see `DurabilityObserver`).

@@ -1,12 +1,16 @@
 /// A value received with `hold` (rules 22-25): the receiver has it, but it
 /// is not gone from its channel until the receiver acknowledges it; given
-/// back, it returns to the front of the channel.
+/// back, it returns to the front of the channel. Once acknowledged or given
+/// back it waits in the engine's pool (`Engine.spareHeld`) for the next
+/// value held, so acknowledged delivery allocates nothing per value.
 final class HeldValue {
-    let channel: Channel
-    let message: Message
+    /// nil only while pooled.
+    private var heldChannel: Channel?
+    var channel: Channel { heldChannel.unsafelyUnwrapped }
+    private(set) var message: Message
     /// Where it came from: the buffer (or a send that found room there),
     /// or a rendezvous sender, which stays blocked until the acknowledgement.
-    let fromBuffer: Bool
+    private(set) var fromBuffer: Bool
     /// That sender, while it waits; nil once it ended (its value is then
     /// dropped if given back: it never saw its send complete).
     var sender: Unmanaged<Tasklet>?
@@ -15,9 +19,24 @@ final class HeldValue {
     var tag = 0
 
     init(channel: Channel, message: Message, fromBuffer: Bool) {
-        self.channel = channel
+        heldChannel = channel
         self.message = message
         self.fromBuffer = fromBuffer
+    }
+
+    /// Taken from the pool for another value.
+    func reuse(channel: Channel, message: Message, fromBuffer: Bool) {
+        heldChannel = channel
+        self.message = message
+        self.fromBuffer = fromBuffer
+    }
+
+    /// Into the pool: the channel and the payload are not kept alive by it.
+    func clear() {
+        heldChannel = nil
+        message.payload = []
+        sender = nil
+        senderCase = 0
     }
 }
 
@@ -57,11 +76,31 @@ struct HeldList {
 }
 
 extension Engine {
+    /// At most this many released held values wait in the pool; more are freed.
+    static let spareHeldLimit = 1024
+
+    /// A held value for `message`, from the pool when it has one.
+    func makeHeld(_ ch: Channel, _ message: Message, fromBuffer: Bool) -> HeldValue {
+        if let h = spareHeld.popLast() {
+            h.reuse(channel: ch, message: message, fromBuffer: fromBuffer)
+            return h
+        }
+        return HeldValue(channel: ch, message: message, fromBuffer: fromBuffer)
+    }
+
+    /// `h` is neither held nor waited for any more: into the pool, unless
+    /// something else still refers to it.
+    private func recycle(_ h: inout HeldValue) {
+        guard spareHeld.count < Engine.spareHeldLimit, isKnownUniquelyReferenced(&h) else { return }
+        h.clear()
+        spareHeld.append(h)
+    }
+
     /// ACK: the holder `t` has the value `tag` for good. A rendezvous sender
     /// waiting for it completes (`.sent` for the case that matched) and
     /// joins the runnable queue's tail. False when `t` holds no such value.
     public func acknowledge(_ t: Tasklet, tag: Int) -> Bool {
-        guard let h = t.held.removeValue(forKey: tag) else { return false }
+        guard var h = t.held.removeValue(forKey: tag) else { return false }
         release(h)
         h.channel.received &+= 1
         if h.fromBuffer && h.channel.isDurable { durability?.valueAcknowledged(from: h.channel, by: t, tag: tag) }
@@ -69,6 +108,7 @@ extension Engine {
             stopWaiting(s)
             finish(s.takeUnretainedValue(), .sent(case: h.senderCase), first: false)
         }
+        recycle(&h)
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return true
     }
@@ -80,8 +120,9 @@ extension Engine {
     /// receiver. A closed channel is closing again until it drains (rule 24).
     /// False when `t` holds no such value.
     public func giveBack(_ t: Tasklet, tag: Int) -> Bool {
-        guard let h = t.held.removeValue(forKey: tag) else { return false }
+        guard var h = t.held.removeValue(forKey: tag) else { return false }
         putBack(h, by: t, tag: tag)
+        recycle(&h)
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return true
     }
@@ -94,7 +135,9 @@ extension Engine {
             stopWaiting(Unmanaged.passUnretained(t))
         }
         for tag in t.held.keys.reversed() {
-            putBack(t.held.removeValue(forKey: tag)!, by: t, tag: tag)
+            var h = t.held.removeValue(forKey: tag)!
+            putBack(h, by: t, tag: tag)
+            recycle(&h)
         }
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
     }
@@ -107,7 +150,7 @@ extension Engine {
         let h: HeldValue
         var yield = false
         if let head = unbuffer(ch) {
-            h = HeldValue(channel: ch, message: head, fromBuffer: true)
+            h = makeHeld(ch, head, fromBuffer: true)
             if let partner = refillingSender(ch) {
                 buffer(partner.pointee.message.take()!, in: ch)
                 yield = complete(sender: partner, on: ch)
@@ -116,7 +159,7 @@ extension Engine {
                 table.noteMoved(ch, 1, received: 0)
             }
         } else if let partner = ch.sendq.popFirst() {
-            h = HeldValue(channel: ch, message: partner.pointee.message.take()!, fromBuffer: false)
+            h = makeHeld(ch, partner.pointee.message.take()!, fromBuffer: false)
             stats.rendezvous += 1
             table.noteMoved(ch, 2, received: 0)
             keepWaiting(sender: partner, for: h)
@@ -141,7 +184,7 @@ extension Engine {
         stats.rendezvous += 1
         table.noteMoved(ch, 2, received: 0)
         let fromBuffer = ch.buffer.count < ch.capacity && !isMemoryFull
-        let h = HeldValue(channel: ch, message: message, fromBuffer: fromBuffer)
+        let h = makeHeld(ch, message, fromBuffer: fromBuffer)
         let targetFirst = ch.preference == .receiver
         partner.pointee.owner._withUnsafeGuaranteedRef { r in
             hold(h, by: r)
@@ -309,7 +352,7 @@ extension Engine {
         if let s { s.pointee.owner._withUnsafeGuaranteedRef { unqueue($0) } }
         if r.pointee.hold {
             table.noteMoved(ch, s == nil ? 1 : 2, received: 0)
-            let h = HeldValue(channel: ch, message: m, fromBuffer: fromBuffer)
+            let h = makeHeld(ch, m, fromBuffer: fromBuffer)
             hold(h, by: receiver)
             if durable { noteTaken(from: ch, by: receiver, held: true) }
             finish(receiver, .received(case: caseIndex, m), first: false)

@@ -23,8 +23,11 @@ private final class AuthenticationJob: @unchecked Sendable {
 /// through `tls` before the session sees them, and the session's replies go
 /// through it before the socket.
 final class Connection {
-    /// Unowned(unsafe): the server outlives every connection (it closes them all before it goes).
-    unowned(unsafe) let server: Server
+    /// Strong, though the server outlives every connection: read through an
+    /// unowned(unsafe) reference it was retained and released around each
+    /// use. The cycle lasts until the connection closes (`Server.forget`),
+    /// and `Server.stop` closes them all.
+    let server: Server
     let handle: UnsafeMutablePointer<uv_tcp_t>
     let session: Session
     /// nil on a plain listener.
@@ -126,10 +129,16 @@ final class Connection {
     }
 
     private func startReading() {
+        // The handle holds a reference to its connection (see `init`): the
+        // callbacks borrow it rather than retaining it for every read.
         uv_read_start(UV.stream(handle), { h, _, buf in
-            buf!.pointee = UV.buffer(UV.object(h!.pointee.data, as: Connection.self).server.readBuffer)
+            Unmanaged<Connection>.fromOpaque(h!.pointee.data)._withUnsafeGuaranteedRef {
+                buf!.pointee = UV.buffer($0.server.readBuffer)
+            }
         }, { stream, nread, buf in
-            UV.object(stream!.pointee.data, as: Connection.self).didRead(nread, buf!.pointee)
+            Unmanaged<Connection>.fromOpaque(stream!.pointee.data)._withUnsafeGuaranteedRef {
+                $0.didRead(nread, buf!.pointee)
+            }
         })
     }
 

@@ -364,11 +364,16 @@ public final class Server {
     /// repeat until nothing is left, so the loop never sleeps with work queued.
     private func resumeAndFlush() {
         repeat {
+            // A connection is kept alive by its handle until its close
+            // callback: borrowed here rather than retained per resume and flush.
             while let t = engine.nextRunnable() {
-                unsafeDowncast(t.context!, to: Connection.self).resume(t.takeCompletion()!)
+                Unmanaged<Connection>.fromOpaque(Unmanaged.passUnretained(t.context!).toOpaque())
+                    ._withUnsafeGuaranteedRef { $0.resume(t.takeCompletion()!) }
             }
             swap(&batch, &needFlush)
-            for conn in batch { conn.flush() }
+            for i in batch.indices {
+                Unmanaged.passUnretained(batch[i])._withUnsafeGuaranteedRef { $0.flush() }
+            }
             batch.removeAll(keepingCapacity: true)
         } while !needFlush.isEmpty || engine.runnableCount > 0
     }

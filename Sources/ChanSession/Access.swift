@@ -10,7 +10,12 @@ struct Login {
     var generation = 0
     var failures = 0
     /// An AUTH whose secret is being checked off the loop; no command runs meanwhile.
-    var checking: AuthenticationCheck?
+    var checking: AuthenticationCheck? {
+        didSet { isChecking = checking != nil }
+    }
+    /// `checking != nil`, tested per request: an optional check holds an
+    /// existential, so testing it for nil copies and destroys it.
+    private(set) var isChecking = false
     /// `checking` was just set: the transport is yet to be told.
     var checkRequested = false
 }

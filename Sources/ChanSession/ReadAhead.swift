@@ -4,7 +4,10 @@ import ChanProtocol
 /// with the bytes they took on the wire, so that the input mark still
 /// bounds what one connection keeps.
 struct ReadAhead {
-    private var commands: [Command] = []
+    /// A command popped is moved out (nil left behind), not copied: its
+    /// storage (a SELECT's cases, a payload) is then neither retained for
+    /// the copy nor destroyed later by the array's generic `removeAll`.
+    private var commands: [Command?] = []
     private var sizes: [Int] = []
     private var head = 0
     private(set) var byteCount = 0
@@ -19,7 +22,7 @@ struct ReadAhead {
 
     mutating func popFirst() -> Command? {
         guard head < commands.count else { return nil }
-        let command = commands[head]
+        let command = commands[head].take()
         byteCount -= sizes[head]
         head += 1
         if head == commands.count {

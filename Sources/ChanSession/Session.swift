@@ -30,25 +30,31 @@ public final class Session {
     /// (nothing else then), `stopReading` or `startReading`, `flush` (write
     /// `output` before the loop sleeps, then report it with `wrote(_:)` or
     /// `flushSkipped()`).
+    ///
+    /// The transport tests these after every event: they are inlinable
+    /// constants, not globals behind an accessor call each.
     public struct Actions: OptionSet, Sendable {
         public let rawValue: UInt8
-        public init(rawValue: UInt8) { self.rawValue = rawValue }
-        public static let startReading = Actions(rawValue: 1 << 0)
-        public static let stopReading = Actions(rawValue: 1 << 1)
-        public static let flush = Actions(rawValue: 1 << 2)
-        public static let close = Actions(rawValue: 1 << 3)
+        @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+        @inlinable public static var startReading: Actions { Actions(rawValue: 1 << 0) }
+        @inlinable public static var stopReading: Actions { Actions(rawValue: 1 << 1) }
+        @inlinable public static var flush: Actions { Actions(rawValue: 1 << 2) }
+        @inlinable public static var close: Actions { Actions(rawValue: 1 << 3) }
         /// The session used its turn with requests left: call `nextTurn()`
         /// on the loop's next iteration, after other connections had theirs
         /// (and without letting the loop sleep meanwhile).
-        public static let continueNextTurn = Actions(rawValue: 1 << 4)
+        @inlinable public static var continueNextTurn: Actions { Actions(rawValue: 1 << 4) }
         /// An AUTH waits for its secret to be checked: take it with
         /// `takeAuthentication()`, check it off the loop, report with
         /// `authenticated(_:)`. Later commands wait meanwhile.
-        public static let authenticate = Actions(rawValue: 1 << 5)
+        @inlinable public static var authenticate: Actions { Actions(rawValue: 1 << 5) }
     }
 
-    /// Unowned(unsafe): the server outlives every session.
-    unowned(unsafe) let server: ServerState
+    /// Strong, though the server outlives every session: read through an
+    /// unowned(unsafe) reference, every field used (the engine, the clock,
+    /// the counters) was retained and released around its use. No cycle:
+    /// the state refers to no session.
+    let server: ServerState
     public let tasklet: Tasklet
     var parser: CommandParser
     public private(set) var state = State.paused
@@ -65,7 +71,11 @@ public final class Session {
     /// are acted on at once; the others run in order once the tasklet does.
     var readAhead = ReadAhead()
     /// A CHANNELS listing under way, walked through the table a bounded step per turn.
-    var listing: Listing?
+    var listing: Listing? {
+        didSet { listingUnderWay = listing != nil }
+    }
+    /// `listing != nil`, tested per request without copying the listing.
+    private var listingUnderWay = false
     /// When the waiting command blocked (clock ns), for the blocked-time histogram.
     var blockedSince: UInt64 = 0
     /// Who authenticated on this connection (with a users file).
@@ -297,7 +307,7 @@ public final class Session {
     /// Reads while commands can run and replies are draining; a blocked
     /// tasklet's connection is read only until `inputHighWater` bytes wait.
     private var wantsInput: Bool {
-        !outputFull && (tasklet.state == .running && !turnYielded && login.checking == nil
+        !outputFull && (tasklet.state == .running && !turnYielded && !login.isChecking
             || parser.bufferedByteCount + readAhead.byteCount < server.config.inputHighWater)
     }
 
@@ -328,9 +338,9 @@ public final class Session {
     /// up, the input holds no complete command, or the turn is used up.
     private func runCommands() {
         guard !turnYielded else { return }
-        while tasklet.state == .running && runsCommands && !outputFull && login.checking == nil {
+        while tasklet.state == .running && runsCommands && !outputFull && !login.isChecking {
             // A step of a listing is a whole turn: the others run before the next one.
-            if let listing {
+            if listingUnderWay, let listing {
                 let done = continueListing(listing)
                 if !done || parser.bufferedByteCount > 0 || !readAhead.isEmpty {
                     turnYielded = true
@@ -360,7 +370,7 @@ public final class Session {
         case .blocked:
             server.engine.cancel(tasklet)
             state = .closingAfterFlush
-        case .running where !outputFull && !turnYielded && login.checking == nil:
+        case .running where !outputFull && !turnYielded && !login.isChecking:
             state = .closingAfterFlush
         default:
             break  // yielded or waiting for output room: runs again later

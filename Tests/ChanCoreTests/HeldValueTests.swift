@@ -338,3 +338,37 @@ extension HeldValueTests {
         XCTAssertEqual(w.ch("q").waitingSenders, 0)
     }
 }
+
+extension HeldValueTests {
+    // Acknowledged and given-back values are kept for the next values held:
+    // one kept holds on to no channel, and one reused carries nothing over
+    // (the sender of the value it held before is not woken again).
+    func testAHeldValueReusedCarriesNothingOver() {
+        weak var deleted: Channel?
+        let w = World(), s = w.tasklet(), r = w.tasklet(), other = w.tasklet()
+        do {
+            XCTAssertEqual(w.send(s, "gone", "a"), .blocked)
+            let t = tag(completion(w.engine.receive(r, w.ch("gone"), hold: true)), "a", of: r)
+            XCTAssertTrue(w.engine.acknowledge(r, tag: t))
+            XCTAssertEqual(w.drain().map(\.1), [.sent(case: 0)])
+            deleted = w.ch("gone")
+            w.engine.delete(named: "gone")
+            // The table's own lists let go of it too: the sweep's, and the
+            // activity intervals' (the one it moved in, and the next).
+            w.engine.sweepIdleChannels()
+            w.engine.startActivityInterval()
+            w.engine.startActivityInterval()
+        }
+        XCTAssertNil(deleted, "an acknowledged value keeps no channel alive")
+        _ = w.engine.make("q", capacity: 1, preference: .none)
+        XCTAssertEqual(w.send(other, "q", "b"), .completed(.sent(case: 0)))
+        let u = tag(completion(w.engine.receive(r, w.ch("q"), hold: true)), "b", of: r)
+        XCTAssertTrue(w.engine.giveBack(r, tag: u))
+        XCTAssertEqual(w.ch("q").bufferedMessages, [msg("b")])
+        let v = tag(completion(w.engine.receive(r, w.ch("q"), hold: true)), "b", of: r)
+        XCTAssertTrue(w.engine.acknowledge(r, tag: v))
+        XCTAssertTrue(w.drain().isEmpty, "no sender completes twice")
+        XCTAssertEqual([w.ch("q").held, w.ch("q").received, w.engine.counters.held], [0, 1, 0])
+        XCTAssertEqual(w.engine.blockedCount, 0)
+    }
+}
