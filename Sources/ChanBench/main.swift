@@ -174,7 +174,8 @@ if wanted("held") {
 }
 
 // The command parser alone: the requests a load generator sends, appended as
-// one read each (as the daemon does) and parsed to their command. Requests
+// one read each (as the daemon does) and parsed to their command (a SELECT's
+// case array then given back to the parser, as the daemon does). Requests
 // per second; under callgrind, the difference between two message counts
 // gives the instructions per request. "parse" runs them all, "parse-select"
 // (and -send, -recv, -recvack, -ack) one.
@@ -184,7 +185,10 @@ func parseRepeatedly(_ request: [UInt8], times: Int) -> Int {
     request.withUnsafeBytes { bytes in
         for _ in 0..<times {
             parser.append(bytes)
-            while parser.next() != nil { commands += 1 }
+            while let command = parser.next() {
+                commands += 1
+                if case .select(let cases, _, _) = consume command { parser.recycle(cases) }  // as the daemon does
+            }
         }
     }
     return commands

@@ -22,10 +22,14 @@ public struct CommandParser {
     var select: SelectInProgress?
     /// The channel names last parsed, kept as Strings for the next request that names them again.
     var recentNames = RecentNames()
+    /// Empty storage for the next SELECT's cases, given back by `recycle`.
+    var spareCases: [CaseRequest] = []
 
     /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed,
     /// so that thousands of idle connections do not each hold the high-water mark of their past.
     private static let keptCapacity = 4096
+    /// A recycled case array is kept if it has room for at most this many cases, for the same reason.
+    private static let keptCases = 16
 
     enum State {
         /// Reading a command line, or a case line while `select` is set.
@@ -83,6 +87,15 @@ public struct CommandParser {
         buffer.append(contentsOf: bytes)
     }
 
+    /// Gives back the case array of a SELECT from `next()` once it has run, so that the next SELECT's cases are
+    /// parsed into its storage instead of a new array. Its storage is reused only if this is its last reference.
+    public mutating func recycle(_ cases: consuming [CaseRequest]) {
+        guard cases.capacity <= Self.keptCases else { return }
+        var cases = cases
+        cases.removeAll(keepingCapacity: true)  // now: a SEND case's payload is not kept till the next SELECT
+        spareCases = cases
+    }
+
     /// The next complete command, or nil when more bytes are needed. Call it only when ready to run a command:
     /// unconsumed bytes stay buffered.
     public mutating func next() -> Command? {
@@ -100,7 +113,11 @@ public struct CommandParser {
 
             case .line:
                 if let lf = findLineFeed(in: buffer) {
-                    if let command = takeLine(through: lf, in: buffer) { return command }
+                    if select == nil {
+                        if let command = takeLine(through: lf, in: buffer) { return command }
+                    } else if let command = takeCaseLines(from: lf, in: buffer) {
+                        return command
+                    }
                 } else if bufferedByteCount > limits.maxLine + 1 {  // + 1: room for the CR of a CRLF
                     consume(to: buffer.count)
                     state = .discardLine
@@ -152,6 +169,45 @@ public struct CommandParser {
         var tokens = Tokens(line)
         guard let verb = tokens.next() else { return nil }
         return select == nil ? parseRequest(verb, &tokens) : parseCase(verb, &tokens)
+    }
+
+    /// The open SELECT's case lines from the one ending at `lf`, in one pass while they are buffered (one read
+    /// usually holds a whole SELECT): one line-end search per line, no state-machine step between lines.
+    /// Returns the SELECT (or its error) after its last case line; nil when more bytes are needed or a case
+    /// line's counted payload is next.
+    private mutating func takeCaseLines(from lf: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Command? {
+        var lf = lf
+        while true {
+            if takeReceiveCase(through: lf, in: buffer) {
+                if let command = finishCaseLine() { return command }
+            } else {
+                if let command = takeLine(through: lf, in: buffer) { return command }
+                guard case .line = state else { return nil }
+            }
+            guard let next = findLineFeed(in: buffer) else { return nil }
+            lf = next
+        }
+    }
+
+    /// Consumes the line ending at `lf` and adds its case if it is `RECV <chan>` in the plainest spelling
+    /// (one space after the verb, nothing after the name, a name known or valid) in a SELECT with no error
+    /// so far. Any other line is left for `takeLine` and the full grammar, which gives it the same meaning.
+    private mutating func takeReceiveCase(through lf: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Bool {
+        let end = lf > start && buffer[lf - 1] == Wire.cr ? lf - 1 : lf
+        let nameStart = start + MemoryLayout.size(ofValue: Wire.recvWord) + 1  // after `RECV `
+        guard nameStart < end, end - start <= limits.maxLine, select!.error == nil else { return false }
+        let base = buffer.baseAddress!
+        // Four bytes in one load: the line holds at least five.
+        let verb = UInt32(littleEndian: UnsafeRawPointer(base + start).loadUnaligned(as: UInt32.self))
+        guard verb & Wire.uppercaseMask32 == Wire.recvWord, base[nameStart - 1] == Wire.space else { return false }
+        var position = nameStart
+        while position < end, base[position] != Wire.space { position += 1 }
+        guard position == end, let channel = validName(Token(start: base + nameStart, count: end - nameStart)) else {
+            return false
+        }
+        select!.cases.append(.receive(channel: channel))
+        consume(to: lf + 1)
+        return true
     }
 
     /// The command (or, inside a SELECT, the case) a counted payload completes.

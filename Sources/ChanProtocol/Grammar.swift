@@ -154,6 +154,7 @@ extension CommandParser {
                 throw LineError(code: .limit, text: "SELECT \(count) cases above max_select_cases \(limits.maxSelectCases)")
             }
             (header.wait, header.hold) = try tokens.receiveOptions()
+            swap(&header.cases, &spareCases)
             header.cases.reserveCapacity(count)
         } catch {
             header.error = error
@@ -307,8 +308,14 @@ extension CommandParser {
     /// A channel name (or CHANNELS prefix): SYNTAX if missing, BADNAME unless 1-255 bytes, each 0x21-0x7E.
     fileprivate mutating func channelName(_ token: Token?) throws(LineError) -> String {
         guard let token else { throw .missingArgument }
+        guard let name = validName(token) else { throw .badName }
+        return name
+    }
+
+    /// The token as a channel name, nil if it breaks the rule.
+    mutating func validName(_ token: Token) -> String? {
         if let known = recentNames[token] { return known }
-        guard ChannelName.isValid(token) else { throw .badName }
+        guard ChannelName.isValid(token) else { return nil }
         let name = String(decoding: token, as: UTF8.self)
         recentNames.remember(name)
         return name
