@@ -4,7 +4,9 @@ import ChanProtocol
 /// with the bytes they took on the wire, so that the input mark still
 /// bounds what one connection keeps.
 struct ReadAhead {
-    private var commands: [Command] = []
+    /// Taken out (not copied) as they run, so that a SELECT's case array has
+    /// no second owner when it goes back to the parser.
+    private var commands: [Command?] = []
     private var sizes: [Int] = []
     private var head = 0
     private(set) var byteCount = 0
@@ -19,7 +21,7 @@ struct ReadAhead {
 
     mutating func popFirst() -> Command? {
         guard head < commands.count else { return nil }
-        let command = commands[head]
+        let command = commands[head].take()
         byteCount -= sizes[head]
         head += 1
         if head == commands.count {
