@@ -18,8 +18,9 @@ public struct CommandParser {
     /// How many bytes from `start` are known to hold no LF, so the search for a line end resumes there.
     private var scanned = 0
     var state = State.line
-    /// The SELECT whose case lines are being read.
-    var select: SelectInProgress?
+    /// The SELECT whose case lines are being read, if `select.isOpen`. Not optional: its fields are updated
+    /// in place, never copied as a whole.
+    var select = SelectInProgress()
     /// The channel names last parsed, kept as Strings for the next request that names them again.
     var recentNames = RecentNames()
     /// Empty storage for the next SELECT's cases, given back by `recycle`.
@@ -53,10 +54,10 @@ public struct CommandParser {
 
     /// A SELECT whose case lines are still being read.
     struct SelectInProgress {
-        /// Case lines still to finish, the current one included.
-        var remaining: Int
+        /// Case lines still to finish, the current one included; 0 when no SELECT is open.
+        var remaining = 0
         /// Case lines in all (the header's n).
-        let count: Int
+        var count = 0
         var wait = WaitLimit.forever
         /// ACK was given: its RECV cases hold their value.
         var hold = false
@@ -66,6 +67,8 @@ public struct CommandParser {
         var payloadBytes = 0
         /// The first error in the header or a case line; replaces the SELECT after its last case line.
         var error: LineError?
+
+        var isOpen: Bool { remaining > 0 }
     }
 
     public init(limits: ProtocolLimits = .init()) {
@@ -113,7 +116,7 @@ public struct CommandParser {
 
             case .line:
                 if let lf = findLineFeed(in: buffer) {
-                    if select == nil {
+                    if !select.isOpen {
                         if let command = takeLine(through: lf, in: buffer) { return command }
                     } else if let command = takeCaseLines(from: lf, in: buffer) {
                         return command
@@ -168,7 +171,7 @@ public struct CommandParser {
         }
         var tokens = Tokens(line)
         guard let verb = tokens.next() else { return nil }
-        return select == nil ? parseRequest(verb, &tokens) : parseCase(verb, &tokens)
+        return select.isOpen ? parseCase(verb, &tokens) : parseRequest(verb, &tokens)
     }
 
     /// The open SELECT's case lines from the one ending at `lf`, in one pass while they are buffered (one read
@@ -195,7 +198,7 @@ public struct CommandParser {
     private mutating func takeReceiveCase(through lf: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Bool {
         let end = lf > start && buffer[lf - 1] == Wire.cr ? lf - 1 : lf
         let nameStart = start + MemoryLayout.size(ofValue: Wire.recvWord) + 1  // after `RECV `
-        guard nameStart < end, end - start <= limits.maxLine, select!.error == nil else { return false }
+        guard nameStart < end, end - start <= limits.maxLine, select.error == nil else { return false }
         let base = buffer.baseAddress!
         // Four bytes in one load: the line holds at least five.
         let verb = UInt32(littleEndian: UnsafeRawPointer(base + start).loadUnaligned(as: UInt32.self))
@@ -205,32 +208,32 @@ public struct CommandParser {
         guard position == end, let channel = validName(Token(start: base + nameStart, count: end - nameStart)) else {
             return false
         }
-        select!.cases.append(.receive(channel: channel))
+        select.cases.append(.receive(channel: channel))
         consume(to: lf + 1)
         return true
     }
 
     /// The command (or, inside a SELECT, the case) a counted payload completes.
     private mutating func finishPayload(_ payload: [UInt8], for send: PendingSend?) -> Command? {
-        guard select != nil else {
+        guard select.isOpen else {
             guard let send else { return nil }  // a skipped payload was answered before
             return .send(channel: send.channel, payload: payload, isException: send.isException)
         }
         if let send {
-            select!.cases.append(.send(channel: send.channel, payload: payload, isException: send.isException))
+            select.cases.append(.send(channel: send.channel, payload: payload, isException: send.isException))
         }
         return finishCaseLine()
     }
 
     /// Counts a finished SELECT case line; after the last one, returns the SELECT or its error.
     mutating func finishCaseLine() -> Command? {
-        guard select != nil else { return nil }
-        guard select!.remaining == 1 else {
-            select!.remaining -= 1  // in place: the SELECT so far is not copied per line
-            return nil
-        }
-        let current = select.take()!
-        return current.error?.command ?? .select(cases: current.cases, wait: current.wait, hold: current.hold)
+        guard select.isOpen else { return nil }
+        select.remaining -= 1
+        guard select.remaining == 0 else { return nil }
+        var cases: [CaseRequest] = []
+        swap(&cases, &select.cases)
+        guard let error = select.error.take() else { return .select(cases: cases, wait: select.wait, hold: select.hold) }
+        return error.command
     }
 
     /// Reports a request error: at once, or for a SELECT after its last case line (the first error wins).
@@ -238,11 +241,11 @@ public struct CommandParser {
     mutating func fail(_ error: LineError) -> Command? {
         if error.closeAfter {
             state = .closed
-            select = nil
+            select = SelectInProgress()
             buffer = []
             consume(to: 0)
-        } else if select != nil {
-            if select!.error == nil { select!.error = error }
+        } else if select.isOpen {
+            if select.error == nil { select.error = error }
             return nil
         }
         return error.command
