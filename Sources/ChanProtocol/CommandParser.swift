@@ -193,8 +193,8 @@ public struct CommandParser {
     }
 
     /// Consumes the line ending at `lf` and adds its case if it is `RECV <chan>` in the plainest spelling
-    /// (one space after the verb, nothing after the name, a name known or valid) in a SELECT with no error
-    /// so far. Any other line is left for `takeLine` and the full grammar, which gives it the same meaning.
+    /// (one space after the verb, then a known or valid name up to the line end) in a SELECT with no error so
+    /// far. Any other line is left for `takeLine` and the full grammar, which gives it the same meaning.
     private mutating func takeReceiveCase(through lf: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Bool {
         let end = lf > start && buffer[lf - 1] == Wire.cr ? lf - 1 : lf
         let nameStart = start + MemoryLayout.size(ofValue: Wire.recvWord) + 1  // after `RECV `
@@ -203,11 +203,8 @@ public struct CommandParser {
         // Four bytes in one load: the line holds at least five.
         let verb = UInt32(littleEndian: UnsafeRawPointer(base + start).loadUnaligned(as: UInt32.self))
         guard verb & Wire.uppercaseMask32 == Wire.recvWord, base[nameStart - 1] == Wire.space else { return false }
-        var position = nameStart
-        while position < end, base[position] != Wire.space { position += 1 }
-        guard position == end, let channel = validName(Token(start: base + nameStart, count: end - nameStart)) else {
-            return false
-        }
+        // The rest of the line as one name: a valid name holds no space, so it is the line's one argument.
+        guard let channel = validName(Token(start: base + nameStart, count: end - nameStart)) else { return false }
         select.cases.append(.receive(channel: channel))
         consume(to: lf + 1)
         return true

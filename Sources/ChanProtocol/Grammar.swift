@@ -344,7 +344,7 @@ struct RecentNames {
     subscript(token: Token) -> String? {
         guard !slots.isEmpty, let last = token.last else { return nil }
         let slot = Self.slot(length: token.count, last: last)
-        guard slots[slot].key == NameKey(token) else { return nil }
+        guard slots[slot].key == NameKey(token), slots[slot].name.utf8.count == token.count else { return nil }
         if token.count <= NameKey.wholeNameLength { return slots[slot].name }
         var name = slots[slot].name
         return name.withUTF8 { memcmp($0.baseAddress!, token.baseAddress!, token.count) == 0 } ? name : nil
@@ -359,21 +359,19 @@ struct RecentNames {
     }
 }
 
-/// A name's length and its first and last eight bytes (four for a name of 4-7 bytes, each byte for a shorter
-/// one), read with unaligned loads that stay within the name. For a name of at most 16 bytes that is all of
-/// it, so equal keys mean equal names; for a longer one, equal keys mean only that it may be.
+/// A name's first and last eight bytes (four for a name of 4-7 bytes, each byte for a shorter one), read with
+/// unaligned loads that stay within the name. For two names of the same length up to 16 bytes that is all of
+/// them, so equal keys mean equal names; for longer ones, equal keys mean only that they may be.
 struct NameKey: Equatable {
     static let wholeNameLength = 16
-    private var count = 0
     private var first: UInt64 = 0
     private var last: UInt64 = 0
 
     init() {}
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
-        count = bytes.count
         guard let base = bytes.baseAddress else { return }
-        let raw = UnsafeRawPointer(base)
+        let raw = UnsafeRawPointer(base), count = bytes.count
         if count >= 8 {
             first = raw.loadUnaligned(as: UInt64.self)
             last = raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
