@@ -23,14 +23,17 @@ public struct CommandParser {
     var select = SelectInProgress()
     /// The channel names last parsed, kept as Strings for the next request that names them again.
     var recentNames = RecentNames()
-    /// Empty storage for the next SELECT's cases, given back by `recycle`.
-    var spareCases: [CaseRequest] = []
+    /// Empty storage for the next SELECTs' cases, given back by `recycle`: one array per SELECT that ran
+    /// while others had been parsed after it (a client pipelining SELECTs), at most `keptSpares`.
+    var spareCases: [[CaseRequest]] = []
 
     /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed,
     /// so that thousands of idle connections do not each hold the high-water mark of their past.
     private static let keptCapacity = 4096
-    /// A recycled case array is kept if it has room for at most this many cases, for the same reason.
+    /// A recycled case array is kept if it has room for at most this many cases, for the same reason, and
+    /// at most this many of them.
     private static let keptCases = 16
+    private static let keptSpares = 8
 
     enum State {
         /// Reading a command line, or a case line while `select` is set.
@@ -93,10 +96,10 @@ public struct CommandParser {
     /// Gives back the case array of a SELECT from `next()` once it has run, so that the next SELECT's cases are
     /// parsed into its storage instead of a new array. Its storage is reused only if this is its last reference.
     public mutating func recycle(_ cases: consuming [CaseRequest]) {
-        guard cases.capacity <= Self.keptCases else { return }
+        guard cases.capacity <= Self.keptCases, spareCases.count < Self.keptSpares else { return }
         var cases = cases
         cases.removeAll(keepingCapacity: true)  // now: a SEND case's payload is not kept till the next SELECT
-        spareCases = cases
+        spareCases.append(cases)
     }
 
     /// The next complete command, or nil when more bytes are needed. Call it only when ready to run a command:

@@ -156,7 +156,7 @@ extension CommandParser {
                 throw LineError(code: .limit, text: "SELECT \(count) cases above max_select_cases \(limits.maxSelectCases)")
             }
             (select.wait, select.hold) = try tokens.receiveOptions()
-            swap(&select.cases, &spareCases)
+            if let spare = spareCases.popLast() { select.cases = spare }
             select.cases.reserveCapacity(count)
         } catch {
             select.error = error

@@ -81,4 +81,26 @@ import Testing
                      wait: .forever, hold: false),
              err(.badName), receiving(["i"])])
     }
+
+    /// A client pipelining SELECTs: several are parsed before any is given back, then all are given back,
+    /// and the next ones are parsed into their storage, each with exactly its own cases.
+    @Test func selectsParsedAheadAndGivenBackTogether() {
+        var parser = CommandParser()
+        var held: [[CaseRequest]] = []
+        parser.append(contentsOf: bytes(String(repeating: "SELECT 2\r\nRECV a\r\nRECV b\r\n", count: 10)))
+        while let command = parser.next() {
+            #expect(command == receiving(["a", "b"]))
+            if case .select(let cases, _, _) = command { held.append(cases) }
+        }
+        #expect(held.count == 10)
+        while let cases = held.popLast() { parser.recycle(cases) }
+        parser.append(contentsOf: bytes(String(repeating: "SELECT 3 NOWAIT\r\nRECV c\r\nSEND d x\r\nRECV e\r\n", count: 12)))
+        var count = 0
+        while let command = parser.next() {
+            count += 1
+            #expect(command == .select(cases: [.receive(channel: "c"), .send(channel: "d", payload: bytes("x"), isException: false),
+                                               .receive(channel: "e")], wait: .nowait, hold: false))
+        }
+        #expect(count == 12)
+    }
 }
