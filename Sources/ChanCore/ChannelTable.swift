@@ -68,10 +68,16 @@ public final class ChannelTable {
     }
 
     /// As `channels(named:)`, for the names `name(0)` to `name(count - 1)`,
-    /// appended to `found` after emptying it (its storage kept, so that a
-    /// caller reusing one array allocates nothing): false, with `found`
-    /// empty, when the missing ones do not fit under the limit.
+    /// into `found` (its storage kept, so that a caller reusing one array
+    /// allocates nothing): false, with `found` empty, when the missing ones
+    /// do not fit under the limit. When `found` already holds channels of
+    /// these names that are still in the table (the caller's last lookup),
+    /// they are the answer: a client repeating a SELECT costs no dictionary
+    /// lookup, only a comparison of names.
     public func channels(count: Int, named name: (Int) -> String, into found: inout [Channel]) -> Bool {
+        if found.count == count && found.indices.allSatisfy({ found[$0].slot >= 0 && found[$0].name == name($0) }) {
+            return true
+        }
         found.removeAll(keepingCapacity: true)
         found.reserveCapacity(count)
         for i in 0..<count {

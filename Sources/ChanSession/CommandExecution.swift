@@ -112,6 +112,7 @@ extension Session {
         let outcome = engine.select(tasklet, selectStorage.cases, wait: deadline(wait), hold: hold)
         selectStorage.cases.removeAll(keepingCapacity: true)  // the messages are the engine's now
         handle(outcome, .select(selectStorage.channels), holds: hold)
+        if selectStorage.channels.count > SelectStorage.keptChannels { selectStorage.channels = [] }
     }
 
     private func make(_ name: String, capacity: Int, preference: Preference, durable: Bool) {
@@ -194,12 +195,17 @@ extension Session {
 }
 
 /// The arrays a session's SELECTs are built in, reused so that a SELECT
-/// allocates none: its channels (what `Waiting.select` refers to while it
-/// waits; the next SELECT runs only after that one is answered) and the
-/// engine's cases.
+/// allocates none: its channels and the engine's cases. The channels are
+/// what `Waiting.select` refers to while it waits (the next SELECT runs only
+/// after that one is answered), and they are kept after it: a SELECT of the
+/// same names finds them there without looking them up
+/// (`ChannelTable.channels(count:named:into:)`).
 struct SelectStorage {
     var channels: [Channel] = []
     var cases: [SelectCase] = []
+    /// More channels than this are not kept past their SELECT: a forgotten
+    /// channel held here outlives the table's limit on channels.
+    static let keptChannels = 16
 }
 
 extension Completion {

@@ -27,4 +27,20 @@ final class ChannelLookupTests: XCTestCase {
         XCTAssertNil(w.engine.existingChannel(named: "y"))
         XCTAssertEqual(w.engine.table.channels(named: ["kept", "y"])?.map(\.name), ["kept", "y"], "one more fits")
     }
+
+    /// The caller's last lookup is the answer while its channels are in the
+    /// table under those names; a channel deleted meanwhile is looked up again.
+    func testTheLastLookupIsKeptWhileItsChannelsLast() {
+        let w = World()
+        var found: [Channel] = []
+        XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["a", "b"][$0] }, into: &found))
+        let (a, b) = (found[0], found[1])
+        XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["a", "b"][$0] }, into: &found))
+        XCTAssertTrue(found[0] === a && found[1] === b)
+        XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["b", "a"][$0] }, into: &found))
+        XCTAssertTrue(found[0] === b && found[1] === a, "other names, or in another order: looked up")
+        _ = w.engine.delete(named: "a")
+        XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["b", "a"][$0] }, into: &found))
+        XCTAssertTrue(found[0] === b && found[1] !== a && found[1] === w.engine.existingChannel(named: "a"))
+    }
 }

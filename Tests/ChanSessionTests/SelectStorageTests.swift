@@ -50,4 +50,22 @@ import Testing
         #expect(consumer.read() == "PONG\r\n")
         #expect(producer.read() == "OK\r\nOK\r\nOK\r\nPONG\r\n")
     }
+
+    /// The channels of a SELECT are kept for the next one of the same names,
+    /// but never past their life in the table: a channel deleted and made
+    /// again under the same name is the new one.
+    @Test func aRepeatedSelectFindsAChannelMadeAgain() {
+        let loop = Loop()
+        let consumer = loop.connect(), other = loop.connect()
+        consumer.send("SELECT 2 NOWAIT\r\nRECV a\r\nRECV b\r\n")
+        #expect(consumer.read() == "TIMEOUT\r\n")
+        other.send("DELETE a\r\nMAKE a CAP 1\r\nSEND a x\r\n")
+        #expect(other.read() == "OK\r\nOK\r\nOK\r\n")
+        consumer.send("SELECT 2 NOWAIT\r\nRECV a\r\nRECV b\r\n")
+        #expect(consumer.read() == "SELECTED 0 MSG a 1\r\nx\r\n")
+        other.send("SEND b y\r\n")
+        consumer.send("SELECT 2\r\nRECV a\r\nRECV b\r\n")
+        #expect(consumer.read() == "SELECTED 1 MSG b 1\r\ny\r\n")
+        #expect(other.read() == "OK\r\n")
+    }
 }
