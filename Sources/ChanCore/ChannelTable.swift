@@ -64,12 +64,32 @@ public final class ChannelTable {
     /// name could drop the idle channel just created for an earlier one.
     public func channels(named names: [String]) -> [Channel]? {
         var found: [Channel] = []
-        found.reserveCapacity(names.count)
-        for name in names {
-            guard let ch = channels[name] else { return creatingChannels(named: names) }
+        return channels(count: names.count, named: { names[$0] }, into: &found) ? found : nil
+    }
+
+    /// As `channels(named:)`, for the names `name(0)` to `name(count - 1)`,
+    /// into `found` (its storage kept, so that a caller reusing one array
+    /// allocates nothing): false, with `found` empty, when the missing ones
+    /// do not fit under the limit. When `found` already holds channels of
+    /// these names that are still in the table (the caller's last lookup),
+    /// they are the answer: a client repeating a SELECT costs no dictionary
+    /// lookup, only a comparison of names.
+    public func channels(count: Int, named name: (Int) -> String, into found: inout [Channel]) -> Bool {
+        if found.count == count && found.indices.allSatisfy({ found[$0].slot >= 0 && found[$0].name == name($0) }) {
+            return true
+        }
+        found.removeAll(keepingCapacity: true)
+        found.reserveCapacity(count)
+        for i in 0..<count {
+            guard let ch = channels[name(i)] else {
+                found.removeAll(keepingCapacity: true)
+                guard let created = creatingChannels(named: (0..<count).map(name)) else { return false }
+                found.append(contentsOf: created)
+                return true
+            }
             found.append(ch)
         }
-        return found
+        return true
     }
 
     // Out of line: a select whose channels all exist (the usual case) only

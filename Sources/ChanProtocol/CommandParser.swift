@@ -18,14 +18,22 @@ public struct CommandParser {
     /// How many bytes from `start` are known to hold no LF, so the search for a line end resumes there.
     private var scanned = 0
     var state = State.line
-    /// The SELECT whose case lines are being read.
-    var select: SelectInProgress?
+    /// The SELECT whose case lines are being read, if `select.isOpen`. Not optional: its fields are updated
+    /// in place, never copied as a whole.
+    var select = SelectInProgress()
     /// The channel names last parsed, kept as Strings for the next request that names them again.
     var recentNames = RecentNames()
+    /// Empty storage for the next SELECTs' cases, given back by `recycle`: one array per SELECT that ran
+    /// while others had been parsed after it (a client pipelining SELECTs), at most `keptSpares`.
+    var spareCases: [[CaseRequest]] = []
 
     /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed,
     /// so that thousands of idle connections do not each hold the high-water mark of their past.
     private static let keptCapacity = 4096
+    /// A recycled case array is kept if it has room for at most this many cases, for the same reason, and
+    /// at most this many of them.
+    private static let keptCases = 16
+    private static let keptSpares = 8
 
     enum State {
         /// Reading a command line, or a case line while `select` is set.
@@ -49,10 +57,10 @@ public struct CommandParser {
 
     /// A SELECT whose case lines are still being read.
     struct SelectInProgress {
-        /// Case lines still to finish, the current one included.
-        var remaining: Int
+        /// Case lines still to finish, the current one included; 0 when no SELECT is open.
+        var remaining = 0
         /// Case lines in all (the header's n).
-        let count: Int
+        var count = 0
         var wait = WaitLimit.forever
         /// ACK was given: its RECV cases hold their value.
         var hold = false
@@ -62,6 +70,8 @@ public struct CommandParser {
         var payloadBytes = 0
         /// The first error in the header or a case line; replaces the SELECT after its last case line.
         var error: LineError?
+
+        var isOpen: Bool { remaining > 0 }
     }
 
     public init(limits: ProtocolLimits = .init()) {
@@ -83,6 +93,15 @@ public struct CommandParser {
         buffer.append(contentsOf: bytes)
     }
 
+    /// Gives back the case array of a SELECT from `next()` once it has run, so that the next SELECT's cases are
+    /// parsed into its storage instead of a new array. Its storage is reused only if this is its last reference.
+    public mutating func recycle(_ cases: consuming [CaseRequest]) {
+        guard cases.capacity <= Self.keptCases, spareCases.count < Self.keptSpares else { return }
+        var cases = cases
+        cases.removeAll(keepingCapacity: true)  // now: a SEND case's payload is not kept till the next SELECT
+        spareCases.append(cases)
+    }
+
     /// The next complete command, or nil when more bytes are needed. Call it only when ready to run a command:
     /// unconsumed bytes stay buffered.
     public mutating func next() -> Command? {
@@ -100,7 +119,11 @@ public struct CommandParser {
 
             case .line:
                 if let lf = findLineFeed(in: buffer) {
-                    if let command = takeLine(through: lf, in: buffer) { return command }
+                    if !select.isOpen {
+                        if let command = takeLine(through: lf, in: buffer) { return command }
+                    } else if let command = takeCaseLines(from: lf, in: buffer) {
+                        return command
+                    }
                 } else if bufferedByteCount > limits.maxLine + 1 {  // + 1: room for the CR of a CRLF
                     consume(to: buffer.count)
                     state = .discardLine
@@ -151,30 +174,66 @@ public struct CommandParser {
         }
         var tokens = Tokens(line)
         guard let verb = tokens.next() else { return nil }
-        return select == nil ? parseRequest(verb, &tokens) : parseCase(verb, &tokens)
+        return select.isOpen ? parseCase(verb, &tokens) : parseRequest(verb, &tokens)
+    }
+
+    /// The open SELECT's case lines from the one ending at `lf`, in one pass while they are buffered (one read
+    /// usually holds a whole SELECT): one line-end search per line, no state-machine step between lines.
+    /// Returns the SELECT (or its error) after its last case line; nil when more bytes are needed or a case
+    /// line's counted payload is next.
+    private mutating func takeCaseLines(from lf: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Command? {
+        var lf = lf
+        while true {
+            if takeReceiveCase(through: lf, in: buffer) {
+                if let command = finishCaseLine() { return command }
+            } else {
+                if let command = takeLine(through: lf, in: buffer) { return command }
+                guard case .line = state else { return nil }
+            }
+            guard let next = findLineFeed(in: buffer) else { return nil }
+            lf = next
+        }
+    }
+
+    /// Consumes the line ending at `lf` and adds its case if it is `RECV <chan>` in the plainest spelling
+    /// (one space after the verb, then a known or valid name up to the line end) in a SELECT with no error so
+    /// far. Any other line is left for `takeLine` and the full grammar, which gives it the same meaning.
+    private mutating func takeReceiveCase(through lf: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Bool {
+        let end = lf > start && buffer[lf - 1] == Wire.cr ? lf - 1 : lf
+        let nameStart = start + MemoryLayout.size(ofValue: Wire.recvWord) + 1  // after `RECV `
+        guard nameStart < end, end - start <= limits.maxLine, select.error == nil else { return false }
+        let base = buffer.baseAddress!
+        // Four bytes in one load: the line holds at least five.
+        let verb = UInt32(littleEndian: UnsafeRawPointer(base + start).loadUnaligned(as: UInt32.self))
+        guard verb & Wire.uppercaseMask32 == Wire.recvWord, base[nameStart - 1] == Wire.space else { return false }
+        // The rest of the line as one name: a valid name holds no space, so it is the line's one argument.
+        guard let channel = validName(Token(start: base + nameStart, count: end - nameStart)) else { return false }
+        select.cases.append(.receive(channel: channel))
+        consume(to: lf + 1)
+        return true
     }
 
     /// The command (or, inside a SELECT, the case) a counted payload completes.
     private mutating func finishPayload(_ payload: [UInt8], for send: PendingSend?) -> Command? {
-        guard select != nil else {
+        guard select.isOpen else {
             guard let send else { return nil }  // a skipped payload was answered before
             return .send(channel: send.channel, payload: payload, isException: send.isException)
         }
         if let send {
-            select!.cases.append(.send(channel: send.channel, payload: payload, isException: send.isException))
+            select.cases.append(.send(channel: send.channel, payload: payload, isException: send.isException))
         }
         return finishCaseLine()
     }
 
     /// Counts a finished SELECT case line; after the last one, returns the SELECT or its error.
     mutating func finishCaseLine() -> Command? {
-        guard select != nil else { return nil }
-        guard select!.remaining == 1 else {
-            select!.remaining -= 1  // in place: the SELECT so far is not copied per line
-            return nil
-        }
-        let current = select.take()!
-        return current.error?.command ?? .select(cases: current.cases, wait: current.wait, hold: current.hold)
+        guard select.isOpen else { return nil }
+        select.remaining -= 1
+        guard select.remaining == 0 else { return nil }
+        var cases: [CaseRequest] = []
+        swap(&cases, &select.cases)
+        guard let error = select.error.take() else { return .select(cases: cases, wait: select.wait, hold: select.hold) }
+        return error.command
     }
 
     /// Reports a request error: at once, or for a SELECT after its last case line (the first error wins).
@@ -182,11 +241,11 @@ public struct CommandParser {
     mutating func fail(_ error: LineError) -> Command? {
         if error.closeAfter {
             state = .closed
-            select = nil
+            select = SelectInProgress()
             buffer = []
             consume(to: 0)
-        } else if select != nil {
-            if select!.error == nil { select!.error = error }
+        } else if select.isOpen {
+            if select.error == nil { select.error = error }
             return nil
         }
         return error.command

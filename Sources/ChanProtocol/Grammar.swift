@@ -106,7 +106,7 @@ extension CommandParser {
         let channel = try channelName(nameToken)
         guard count <= limits.maxPayload else { throw .payloadTooBig }
         try countSelectPayload(count)
-        if select?.error == nil {  // a failed SELECT only skips its payloads
+        if select.error == nil {  // a failed SELECT only skips its payloads
             state = .payload(count: count, send: PendingSend(channel: channel, isException: isException))
         }
         return nil
@@ -114,9 +114,9 @@ extension CommandParser {
 
     /// Adds a case payload to the open SELECT's total, if a SELECT is open.
     private mutating func countSelectPayload(_ size: Int) throws(LineError) {
-        guard select != nil else { return }
-        select!.payloadBytes += size
-        guard select!.payloadBytes <= limits.maxPayload else { throw .selectPayloadsTooBig }
+        guard select.isOpen else { return }
+        select.payloadBytes += size
+        guard select.payloadBytes <= limits.maxPayload else { throw .selectPayloadsTooBig }
     }
 
     // RECV <chan> [TIMEOUT <ms> | NOWAIT] [ACK]      (options in any order)
@@ -148,17 +148,19 @@ extension CommandParser {
     private mutating func parseSelect(_ tokens: inout Tokens) throws(LineError) {
         guard let token = tokens.next(), let count = decimal(token) else { throw .badCaseCount }
         guard count > 0 else { throw .noCases }
-        var header = SelectInProgress(remaining: count, count: count)
+        select.remaining = count
+        select.count = count
+        select.payloadBytes = 0
         do throws(LineError) {
             guard count <= limits.maxSelectCases else {
                 throw LineError(code: .limit, text: "SELECT \(count) cases above max_select_cases \(limits.maxSelectCases)")
             }
-            (header.wait, header.hold) = try tokens.receiveOptions()
-            header.cases.reserveCapacity(count)
+            (select.wait, select.hold) = try tokens.receiveOptions()
+            if let spare = spareCases.popLast() { select.cases = spare }
+            select.cases.reserveCapacity(count)
         } catch {
-            header.error = error
+            select.error = error
         }
-        select = header
     }
 
     // <case line> := SEND <chan> <payload> | THROW <chan> <payload> | RECV <chan>
@@ -168,18 +170,18 @@ extension CommandParser {
         do throws(LineError) {
             if verb.isKeyword(Wire.recv) {
                 let channel = try parseChannelOnly(&tokens)
-                if select!.error == nil { select!.cases.append(.receive(channel: channel)) }  // a failed SELECT keeps none
+                if select.error == nil { select.cases.append(.receive(channel: channel)) }  // a failed SELECT keeps none
             } else if verb.isKeyword(Wire.send) || verb.isKeyword(Wire.throw) {
                 let isException = verb.isKeyword(Wire.throw)
-                if let inline = try parseSend(&tokens, isException: isException), select!.error == nil {
-                    select!.cases.append(.send(channel: inline.channel, payload: inline.payload, isException: isException))
+                if let inline = try parseSend(&tokens, isException: isException), select.error == nil {
+                    select.cases.append(.send(channel: inline.channel, payload: inline.payload, isException: isException))
                 }
             } else {
                 throw .badCaseLine
             }
         } catch {
             // Which case line: the SELECT's one error reply names it.
-            let index = select!.count - select!.remaining
+            let index = select.count - select.remaining
             let named = LineError(code: error.code, text: "case \(index): " + (error.isMissingArgument
                 ? "a case line is SEND, THROW or RECV <chan>" : error.text), closeAfter: error.closeAfter)
             if let fatal = fail(named) { return fatal }
@@ -307,8 +309,14 @@ extension CommandParser {
     /// A channel name (or CHANNELS prefix): SYNTAX if missing, BADNAME unless 1-255 bytes, each 0x21-0x7E.
     fileprivate mutating func channelName(_ token: Token?) throws(LineError) -> String {
         guard let token else { throw .missingArgument }
+        guard let name = validName(token) else { throw .badName }
+        return name
+    }
+
+    /// The token as a channel name, nil if it breaks the rule.
+    mutating func validName(_ token: Token) -> String? {
         if let known = recentNames[token] { return known }
-        guard ChannelName.isValid(token) else { throw .badName }
+        guard ChannelName.isValid(token) else { return nil }
         let name = String(decoding: token, as: UTF8.self)
         recentNames.remember(name)
         return name
@@ -318,11 +326,16 @@ extension CommandParser {
 /// The Strings of the channel names a connection named last, in a few slots chosen by each name's length and
 /// last byte, so that names it repeats (a consumer's SELECT cases, a producer's SEND) are neither decoded
 /// again nor, when longer than a small String's 15 bytes, allocated again per request. A name found here was
-/// valid when it was remembered.
+/// valid when it was remembered. Names of up to 16 bytes are compared as a `NameKey`, without touching the
+/// String.
 struct RecentNames {
     private static let slotCount = 8  // a power of two
+    private struct Slot {
+        var name = ""
+        var key = NameKey()
+    }
     /// Empty until the first name, then `slotCount` names ("" in a slot not used yet).
-    private var slots: [String] = []
+    private var slots: [Slot] = []
 
     private static func slot(length: Int, last: UInt8) -> Int {
         (Int(last) &+ 3 &* length) & (slotCount - 1)
@@ -330,15 +343,44 @@ struct RecentNames {
 
     subscript(token: Token) -> String? {
         guard !slots.isEmpty, let last = token.last else { return nil }
-        var name = slots[Self.slot(length: token.count, last: last)]
-        guard name.utf8.count == token.count else { return nil }
+        let slot = Self.slot(length: token.count, last: last)
+        guard slots[slot].key == NameKey(token), slots[slot].name.utf8.count == token.count else { return nil }
+        if token.count <= NameKey.wholeNameLength { return slots[slot].name }
+        var name = slots[slot].name
         return name.withUTF8 { memcmp($0.baseAddress!, token.baseAddress!, token.count) == 0 } ? name : nil
     }
 
     mutating func remember(_ name: String) {
         guard let last = name.utf8.last else { return }
-        if slots.isEmpty { slots = Array(repeating: "", count: Self.slotCount) }
-        slots[Self.slot(length: name.utf8.count, last: last)] = name
+        if slots.isEmpty { slots = Array(repeating: Slot(), count: Self.slotCount) }
+        var name = name
+        let key = name.withUTF8 { NameKey($0) }
+        slots[Self.slot(length: name.utf8.count, last: last)] = Slot(name: name, key: key)
+    }
+}
+
+/// A name's first and last eight bytes (four for a name of 4-7 bytes, each byte for a shorter one), read with
+/// unaligned loads that stay within the name. For two names of the same length up to 16 bytes that is all of
+/// them, so equal keys mean equal names; for longer ones, equal keys mean only that they may be.
+struct NameKey: Equatable {
+    static let wholeNameLength = 16
+    private var first: UInt64 = 0
+    private var last: UInt64 = 0
+
+    init() {}
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let base = bytes.baseAddress else { return }
+        let raw = UnsafeRawPointer(base), count = bytes.count
+        if count >= 8 {
+            first = raw.loadUnaligned(as: UInt64.self)
+            last = raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+        } else if count >= 4 {
+            first = UInt64(raw.loadUnaligned(as: UInt32.self))
+            last = UInt64(raw.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self))
+        } else {
+            for i in 0..<count { first |= UInt64(base[i]) << (8 * i) }
+        }
     }
 }
 

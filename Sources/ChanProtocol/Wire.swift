@@ -41,6 +41,12 @@ enum Wire {
     static let nack = Array("NACK".utf8)
     static let auth = Array("AUTH".utf8)
 
+    // Verbs as words, to match four bytes in one compare: loaded little-endian, each byte's 0x20 bit cleared
+    // by `uppercaseMask32` (as `Token.isKeyword` does per byte).
+    static let uppercaseMask32: UInt32 = 0xDFDF_DFDF
+    /// `RECV` (bytes 0x52 0x45 0x43 0x56).
+    static let recvWord: UInt32 = 0x5643_4552
+
     // Request keywords.
     static let timeout = Array("TIMEOUT".utf8)  // also the TIMEOUT reply
     static let nowait = Array("NOWAIT".utf8)

@@ -5,9 +5,11 @@ import ChanProtocol
 extension Session {
     var engine: Engine { server.engine }
 
-    func execute(_ command: Command) {
+    /// Consuming: a SELECT's case array goes back to the parser afterwards,
+    /// and is reused only if nothing else holds it.
+    func execute(_ command: consuming Command) {
         if server.requiresLogin && !mayRun(command) { return }
-        switch command {
+        switch consume command {
         case .ping:
             ReplyEncoder.pong(into: &output)
         case .quit:
@@ -43,8 +45,8 @@ extension Session {
             guard !hold || mayHoldAnother(), let ch = channel(name) else { return }
             handle(engine.receive(tasklet, ch, wait: deadline(wait), hold: hold), .single(ch), holds: hold)
         case .select(let requests, let wait, let hold):
-            guard !hold || mayHoldAnother() else { return }
-            select(requests, wait: wait, hold: hold)
+            if !hold || mayHoldAnother() { select(requests, wait: wait, hold: hold) }
+            parser.recycle(requests)
         case .acknowledge(let tag):
             if !engine.acknowledge(tasklet, tag: tag) { notHeld(tag) }
         case .giveBack(let tag):
@@ -90,24 +92,27 @@ extension Session {
     }
 
     /// Every case's channel is resolved before anything is queued, so a
-    /// SELECT refused midway (channel limit) leaves nothing behind.
+    /// SELECT refused midway (channel limit) leaves nothing behind. The
+    /// arrays are the session's `selectStorage`, reused by every SELECT.
     private func select(_ requests: [CaseRequest], wait: WaitLimit, hold: Bool) {
-        let names = requests.map { request in
-            switch request {
+        let found = engine.table.channels(count: requests.count, named: { i in
+            switch requests[i] {
             case .send(let name, _, _), .receive(let name): name
             }
-        }
-        guard let channels = engine.channels(named: names) else {
-            return error(.limit, "too many channels (max \(server.config.maxChannels))")
-        }
-        let cases = zip(requests, channels).map { request, ch -> SelectCase in
+        }, into: &selectStorage.channels)
+        guard found else { return error(.limit, "too many channels (max \(server.config.maxChannels))") }
+        for (request, ch) in zip(requests, selectStorage.channels) {
             switch request {
-            case .send(_, let payload, let isException): .send(ch, Message(payload, isException: isException))
-            case .receive: .receive(ch)
+            case .send(_, let payload, let isException):
+                selectStorage.cases.append(.send(ch, Message(payload, isException: isException)))
+            case .receive:
+                selectStorage.cases.append(.receive(ch))
             }
         }
-        let outcome = engine.select(tasklet, cases, wait: deadline(wait), hold: hold)
-        handle(outcome, .select(cases.map(\.channel)), holds: hold)
+        let outcome = engine.select(tasklet, selectStorage.cases, wait: deadline(wait), hold: hold)
+        selectStorage.cases.removeAll(keepingCapacity: true)  // the messages are the engine's now
+        handle(outcome, .select(selectStorage.channels), holds: hold)
+        if selectStorage.channels.count > SelectStorage.keptChannels { selectStorage.channels = [] }
     }
 
     private func make(_ name: String, capacity: Int, preference: Preference, durable: Bool) {
@@ -187,6 +192,20 @@ extension Session {
         server.logger.debug("connection \(tasklet.id): ERR \(code.rawValue) \(text)")
         ReplyEncoder.error(code, text, into: &output)
     }
+}
+
+/// The arrays a session's SELECTs are built in, reused so that a SELECT
+/// allocates none: its channels and the engine's cases. The channels are
+/// what `Waiting.select` refers to while it waits (the next SELECT runs only
+/// after that one is answered), and they are kept after it: a SELECT of the
+/// same names finds them there without looking them up
+/// (`ChannelTable.channels(count:named:into:)`).
+struct SelectStorage {
+    var channels: [Channel] = []
+    var cases: [SelectCase] = []
+    /// More channels than this are not kept past their SELECT: a forgotten
+    /// channel held here outlives the table's limit on channels.
+    static let keptChannels = 16
 }
 
 extension Completion {

@@ -6,7 +6,8 @@ import ChanProtocol
 struct ReadAhead {
     /// A command popped is moved out (nil left behind), not copied: its
     /// storage (a SELECT's cases, a payload) is then neither retained for
-    /// the copy nor destroyed later by the array's generic `removeAll`.
+    /// the copy nor destroyed later by the array's generic `removeAll`, and
+    /// a SELECT's case array has one owner when it goes back to the parser.
     private var commands: [Command?] = []
     private var sizes: [Int] = []
     private var head = 0

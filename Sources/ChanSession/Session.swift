@@ -65,6 +65,8 @@ public final class Session {
         case select([Channel])
     }
     var waiting: Waiting?
+    /// Reused by every SELECT (see `select(_:wait:hold:)`).
+    var selectStorage = SelectStorage()
     /// The waiting command was a receive with ACK: a value it gets is held (rule 22).
     var waitingHolds = false
     /// Requests read past a blocked one while looking for `ACK`/`NACK`, which

@@ -28,13 +28,21 @@ func recv(_ channel: String, _ wait: WaitLimit = .forever, hold: Bool = false) -
     .receive(channel: channel, wait: wait, hold: hold)
 }
 
-/// Feeds the chunks to a fresh parser, draining `next()` after every append.
+/// Feeds the chunks to a fresh parser, draining `next()` after every append. A SELECT's case array is given
+/// back to the parser (as the server does), which must not change any later command.
 func parse<S: Sequence>(_ chunks: S, limits: ProtocolLimits) -> [Command] where S.Element == ArraySlice<UInt8> {
     var parser = CommandParser(limits: limits)
     var commands: [Command] = []
     for chunk in chunks {
         parser.append(contentsOf: chunk)
-        while let command = parser.next() { commands.append(command) }
+        while let command = parser.next() {
+            guard case .select(let cases, let wait, let hold) = command else {
+                commands.append(command)
+                continue
+            }
+            commands.append(.select(cases: cases.map { $0 }, wait: wait, hold: hold))  // a copy of the cases
+            parser.recycle(cases)
+        }
     }
     return commands
 }

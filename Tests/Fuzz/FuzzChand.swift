@@ -121,11 +121,14 @@ func checkCommands(_ commands: [Command]) {
 func checkParserBounds(_ parser: CommandParser) {
     check(parser.bufferedByteCount <= limits.maxLine + limits.maxPayload + 2,
           "parser holds \(parser.bufferedByteCount) bytes")
-    if let select = parser.select {
+    let select = parser.select
+    if select.isOpen {
         check(select.cases.count <= limits.maxSelectCases, "open SELECT holds \(select.cases.count) cases")
         var total = 0
         for case .send(_, let payload, _) in select.cases { total += payload.count }
         check(total <= limits.maxPayload, "open SELECT holds \(total) payload bytes")
+    } else {
+        check(select.cases.isEmpty && select.error == nil, "a finished SELECT left its cases or error behind")
     }
 }
 
@@ -137,7 +140,10 @@ func parseAll(_ input: ArraySlice<UInt8>, chunk: Int) -> [Command] {
         let end = min(offset + chunk, input.endIndex)
         parser.append(contentsOf: input[offset..<end])
         offset = end
-        while let command = parser.next() { commands.append(command) }
+        while let command = parser.next() {
+            commands.append(command)
+            if case .select(let cases, _, _) = command { parser.recycle(cases) }  // as the server does
+        }
         checkParserBounds(parser)
     }
     return commands

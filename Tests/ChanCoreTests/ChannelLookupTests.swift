@@ -1,0 +1,46 @@
+@testable import ChanCore
+import XCTest
+
+/// A SELECT's channels looked up into an array the caller reuses: all or
+/// none, in case order, created as by `channel(named:)`.
+final class ChannelLookupTests: XCTestCase {
+    func testChannelsAppendedIntoAReusedArrayInCaseOrder() {
+        let w = World()
+        let a = w.ch("a"), b = w.ch("b")
+        var found: [Channel] = []
+        XCTAssertTrue(w.engine.table.channels(count: 3, named: { ["b", "a", "b"][$0] }, into: &found))
+        XCTAssertTrue(found.count == 3 && found[0] === b && found[1] === a && found[2] === b)
+        XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["a", "new"][$0] }, into: &found))
+        XCTAssertEqual(found.map(\.name), ["a", "new"], "the earlier lookup is replaced; a missing channel is made")
+        XCTAssertTrue(found[1] === w.engine.existingChannel(named: "new"))
+    }
+
+    /// At the limit, a lookup that would make too many channels makes none
+    /// and leaves the array empty.
+    func testAllOrNoneAtTheChannelLimit() {
+        let w = World(maxChannels: 3)
+        _ = w.engine.make("kept", capacity: 0, preference: .receiver)
+        _ = w.engine.make("also", capacity: 0, preference: .receiver)  // made: not swept to make room
+        var found = [w.ch("also")]
+        XCTAssertFalse(w.engine.table.channels(count: 3, named: { ["kept", "y", "z"][$0] }, into: &found))
+        XCTAssertTrue(found.isEmpty)
+        XCTAssertNil(w.engine.existingChannel(named: "y"))
+        XCTAssertEqual(w.engine.table.channels(named: ["kept", "y"])?.map(\.name), ["kept", "y"], "one more fits")
+    }
+
+    /// The caller's last lookup is the answer while its channels are in the
+    /// table under those names; a channel deleted meanwhile is looked up again.
+    func testTheLastLookupIsKeptWhileItsChannelsLast() {
+        let w = World()
+        var found: [Channel] = []
+        XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["a", "b"][$0] }, into: &found))
+        let (a, b) = (found[0], found[1])
+        XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["a", "b"][$0] }, into: &found))
+        XCTAssertTrue(found[0] === a && found[1] === b)
+        XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["b", "a"][$0] }, into: &found))
+        XCTAssertTrue(found[0] === b && found[1] === a, "other names, or in another order: looked up")
+        _ = w.engine.delete(named: "a")
+        XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["b", "a"][$0] }, into: &found))
+        XCTAssertTrue(found[0] === b && found[1] !== a && found[1] === w.engine.existingChannel(named: "a"))
+    }
+}
