@@ -58,22 +58,16 @@ public final class ChannelTable {
         return ch
     }
 
-    /// The channels of these names (a SELECT's cases), created as by
-    /// `channel(named:)`, all or none: nil when the missing ones do not fit
+    /// The channels of the names `name(0)` to `name(count - 1)` (a SELECT's
+    /// cases), created as by `channel(named:)`, all or none, into `found`
+    /// (its storage kept, so that a caller reusing one array allocates
+    /// nothing): false, with `found` empty, when the missing ones do not fit
     /// under the limit. One by one, the sweep made at the limit for a later
     /// name could drop the idle channel just created for an earlier one.
-    public func channels(named names: [String]) -> [Channel]? {
-        var found: [Channel] = []
-        return channels(count: names.count, named: { names[$0] }, into: &found) ? found : nil
-    }
-
-    /// As `channels(named:)`, for the names `name(0)` to `name(count - 1)`,
-    /// into `found` (its storage kept, so that a caller reusing one array
-    /// allocates nothing): false, with `found` empty, when the missing ones
-    /// do not fit under the limit. When `found` already holds channels of
-    /// these names that are still in the table (the caller's last lookup),
-    /// they are the answer: a client repeating a SELECT costs no dictionary
-    /// lookup, only a comparison of names.
+    /// When `found` already holds channels of these names that are still in
+    /// the table (the caller's last lookup), they are the answer: a client
+    /// repeating a SELECT costs no dictionary lookup, only a comparison of
+    /// names.
     public func channels(count: Int, named name: (Int) -> String, into found: inout [Channel]) -> Bool {
         if found.count == count && found.indices.allSatisfy({ found[$0].slot >= 0 && found[$0].name == name($0) }) {
             return true

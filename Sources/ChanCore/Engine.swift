@@ -161,9 +161,6 @@ public final class Engine {
     /// See `ChannelTable.channel(named:)`.
     public func channel(named name: String) -> Channel? { table.channel(named: name) }
 
-    /// See `ChannelTable.channels(named:)`.
-    public func channels(named names: [String]) -> [Channel]? { table.channels(named: names) }
-
     /// The channel of this name if it exists; never creates one.
     public func existingChannel(named name: String) -> Channel? { table.existing(named: name) }
 

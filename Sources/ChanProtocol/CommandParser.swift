@@ -13,8 +13,8 @@ import Darwin
 public struct CommandParser {
     let limits: ProtocolLimits
     /// Received bytes; `buffer[start...]` is not consumed yet.
-    private var buffer: [UInt8] = []
-    private var start = 0
+    @usableFromInline internal private(set) var buffer: [UInt8] = []
+    @usableFromInline internal private(set) var start = 0
     /// How many bytes from `start` are known to hold no LF, so the search for a line end resumes there.
     private var scanned = 0
     var state = State.line
@@ -79,7 +79,7 @@ public struct CommandParser {
     }
 
     /// Bytes received but not yet consumed by `next()`.
-    public var bufferedByteCount: Int { buffer.count - start }
+    @inlinable public var bufferedByteCount: Int { buffer.count - start }
 
     /// Appends received bytes (copies them into the internal buffer).
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
