@@ -135,21 +135,33 @@ public final class Server {
         logger.info("data directory \(directory) (fsync \(storage.fsync.rawValue)): \(count) durable channels, \(values) values restored")
     }
 
-    /// The writer thread wrote (and under `always` synced) more: write the
-    /// replies that waited for it.
+    /// The store's sync thread synced (`always`), finished sealing a segment
+    /// (the records that waited for it can be written now), or failed.
     private func storeAdvanced() {
-        var still: [Connection] = []
-        for conn in awaitingDurability where !conn.session.isClosed {
-            if conn.session.awaitsDurability { still.append(conn) } else { needFlush.append(conn) }
-        }
-        awaitingDurability = still
+        commitDurable()
         if let failure = durable?.store.failure, !reportedStoreFailure {
             reportedStoreFailure = true
             logger.critical("the data directory cannot be written, durable changes are no longer answered: \(failure)")
         }
     }
 
-    /// A connection's replies wait for the store; `storeAdvanced` writes them.
+    /// Writes the store's records logged since the last commit (under
+    /// `everysec` and `no`, write(2) on this thread), then queues the
+    /// replies that waited for their records. Called before replies are
+    /// handed to sockets, so that no OK promising durability goes out ahead
+    /// of its record.
+    private func commitDurable() {
+        guard let durable else { return }
+        durable.commit()
+        guard !awaitingDurability.isEmpty else { return }
+        var still: [Connection] = []
+        for conn in awaitingDurability where !conn.session.isClosed {
+            if conn.session.awaitsDurability { still.append(conn) } else { needFlush.append(conn) }
+        }
+        awaitingDurability = still
+    }
+
+    /// A connection's replies wait for the store; `commitDurable` queues them once they may go.
     func awaitDurability(_ conn: Connection) {
         awaitingDurability.append(conn)
     }
@@ -353,8 +365,9 @@ public final class Server {
             if waitingForTurn.isEmpty { uv_idle_stop(turns) }
             resumeAndFlush()
         }
-        // One group of records per iteration (group commit).
-        durable?.commit()
+        // What the last flush recorded (removals of delivered values).
+        commitDurable()
+        if !needFlush.isEmpty { resumeAndFlush() }
         armDeadlineTimer()
     }
 
@@ -367,6 +380,7 @@ public final class Server {
             while let t = engine.nextRunnable() {
                 unsafeDowncast(t.context!, to: Connection.self).resume(t.takeCompletion()!)
             }
+            commitDurable()
             swap(&batch, &needFlush)
             for conn in batch { conn.flush() }
             batch.removeAll(keepingCapacity: true)

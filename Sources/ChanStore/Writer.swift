@@ -1,7 +1,9 @@
 import Glibc
 
-/// The background thread that writes every batch and syncs by the policy, so
-/// that neither write(2) nor fsync ever runs on the loop thread.
+/// The background thread that syncs what the loop thread wrote, by the
+/// policy, and seals segments, so that no fsync ever runs on the loop
+/// thread. The loop writes the records itself (write(2)), as Redis writes
+/// its AOF before answering: a crash of the process loses nothing written.
 // @unchecked Sendable: after `run` starts, its properties are used by the
 // writer thread alone.
 final class Writer: @unchecked Sendable {
@@ -9,10 +11,14 @@ final class Writer: @unchecked Sendable {
     private let directory: String
     private let policy: FsyncPolicy
     private let onDurable: @Sendable () -> Void
+    /// The active segment. The loop writes it; this thread syncs it, and
+    /// closes it only once sealed (the loop then writes the next one).
     private var fd: Int32
     private var path: String
-    private var unsynced = false
+    private var synced: UInt64 = 0
     private var lastSync = monotonicNanos()
+    /// A seal is under way: the loop has handed over the active segment.
+    private var sealing = false
 
     init(shared: Shared, directory: String, policy: FsyncPolicy, segment: UInt64, fd: Int32,
          onDurable: @escaping @Sendable () -> Void) {
@@ -25,86 +31,88 @@ final class Writer: @unchecked Sendable {
     }
 
     func run() {
-        var nodes: [Unmanaged<Shared.Node>] = []
         do {
             while true {
-                nodes = shared.takeAll()
                 let stop = shared.stopping.load(ordering: .acquiring)
-                if stop { nodes += shared.takeAll() }
-                if nodes.isEmpty && !stop {
-                    try waitForWork()
+                let next = shared.sealRequest.load(ordering: .acquiring)
+                if next > shared.sealedUpTo.load(ordering: .relaxed) {
+                    try seal(to: next)
                     continue
                 }
-                // One group: every batch queued meanwhile, one fsync under `always`.
-                for node in nodes { try write(node.takeUnretainedValue().batch) }
-                if policy == .always || stop { try sync() }
-                let written = nodes.reduce(0) { $0 + $1.takeUnretainedValue().batch.bytes.count }
-                let lastTicket = nodes.last?.takeUnretainedValue().batch.ticket
-                shared.queuedBytes.wrappingSubtract(written, ordering: .relaxed)
-                shared.giveBack(nodes)
-                nodes = []
-                if let lastTicket {
-                    shared.durableTicket.store(lastTicket, ordering: .releasing)
-                    onDurable()
+                if stop {
+                    try sync()
+                    break
                 }
-                if stop { break }
+                if policy == .always || (policy == .everysec && monotonicNanos() >= lastSync + 1_000_000_000) {
+                    try sync()
+                }
+                shared.waitForWake(milliseconds: waitMilliseconds())
             }
         } catch let error as StoreError {
-            shared.giveBack(nodes)
-            shared.monitor.locked { shared.failureError = error }
-            shared.failed.store(true, ordering: .releasing)
+            if sealing && fd >= 0 { close(fd) }
+            shared.fail(error)
             onDurable()
         } catch {
             fatalError("unexpected error \(error)")
         }
-        close(fd)
+        // Otherwise the active segment stays open: the loop may still be
+        // writing it (it closes it at shutdown).
         shared.monitor.locked {
             shared.compactorStopping = true
             shared.monitor.broadcast()
         }
     }
 
-    /// Sleeps until a batch arrives or, under `everysec` with unsynced
-    /// writes, until a second after the last sync, then syncs if it is due.
-    private func waitForWork() throws {
-        var timeout: Int32 = -1
-        if policy == .everysec && unsynced {
+    /// Under `always` the loop wakes this thread after each write; under
+    /// `everysec` it looks once a second, under `no` only when woken.
+    private func waitMilliseconds() -> Int32 {
+        switch policy {
+        case .always, .no: return -1
+        case .everysec:
             let due = lastSync + 1_000_000_000
             let now = monotonicNanos()
-            timeout = now >= due ? 0 : Int32((due - now + 999_999) / 1_000_000)
+            return now >= due ? 1000 : Int32((due - now + 999_999) / 1_000_000)
         }
-        if timeout != 0 { shared.waitForWake(milliseconds: timeout) }
-        if policy == .everysec && unsynced && monotonicNanos() >= lastSync + 1_000_000_000 { try sync() }
     }
 
-    private func write(_ batch: Batch) throws {
-        if !batch.bytes.isEmpty {
-            try Files.writeAll(fd, batch.bytes, path: path)
-            unsynced = true
+    /// Syncs what the loop has written so far, and completes its tickets.
+    private func sync() throws {
+        let written = shared.writtenTicket.load(ordering: .acquiring)
+        lastSync = monotonicNanos()
+        guard written > synced else { return }
+        try Files.sync(fd, path: path)
+        let took = monotonicNanos() - lastSync
+        shared.lastFsyncNanos.store(took, ordering: .relaxed)
+        if took > shared.longestFsyncNanos.load(ordering: .relaxed) {
+            shared.longestFsyncNanos.store(took, ordering: .relaxed)
         }
-        if policy == .everysec && unsynced && monotonicNanos() >= lastSync + 1_000_000_000 { try sync() }
-        if let next = batch.rotateTo {
-            // A sealed segment is whole on disk before its successor exists,
-            // so only the newest segment can ever end in a torn record.
-            try sync()
-            close(fd)
-            let name = Files.name(.segment, next)
-            path = directory + "/" + name
-            fd = try Files.createWithHeader(directory, name)
-            if let through = batch.compactThrough {
-                shared.monitor.locked {
-                    shared.compactionRequest = through
-                    shared.monitor.broadcast()
-                }
+        shared.fsyncs.wrappingAdd(1, ordering: .relaxed)
+        synced = written
+        shared.syncedTicket.store(written, ordering: .releasing)
+        if policy == .always { onDurable() }
+    }
+
+    /// The loop has stopped writing the active segment: sync and close it,
+    /// then create `next` for the loop. A sealed segment is whole on disk
+    /// before its successor exists, so only the newest segment can ever end
+    /// in a torn record.
+    private func seal(to next: UInt64) throws {
+        sealing = true
+        try sync()
+        close(fd)
+        fd = -1
+        let name = Files.name(.segment, next)
+        path = directory + "/" + name
+        fd = try Files.createWithHeader(directory, name)
+        if shared.compactAfterSeal.load(ordering: .relaxed) {
+            shared.monitor.locked {
+                shared.compactionRequest = next - 1
+                shared.monitor.broadcast()
             }
         }
-    }
-
-    private func sync() throws {
-        guard unsynced else { return }
-        try Files.sync(fd, path: path)
-        unsynced = false
-        lastSync = monotonicNanos()
-        shared.fsyncs.wrappingAdd(1, ordering: .relaxed)
+        sealing = false
+        shared.nextFD.store(fd, ordering: .relaxed)
+        shared.sealedUpTo.store(next, ordering: .releasing)
+        onDurable()
     }
 }

@@ -83,3 +83,14 @@ func waitForCompaction(_ store: ChanStore, file: StaticString = #filePath, line:
     for _ in 0..<2000 where store.stats.compacting { usleep(10_000) }
     XCTAssertFalse(store.stats.compacting, "compaction still running after 20 s", file: file, line: line)
 }
+
+/// Commits and waits (at most 20 s) until the commit is written: while a
+/// segment is being sealed, a commit's records wait in memory.
+func commitWritten(_ store: ChanStore, file: StaticString = #filePath, line: UInt = #line) {
+    let ticket = store.commit()
+    for _ in 0..<20_000 where store.durableTicket < ticket {
+        usleep(1000)
+        store.commit()
+    }
+    XCTAssertGreaterThanOrEqual(store.durableTicket, ticket, "not written after 20 s", file: file, line: line)
+}

@@ -65,6 +65,60 @@ final class SyncTests: XCTestCase {
         XCTAssertEqual(store.stats.fsyncs, 1, "one background fsync for the second's writes")
     }
 
+    /// Under `everysec` and `no` the commit itself writes (write(2) on the
+    /// caller's thread, as Redis writes its AOF before answering): when it
+    /// returns, its ticket is complete and its records are in the file.
+    func testEverysecAndNoWriteInTheCommitItself() throws {
+        for policy in [FsyncPolicy.everysec, .no] {
+            let dir = TempDir()
+            let store = try ChanStore(directory: dir.path, options: ChanStoreOptions(fsync: policy))
+            let q = store.makeDurable("q", capacity: 10, preference: 0)
+            store.commit()
+            for i in 1...3 {
+                _ = store.append(q, payload: value(i), isException: false)
+                XCTAssertEqual(store.loggedTicket, store.durableTicket + 1, "\(policy): recorded, not yet written")
+                let ticket = store.commit()
+                XCTAssertEqual(store.durableTicket, ticket, "\(policy)")
+                XCTAssertEqual(try valuesOnDisk(dir), i, "\(policy)")
+            }
+            store.shutdown()
+        }
+    }
+
+    /// While a full segment is sealed (synced, its successor created) on the
+    /// sync thread, commits keep their records and their tickets wait; the
+    /// first commit after the seal writes them. No segment is written before
+    /// its predecessor is whole, so the store reopens without a torn record.
+    func testCommitsDuringASealWaitForItAndAreWrittenAfterIt() throws {
+        let dir = TempDir()
+        let signals = DispatchSemaphore(value: 0)
+        var last: CommitTicket = 0
+        do {
+            let store = try ChanStore(directory: dir.path,
+                                      options: ChanStoreOptions(fsync: .everysec, segmentBytes: 1000, compactionMinDeadBytes: 1 << 30),
+                                      onDurable: { signals.signal() })
+            let q = store.makeDurable("q", capacity: 1000, preference: 0)
+            var waited = 0
+            for i in 1...200 {
+                _ = store.append(q, payload: value(i, size: 50), isException: false)
+                last = store.commit()
+                if store.durableTicket < last { waited += 1 }
+            }
+            XCTAssertGreaterThan(waited, 0, "some commits fell into a seal")
+            for _ in 0..<500 where store.durableTicket < last {
+                _ = signals.wait(timeout: .now() + 0.01)
+                store.commit()
+            }
+            XCTAssertEqual(store.durableTicket, last)
+            XCTAssertGreaterThan(store.stats.segments, 1)
+            XCTAssertNil(store.failure)
+        }
+        let log = LogLines()
+        let store = try ChanStore(directory: dir.path, log: log.sink)
+        XCTAssertEqual(shapes(store), [Shape("q", capacity: 1000, values: (1...200).map { value($0, size: 50) })])
+        XCTAssertEqual(log.all, [])
+    }
+
     func testNoCompletesTicketsOnceWrittenAndSyncsOnlyAtShutdown() throws {
         let store = try checkTicketsCompleteInOrderAfterTheirRecordsAreWritten(.no)
         usleep(1_500_000)
