@@ -186,4 +186,65 @@ final class DurabilityTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 1)
         XCTAssertTrue(message.contains("chand: \(segment): damaged record at offset "), message)
     }
+
+    /// Under `everysec` the OK of a durable SEND is written once the value
+    /// is in the file (write(2)), as Redis answers after writing its AOF:
+    /// a kill -9 right after the last OK loses none of them.
+    func testKillNineUnderEverysecLosesNoValueAnsweredOK() throws {
+        var daemon = try start("everysec")
+        var c = try daemon.connect()
+        c.say("MAKE q CAP 1000 DURABLE")
+        XCTAssertEqual(c.reply(), "OK")
+        c.send((1...500).map { "SEND q v\($0)\r\n" }.joined())
+        for _ in 1...500 { XCTAssertEqual(c.reply(), "OK") }
+        _ = killNine(daemon)
+
+        daemon = try start("everysec")
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        c = try daemon.connect()
+        c.send((1...501).map { _ in "RECV q NOWAIT\r\n" }.joined())
+        for n in 1...500 { XCTAssertEqual(c.reply(), "MSG q \("v\(n)".utf8.count)|v\(n)") }
+        XCTAssertEqual(c.reply(), "TIMEOUT")
+    }
+
+    private func info(_ c: Wire) -> [String: Int] {
+        c.say("INFO")
+        let words = (c.reply() ?? "").split(separator: " ").dropFirst()
+        return Dictionary(uniqueKeysWithValues: words.compactMap { word -> (String, Int)? in
+            let kv = word.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, let n = Int(kv[1]) else { return nil }
+            return (String(kv[0]), n)
+        })
+    }
+
+    /// INFO lists the store's figures: zero without a data directory (as
+    /// Redis lists its persistence fields with AOF off), the store's state with one.
+    func testInfoShowsTheStoreFigures() throws {
+        let memory = try Daemon()
+        let m = try memory.connect()
+        let none = info(m)
+        for key in ["store_enabled", "store_channels", "store_values", "store_disk_bytes", "store_live_bytes", "store_segments",
+                    "store_fsyncs", "store_fsync_last_us", "store_fsync_max_us", "store_compactions", "store_compaction_max_us",
+                    "store_failed"] {
+            XCTAssertEqual(none[key], 0, key)
+        }
+        XCTAssertEqual(memory.stop().status, 0)
+
+        let daemon = try start("always")
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let c = try daemon.connect()
+        c.say("MAKE q CAP 10 DURABLE", "MAKE r CAP 10 DURABLE", "MAKE m CAP 10", "SEND q a", "SEND q b", "SEND r c", "SEND m d", "RECV q")
+        for expected in ["OK", "OK", "OK", "OK", "OK", "OK", "OK", "MSG q 1|a"] { XCTAssertEqual(c.reply(), expected) }
+        let store = info(c)
+        XCTAssertEqual(store["store_enabled"], 1)
+        XCTAssertEqual(store["store_channels"], 2)
+        XCTAssertEqual(store["store_values"], 2, "b and c; a left once its MSG was written, d is in memory")
+        XCTAssertEqual(store["store_segments"], 1)
+        XCTAssertEqual(store["store_failed"], 0)
+        XCTAssertEqual(store["store_compactions"], 0)
+        XCTAssertGreaterThan(store["store_fsyncs"] ?? 0, 0, "always: the OKs waited for fsyncs")
+        XCTAssertGreaterThanOrEqual(store["store_fsync_max_us"] ?? -1, store["store_fsync_last_us"] ?? 0)
+        XCTAssertGreaterThan(store["store_live_bytes"] ?? 0, 0)
+        XCTAssertGreaterThan(store["store_disk_bytes"] ?? 0, store["store_live_bytes"] ?? 0, "the log also holds a's value and removal")
+    }
 }
