@@ -20,7 +20,8 @@ import Synchronization
 /// reply was made). Under `.everysec` and `.no` that is once `commit()` has
 /// written the records, normally within the same commit; under `.always`
 /// once the sync thread has fsynced them. The `onDurable` hook says when to
-/// look again (route it through `uv_async_send`). As with Redis's
+/// look again (route it through `uv_async_send`, and call `commit()`, which
+/// takes in what the store's threads did). As with Redis's
 /// appendfsync: under every policy an answered value survives a crash of
 /// the daemon (it was written to the kernel); under `.always` also a crash
 /// of the machine (fsynced); under `.everysec` the machine's crash loses
@@ -72,6 +73,10 @@ public final class ChanStore {
     private var lastTicket: CommitTicket = 0
     /// The newest ticket whose records this thread has written.
     private var writtenTicket: CommitTicket = 0
+    /// The sync thread's `syncedTicket` as of the last commit: what this
+    /// thread sees changes only in `commit()`, so that a reply found
+    /// waiting is still waiting when it is put aside.
+    private var syncedSeen: CommitTicket = 0
     /// The active segment's descriptor, which this thread writes (the sync
     /// thread syncs it); -1 while a seal is under way.
     private var fd: Int32
@@ -282,6 +287,7 @@ public final class ChanStore {
     /// Also starts sealing a full segment, and compaction.
     @discardableResult
     public func commit() -> CommitTicket {
+        syncedSeen = shared.syncedTicket.load(ordering: .acquiring)
         collectCompaction()
         if pending.bytes.count > ticketedBytes {
             lastTicket += 1
@@ -321,8 +327,9 @@ public final class ChanStore {
     /// them: written to the kernel (they survive a crash of the process),
     /// and under `.always` also fsynced (they survive a crash of the
     /// machine). Tickets complete in order; none completes after `failure`.
+    /// It changes only in `commit()`: call it when `onDurable` signals.
     public var durableTicket: CommitTicket {
-        options.fsync == .always ? shared.syncedTicket.load(ordering: .acquiring) : writtenTicket
+        options.fsync == .always ? syncedSeen : writtenTicket
     }
 
     /// Set when the store could not write or sync: it writes no more, and

@@ -38,6 +38,7 @@ final class SyncTests: XCTestCase {
         var seen: [CommitTicket] = []
         for _ in 0..<200 where store.durableTicket < 50 {
             _ = signals.wait(timeout: .now() + 0.1)
+            XCTAssertEqual(store.commit(), 50, "nothing new recorded")
             let durable = store.durableTicket
             seen.append(durable)
             if durable > 0 {
