@@ -300,11 +300,14 @@ public final class ChanStore {
         if !pending.bytes.isEmpty {
             do {
                 try Files.writeAll(fd, pending.bytes, path: fdPath)
-            } catch {
-                failureOfWrite = error as? StoreError
-                shared.fail(failureOfWrite!)
+            } catch let error as StoreError {
+                // Nothing more is written: this ticket and later ones never complete.
+                failureOfWrite = error
+                shared.fail(error)
                 onDurable()
                 return lastTicket
+            } catch {
+                fatalError("unexpected error \(error)")
             }
             pending.bytes.removeAll(keepingCapacity: pending.bytes.capacity <= 1 << 20)
             ticketedBytes = 0
@@ -333,7 +336,8 @@ public final class ChanStore {
     }
 
     /// Set when the store could not write or sync: it writes no more, and
-    /// tickets after the failure never complete (answer ERR).
+    /// tickets after the failure never complete (no reply waiting for one
+    /// is written).
     public var failure: StoreError? {
         if let failureOfWrite { return failureOfWrite }
         guard shared.failed.load(ordering: .acquiring) else { return nil }
