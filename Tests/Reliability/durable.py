@@ -173,6 +173,7 @@ def run_policy(kills, fsync, min_seconds=0.2, max_seconds=1.2, binary=None, seed
     directory = tempfile.mkdtemp(prefix="chand-durable-")
     ledger = Ledger()
     started = time.monotonic()
+    d = None
     try:
         for round_no in range(kills + 1):
             d = Daemon("--data-dir", directory, "--fsync", fsync, binary=binary)
@@ -210,6 +211,9 @@ def run_policy(kills, fsync, min_seconds=0.2, max_seconds=1.2, binary=None, seed
               f"({time.monotonic() - started:.0f} s)", flush=True)
         return figures
     finally:
+        if d is not None and d.alive():
+            d.proc.kill()  # a failed check: the daemon of that round
+            d.proc.wait()
         shutil.rmtree(directory, ignore_errors=True)
 
 
