@@ -88,6 +88,9 @@ public final class ChanStore {
     private var sealed: [(seq: UInt64, bytes: Int)]
     private var snapshotBytes: Int
     private var compactionInFlight = false
+    /// The active segment is full (or due for compaction, when true) and the
+    /// sync thread is syncing it ahead of its seal; nil when not.
+    private var presyncCompacts: Bool?
     /// After a failed compaction, the file size at which to try again.
     private var compactionRetryBytes = 0
     private var compactions = 0
@@ -315,8 +318,19 @@ public final class ChanStore {
             shared.writtenTicket.store(lastTicket, ordering: .releasing)
             if options.fsync == .always { shared.wake() }
         }
-        let compact = !compactionInFlight && shouldCompact()
-        if compact || activeBytes >= options.segmentBytes { startSeal(compacting: compact) }
+        if let compact = presyncCompacts {
+            let compactNow = compact || (!compactionInFlight && shouldCompact())
+            if shared.presyncedUpTo.load(ordering: .acquiring) >= activeSegment {
+                startSeal(compacting: compactNow)
+            } else {
+                presyncCompacts = compactNow
+            }
+        } else {
+            let compact = !compactionInFlight && shouldCompact()
+            if compact || activeBytes >= options.segmentBytes {
+                if options.fsync == .always { startSeal(compacting: compact) } else { startPresync(compacting: compact) }
+            }
+        }
         return lastTicket
     }
 
@@ -352,7 +366,7 @@ public final class ChanStore {
             fsyncs: shared.fsyncs.load(ordering: .relaxed),
             lastFsyncNanos: shared.lastFsyncNanos.load(ordering: .relaxed),
             longestFsyncNanos: shared.longestFsyncNanos.load(ordering: .relaxed),
-            compactions: compactions, compacting: compactionInFlight,
+            compactions: compactions, compacting: compactionInFlight || presyncCompacts == true,
             longestCompactionNanos: longestCompaction, failed: failure != nil)
     }
 
@@ -385,9 +399,20 @@ public final class ChanStore {
         activeBytes += pending.bytes.count - before
     }
 
+    /// Asks the sync thread to sync the active segment while this thread
+    /// goes on writing it, so that the seal after it syncs only what was
+    /// written meanwhile: the replies held during a seal wait for that, not
+    /// for up to a second (`everysec`) or a whole segment (`no`).
+    private func startPresync(compacting: Bool) {
+        presyncCompacts = compacting
+        shared.presyncRequest.store(activeSegment, ordering: .releasing)
+        shared.wake()
+    }
+
     /// Hands the active segment to the sync thread to be sealed (synced and
     /// closed) and the next one created; until then commits write nothing.
     private func startSeal(compacting: Bool) {
+        presyncCompacts = nil
         sealed.append((activeSegment, activeBytes))
         activeSegment += 1
         activeBytes = FileFormat.headerSize

@@ -24,6 +24,10 @@ final class Shared: @unchecked Sendable {
     let writtenTicket = Atomic<UInt64>(0)
     /// Writer: the newest ticket whose records are fsynced.
     let syncedTicket = Atomic<UInt64>(0)
+    /// Loop: sync this segment (the active one) ahead of its seal (0: no
+    /// request); the writer answers in `presyncedUpTo`.
+    let presyncRequest = Atomic<UInt64>(0)
+    let presyncedUpTo = Atomic<UInt64>(0)
     /// Loop: seal the active segment and begin this one (0: no request).
     /// Stored only when the writer has answered the last request.
     let sealRequest = Atomic<UInt64>(0)

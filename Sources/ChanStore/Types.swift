@@ -83,7 +83,7 @@ public struct ChanStoreStats: Sendable {
     public let lastFsyncNanos: UInt64
     public let longestFsyncNanos: UInt64
     public let compactions: Int
-    /// A compaction is under way.
+    /// A compaction is under way (or its segment is being synced ahead of it).
     public let compacting: Bool
     /// The longest compaction, on the compactor thread (not a pause of the caller).
     public let longestCompactionNanos: UInt64

@@ -43,6 +43,13 @@ final class Writer: @unchecked Sendable {
                     try sync()
                     break
                 }
+                let presync = shared.presyncRequest.load(ordering: .acquiring)
+                if presync > shared.presyncedUpTo.load(ordering: .relaxed) {
+                    try sync()
+                    shared.presyncedUpTo.store(presync, ordering: .releasing)
+                    onDurable()
+                    continue
+                }
                 if policy == .always || (policy == .everysec && monotonicNanos() >= lastSync + 1_000_000_000) {
                     try sync()
                 }

@@ -147,7 +147,7 @@ final class RoundTripTests: XCTestCase {
             let store = try ChanStore(directory: dir.path, options: ChanStoreOptions(segmentBytes: 200, compactionMinDeadBytes: 1 << 30))
             let ch = store.makeDurable("c", capacity: 10, preference: 0)
             _ = store.append(ch, payload: value(1, size: 200), isException: false)
-            store.commit()
+            commitUntil(store, segments: 2)
             store.shutdown()
         }
         XCTAssertEqual(dir.storeFiles, [Files.name(.segment, 1), Files.name(.segment, 2)])
