@@ -36,7 +36,7 @@ public final class Server {
     /// Forgets idle implicit channels once a second.
     private let sweepTimer: UnsafeMutablePointer<uv_timer_t>
     private var signals: [UnsafeMutablePointer<uv_signal_t>] = []
-    /// Durable channels' store (--data-dir), and the writer thread's signal
+    /// Durable channels' store (--data-dir), and the store's sync thread's signal
     /// that more of it is durable.
     private var durable: DurableChannels?
     private var durableSignal: UnsafeMutablePointer<uv_async_t>?
@@ -243,7 +243,7 @@ public final class Server {
         UV.closeAndFree(sweepTimer)
         if let durableSignal {
             // What the closed connections recorded is written and synced, and
-            // the writer thread is gone before its signal is.
+            // the sync thread is gone before its signal is.
             durable?.store.shutdown()
             UV.closeAndFree(durableSignal)
         }

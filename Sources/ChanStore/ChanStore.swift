@@ -47,7 +47,7 @@ public final class ChanStore {
     public let options: ChanStoreOptions
     private let shared: Shared
     private let lockFD: Int32
-    private var writer: BackgroundThread?
+    private var syncer: BackgroundThread?
     private var compactor: BackgroundThread?
     private var recovered: [RecoveredChannel]
 
@@ -101,7 +101,7 @@ public final class ChanStore {
     /// line naming the file and offset; any other damage throws a
     /// `StoreError` naming the file and offset.
     ///
-    /// `onDurable` runs on the writer thread each time `durableTicket`
+    /// `onDurable` runs on the sync thread each time `durableTicket`
     /// advances, and once if writing fails (`failure`); it must only signal
     /// the owning thread (e.g. `uv_async_send`). `log` may
     /// be called from any of the store's threads.
@@ -155,11 +155,11 @@ public final class ChanStore {
             fdPath = directory + "/" + Files.name(.segment, r.activeSegment)
             let fd = try Files.createWithHeader(directory, Files.name(.segment, r.activeSegment))
             self.fd = fd
-            let w = Writer(shared: shared, directory: directory, policy: options.fsync,
+            let w = Syncer(shared: shared, directory: directory, policy: options.fsync,
                            segment: r.activeSegment, fd: fd, onDurable: onDurable)
             let c = Compactor(shared: shared, directory: directory, snapshot: r.snapshot,
                               firstSegment: r.segments.first?.seq ?? r.activeSegment, log: log)
-            writer = BackgroundThread { w.run() }
+            syncer = BackgroundThread { w.run() }
             compactor = BackgroundThread { c.run() }
         } catch {
             close(lockFD)
@@ -375,18 +375,18 @@ public final class ChanStore {
     /// the directory. A compaction under way is finished first. Blocks:
     /// call at daemon exit.
     public func shutdown() {
-        guard let writer, let compactor else { return }
+        guard let syncer, let compactor else { return }
         commit()
         while fd < 0 && !shared.failed.load(ordering: .acquiring) {
             if shared.sealedUpTo.load(ordering: .acquiring) >= activeSegment { commit() } else { usleep(1000) }
         }
         shared.stopping.store(true, ordering: .releasing)
         shared.wake()
-        writer.join()
+        syncer.join()
         compactor.join()
         if fd >= 0 { close(fd) }
         fd = -1
-        self.writer = nil
+        self.syncer = nil
         self.compactor = nil
         close(lockFD)
     }

@@ -1,39 +1,39 @@
 import Glibc
 import Synchronization
 
-/// The state shared by the loop thread, the writer and the compactor.
+/// The state shared by the loop thread, the sync thread and the compactor.
 ///
 /// The loop thread never takes a lock: a lock held by a background thread
 /// that the scheduler preempts would stall the loop for the preemption
 /// (measured: commits of 10-100 ms on a loaded 2-core machine with a mutex
-/// around a batch queue). Requests go to the writer through atomics and a
+/// around a batch queue). Requests go to the sync thread through atomics and a
 /// wake byte, results come back through atomics; the monitor only serves
-/// the writer and the compactor, and the failure text, read once a failure
+/// the sync thread and the compactor, and the failure text, read once a failure
 /// is flagged.
 // @unchecked Sendable: the atomics are Sendable; `failureError`,
 // `compactionRequest` and `compactorStopping` are used only with `monitor`
 // locked; the pipe descriptors never change after init.
 final class Shared: @unchecked Sendable {
-    /// A byte in this pipe wakes the writer; both ends are non-blocking.
+    /// A byte in this pipe wakes the sync thread; both ends are non-blocking.
     private let wakeRead: Int32
     private let wakeWrite: Int32
 
     let stopping = Atomic<Bool>(false)
     /// Loop: the newest ticket whose records it has written (write(2)) to the
-    /// active segment; the writer syncs up to it.
+    /// active segment; the sync thread syncs up to it.
     let writtenTicket = Atomic<UInt64>(0)
-    /// Writer: the newest ticket whose records are fsynced.
+    /// Sync thread: the newest ticket whose records are fsynced.
     let syncedTicket = Atomic<UInt64>(0)
     /// Loop: sync this segment (the active one) ahead of its seal (0: no
-    /// request); the writer answers in `presyncedUpTo`.
+    /// request); the sync thread answers in `presyncedUpTo`.
     let presyncRequest = Atomic<UInt64>(0)
     let presyncedUpTo = Atomic<UInt64>(0)
     /// Loop: seal the active segment and begin this one (0: no request).
-    /// Stored only when the writer has answered the last request.
+    /// Stored only when the sync thread has answered the last request.
     let sealRequest = Atomic<UInt64>(0)
     /// Loop, with `sealRequest`: then compact through the sealed segment.
     let compactAfterSeal = Atomic<Bool>(false)
-    /// Writer: the answered seal request; `nextFD` is the new segment's descriptor.
+    /// Sync thread: the answered seal request; `nextFD` is the new segment's descriptor.
     let sealedUpTo = Atomic<UInt64>(0)
     let nextFD = Atomic<Int32>(-1)
     let fsyncs = Atomic<Int>(0)
@@ -55,7 +55,7 @@ final class Shared: @unchecked Sendable {
 
     init() throws {
         var fds: [Int32] = [0, 0]
-        if pipe(&fds) != 0 { throw StoreError.system("pipe", "the writer's wake pipe", errno: errno) }
+        if pipe(&fds) != 0 { throw StoreError.system("pipe", "the sync thread's wake pipe", errno: errno) }
         for fd in fds {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -80,7 +80,7 @@ final class Shared: @unchecked Sendable {
         _ = write(wakeWrite, &byte, 1)
     }
 
-    /// Writer thread: waits for a wake byte, at most `milliseconds` (-1: no limit).
+    /// Sync thread: waits for a wake byte, at most `milliseconds` (-1: no limit).
     func waitForWake(milliseconds: Int32) {
         var fd = pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)
         _ = poll(&fd, 1, milliseconds)

@@ -44,7 +44,7 @@ public struct StoreChannelID: Hashable, Sendable, CustomStringConvertible {
 /// order, also across restarts.
 public typealias StoreValueID = UInt64
 
-/// A group of records handed to the writer by one `commit()`.
+/// The records of one `commit()`, written together: a reply promising one of them waits for it.
 public typealias CommitTicket = UInt64
 
 public struct RecoveredValue: Sendable, Equatable {

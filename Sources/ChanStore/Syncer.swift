@@ -5,8 +5,8 @@ import Glibc
 /// thread. The loop writes the records itself (write(2)), as Redis writes
 /// its AOF before answering: a crash of the process loses nothing written.
 // @unchecked Sendable: after `run` starts, its properties are used by the
-// writer thread alone.
-final class Writer: @unchecked Sendable {
+// sync thread alone.
+final class Syncer: @unchecked Sendable {
     private let shared: Shared
     private let directory: String
     private let policy: FsyncPolicy
