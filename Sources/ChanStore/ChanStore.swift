@@ -29,7 +29,9 @@ import Synchronization
 ///
 /// While the sync thread seals a full segment (fsync, then the next file),
 /// commits keep their records in memory and their tickets wait: the loop
-/// never writes a segment before its predecessor is whole on disk.
+/// never writes a segment before its predecessor is whole on disk. Under
+/// `.everysec` and `.no` the segment is first synced while the loop goes
+/// on writing it, so that the seal itself has little left to sync.
 ///
 /// When a value leaves the store (at-least-once): `remove` is called once
 /// the value's bytes were handed to the receiver's socket (its write
