@@ -113,6 +113,9 @@ public final class ChanStore {
         self.directory = directory
         self.options = options
         self.onDurable = onDurable
+        // Past a file size limit (RLIMIT_FSIZE) a write then fails with EFBIG,
+        // a write failure like a full disk, instead of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         shared = try Shared()
         try Files.ensureDirectory(directory)
         lockFD = try Files.lockDirectory(directory)

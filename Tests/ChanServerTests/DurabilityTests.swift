@@ -247,4 +247,53 @@ final class DurabilityTests: XCTestCase {
         XCTAssertGreaterThan(store["store_live_bytes"] ?? 0, 0)
         XCTAssertGreaterThan(store["store_disk_bytes"] ?? 0, store["store_live_bytes"] ?? 0, "the log also holds a's value and removal")
     }
+
+    /// The store's file cannot grow (a file size limit, as a full disk): the
+    /// SEND whose record could not be written is never answered OK, the
+    /// daemon says so and carries on with in-memory channels, and after a
+    /// restart every value answered OK is there.
+    func testAFailedWriteAnswersNoOK() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // ulimit -f counts 512-byte blocks: the segment may hold 4,096 bytes.
+        process.arguments = ["-c", "ulimit -f 8 && exec \"$0\" \"$@\"", Daemon.binary.path,
+                             "--port", "0", "--data-dir", directory, "--fsync", "everysec"]
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let line = String(decoding: stdout.fileHandleForReading.availableData, as: UTF8.self)
+        let port = try XCTUnwrap(Int(line.split(separator: ":").last?.prefix { $0.isNumber } ?? ""), line)
+        let c = try Wire(port: port), other = try Wire(port: port)
+        c.say("MAKE q CAP 1000 DURABLE")
+        XCTAssertEqual(c.reply(), "OK")
+        let value = { (n: Int) in "v" + String(repeating: "0", count: 60 - String(n).count) + String(n) }
+        // One SEND at a time, until one is not answered.
+        c.setTimeout(1)
+        var answered = 0
+        while answered < 100 {
+            c.say("SEND q \(value(answered + 1))")
+            guard let reply = c.reply() else { break }
+            XCTAssertEqual(reply, "OK")
+            answered += 1
+        }
+        XCTAssertGreaterThan(answered, 10)
+        XCTAssertLessThan(answered, 100, "4,096 bytes cannot hold 100 values")
+        guard answered > 0 else { return }
+        other.say("INFO", "MAKE m CAP 1", "SEND m x", "RECV m")
+        XCTAssertEqual(other.reply()?.contains(" store_failed=1 "), true)
+        for expected in ["OK", "OK", "MSG m 1|x"] { XCTAssertEqual(other.reply(), expected) }
+        process.terminate()
+        process.waitUntilExit()
+        let log = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(log.contains("the data directory cannot be written, durable changes are no longer answered: ")
+                      && log.contains("write failed: File too large"), log)
+
+        let daemon = try start("everysec")
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let d = try daemon.connect()
+        d.send((0...answered).map { _ in "RECV q NOWAIT\r\n" }.joined())
+        for n in 1...answered { XCTAssertEqual(d.reply(), "MSG q 61|\(value(n))") }
+        XCTAssertEqual(d.reply(), "TIMEOUT", "nothing that was not answered OK")
+    }
 }
