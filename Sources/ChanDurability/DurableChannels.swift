@@ -56,7 +56,8 @@ public final class DurableChannels: DurabilityObserver, DurableReplies {
         (entries.count, entries.values.reduce(0) { $0 + $1.values.count })
     }
 
-    /// Hands what was recorded in this loop iteration to the store's writer.
+    /// Writes what was recorded since the last commit (write(2) on this
+    /// thread): call before the replies made meanwhile reach their sockets.
     public func commit() {
         store.commit()
     }
@@ -111,13 +112,17 @@ public final class DurableChannels: DurabilityObserver, DurableReplies {
 
     // MARK: DurableReplies
 
-    /// Under `always` only: there a reply waits for the fsync. Under
-    /// `everysec` and `no` it is written at once, as waiting for the writer
-    /// thread's write(2) halved the rate of a pipelining producer
-    /// (Benchmarks/RESULTS.md), and those policies already give up the last
-    /// moments before a crash of the machine.
-    public var loggedTicket: UInt64 { store.options.fsync == .always ? store.loggedTicket : 0 }
+    public var loggedTicket: UInt64 { store.loggedTicket }
     public var durableTicket: UInt64 { store.durableTicket }
+
+    public var figures: StoreFigures {
+        let s = store.stats
+        return StoreFigures(
+            channels: s.channels, values: s.values, diskBytes: s.diskBytes, liveBytes: s.liveBytes,
+            segments: s.segments, fsyncs: s.fsyncs, lastFsyncMicros: Int(s.lastFsyncNanos / 1000),
+            longestFsyncMicros: Int(s.longestFsyncNanos / 1000), compactions: s.compactions,
+            longestCompactionMicros: Int(s.longestCompactionNanos / 1000), failed: s.failed)
+    }
 
     public func takeDelivery(by receiver: Tasklet) -> DurableDelivery? {
         handedOver.removeValue(forKey: ObjectIdentifier(receiver))

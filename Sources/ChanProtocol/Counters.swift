@@ -83,6 +83,37 @@ public enum Counters {
     public static let valuesLost = Counter("values_lost", .counter,
                                            help: "Values matched to a receiver whose connection died before they were written.",
                                            metric: "values_lost_total", display: "lost")
+    /// The durable channels' store (chand --data-dir); zero without one, as
+    /// Redis's INFO shows its persistence fields with AOF off.
+    public static let storeEnabled = Counter("store_enabled", .gauge, help: "1 when the server has a data directory (--data-dir).",
+                                             metric: "store_enabled")
+    public static let storeChannels = Counter("store_channels", .gauge, help: "Durable channels.",
+                                              metric: "store_channels")
+    public static let storeValues = Counter("store_values", .gauge,
+                                            help: "Values in durable channels' store (delivered ones not yet removed included).",
+                                            metric: "store_values")
+    public static let storeDiskBytes = Counter("store_disk_bytes", .gauge, help: "Bytes of the store's files.",
+                                               metric: "store_disk_bytes")
+    public static let storeLiveBytes = Counter("store_live_bytes", .gauge,
+                                               help: "Bytes a snapshot of the store's live data would take.",
+                                               metric: "store_live_bytes")
+    public static let storeSegments = Counter("store_segments", .gauge, help: "The store's segment files.",
+                                              metric: "store_segments")
+    public static let storeFsyncs = Counter("store_fsyncs", .counter, help: "fsyncs of the store's segments.",
+                                            metric: "store_fsyncs_total")
+    public static let storeFsyncLast = Counter("store_fsync_last_us", .gauge, help: "Microseconds the last fsync took.",
+                                               metric: "store_fsync_last_microseconds")
+    public static let storeFsyncMax = Counter("store_fsync_max_us", .gauge, help: "Microseconds the longest fsync took.",
+                                              metric: "store_fsync_max_microseconds")
+    public static let storeCompactions = Counter("store_compactions", .counter,
+                                                 help: "Compactions of the store into a snapshot.",
+                                                 metric: "store_compactions_total")
+    public static let storeCompactionMax = Counter("store_compaction_max_us", .gauge,
+                                                   help: "Microseconds the longest compaction took on its own thread.",
+                                                   metric: "store_compaction_max_microseconds")
+    public static let storeFailed = Counter("store_failed", .gauge,
+                                            help: "1 once writing or syncing the store failed (durable changes are no longer answered).",
+                                            metric: "store_failed")
     /// `errors_<code>` for every error code.
     public static let errors: [Counter] = ErrorCode.all.map { code in
         Counter("errors_" + code.rawValue.lowercased(), .counter, help: "ERR replies by code.", metric: "errors_total",
@@ -93,7 +124,8 @@ public enum Counters {
     public static let all: [Counter] =
         [connections, connectionsTotal, connectionsRefused, taskletsBlocked, taskletsRunnable, channels, channelsClosed,
          commands, sends, throws_, receives, selects, rendezvous, buffered, timeouts, closes, opens, deletes, held, redelivered, valuesDropped,
-         memoryUsed, memoryMax, valuesLost]
+         memoryUsed, memoryMax, valuesLost, storeEnabled, storeChannels, storeValues, storeDiskBytes, storeLiveBytes,
+         storeSegments, storeFsyncs, storeFsyncLast, storeFsyncMax, storeCompactions, storeCompactionMax, storeFailed]
         + errors + [uptime]
 
     private static let taskletsHelp = "Connections blocked in SEND/RECV/SELECT, and woken but not yet resumed."

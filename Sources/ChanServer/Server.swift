@@ -36,7 +36,7 @@ public final class Server {
     /// Forgets idle implicit channels once a second.
     private let sweepTimer: UnsafeMutablePointer<uv_timer_t>
     private var signals: [UnsafeMutablePointer<uv_signal_t>] = []
-    /// Durable channels' store (--data-dir), and the writer thread's signal
+    /// Durable channels' store (--data-dir), and the store's sync thread's signal
     /// that more of it is durable.
     private var durable: DurableChannels?
     private var durableSignal: UnsafeMutablePointer<uv_async_t>?
@@ -135,21 +135,33 @@ public final class Server {
         logger.info("data directory \(directory) (fsync \(storage.fsync.rawValue)): \(count) durable channels, \(values) values restored")
     }
 
-    /// The writer thread wrote (and under `always` synced) more: write the
-    /// replies that waited for it.
+    /// The store's sync thread synced (`always`), finished sealing a segment
+    /// (the records that waited for it can be written now), or failed.
     private func storeAdvanced() {
-        var still: [Connection] = []
-        for conn in awaitingDurability where !conn.session.isClosed {
-            if conn.session.awaitsDurability { still.append(conn) } else { needFlush.append(conn) }
-        }
-        awaitingDurability = still
+        commitDurable()
         if let failure = durable?.store.failure, !reportedStoreFailure {
             reportedStoreFailure = true
             logger.critical("the data directory cannot be written, durable changes are no longer answered: \(failure)")
         }
     }
 
-    /// A connection's replies wait for the store; `storeAdvanced` writes them.
+    /// Writes the store's records logged since the last commit (under
+    /// `everysec` and `no`, write(2) on this thread), then queues the
+    /// replies that waited for their records. Called before replies are
+    /// handed to sockets, so that no OK promising durability goes out ahead
+    /// of its record.
+    private func commitDurable() {
+        guard let durable else { return }
+        durable.commit()
+        guard !awaitingDurability.isEmpty else { return }
+        var still: [Connection] = []
+        for conn in awaitingDurability where !conn.session.isClosed {
+            if conn.session.awaitsDurability { still.append(conn) } else { needFlush.append(conn) }
+        }
+        awaitingDurability = still
+    }
+
+    /// A connection's replies wait for the store; `commitDurable` queues them once they may go.
     func awaitDurability(_ conn: Connection) {
         awaitingDurability.append(conn)
     }
@@ -231,7 +243,7 @@ public final class Server {
         UV.closeAndFree(sweepTimer)
         if let durableSignal {
             // What the closed connections recorded is written and synced, and
-            // the writer thread is gone before its signal is.
+            // the sync thread is gone before its signal is.
             durable?.store.shutdown()
             UV.closeAndFree(durableSignal)
         }
@@ -353,8 +365,9 @@ public final class Server {
             if waitingForTurn.isEmpty { uv_idle_stop(turns) }
             resumeAndFlush()
         }
-        // One group of records per iteration (group commit).
-        durable?.commit()
+        // What the last flush recorded (removals of delivered values).
+        commitDurable()
+        if !needFlush.isEmpty { resumeAndFlush() }
         armDeadlineTimer()
     }
 
@@ -370,6 +383,7 @@ public final class Server {
                 Unmanaged<Connection>.fromOpaque(Unmanaged.passUnretained(t.context!).toOpaque())
                     ._withUnsafeGuaranteedRef { $0.resume(t.takeCompletion()!) }
             }
+            commitDurable()
             swap(&batch, &needFlush)
             for i in batch.indices {
                 Unmanaged.passUnretained(batch[i])._withUnsafeGuaranteedRef { $0.flush() }

@@ -34,6 +34,16 @@ extension ServerState {
             Counters.uptime.key: Int(clock.milliseconds - startedAt),
         ]
         for (code, counter) in zip(ErrorCode.all, Counters.errors) { values[counter.key] = stats.errors[code, default: 0] }
+        let store = durable?.figures ?? StoreFigures()
+        let storeValues: [(Counter, Int)] = [
+            (Counters.storeEnabled, durable == nil ? 0 : 1), (Counters.storeChannels, store.channels),
+            (Counters.storeValues, store.values), (Counters.storeDiskBytes, store.diskBytes),
+            (Counters.storeLiveBytes, store.liveBytes), (Counters.storeSegments, store.segments),
+            (Counters.storeFsyncs, store.fsyncs), (Counters.storeFsyncLast, store.lastFsyncMicros),
+            (Counters.storeFsyncMax, store.longestFsyncMicros), (Counters.storeCompactions, store.compactions),
+            (Counters.storeCompactionMax, store.longestCompactionMicros), (Counters.storeFailed, store.failed ? 1 : 0),
+        ]
+        for (counter, value) in storeValues { values[counter.key] = value }
         return values
     }
 

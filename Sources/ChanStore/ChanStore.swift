@@ -2,25 +2,36 @@ import Glibc
 import Synchronization
 
 /// The durable channels' store: an append-only log of CRC-checked records in
-/// numbered segment files, written by a background thread, compacted into
-/// snapshots by another.
+/// numbered segment files, written by the loop thread, synced by a
+/// background thread, compacted into snapshots by another.
 ///
 /// Confined to one thread (the daemon's loop). Apart from `init` (recovery)
-/// and `shutdown`, every method only encodes into memory or reads an atomic:
-/// no lock, no system call but one pipe write to wake the writer; write(2),
-/// fsync and compaction run on the store's own threads.
+/// and `shutdown`, no method takes a lock or waits for the store's threads:
+/// records are encoded into memory, and `commit()` writes them with one
+/// write(2) to the active segment (Redis writes its AOF the same way before
+/// it answers); fsync, sealing a full segment and compaction run on the
+/// store's own threads.
 ///
 /// Per loop iteration: `append`, `remove` and the channel changes while
-/// commands run, then one `commit()`, which returns a ticket. A reply that
-/// promises durability (the OK of a SEND into a durable channel, of MAKE
-/// ... DURABLE, CLOSE, OPEN, DELETE of a durable channel) is held until
-/// `durableTicket >= ticket`; the `onDurable` hook, called on the writer
-/// thread, says when to look again (route it through `uv_async_send`). As
-/// with Redis's appendfsync: under every policy an answered value survives
-/// a crash of the daemon (it was written to the kernel); under `.always`
-/// also a crash of the machine (fsynced); under `.everysec` the machine's
-/// crash loses about the last second, under `.no` what the kernel had not
-/// written back.
+/// commands run, then `commit()` before any reply of the iteration reaches
+/// a socket. A reply that promises durability (the OK of a SEND into a
+/// durable channel, of MAKE ... DURABLE, CLOSE, OPEN, DELETE of a durable
+/// channel) is held until `durableTicket >= loggedTicket` (as read when the
+/// reply was made). Under `.everysec` and `.no` that is once `commit()` has
+/// written the records, normally within the same commit; under `.always`
+/// once the sync thread has fsynced them. The `onDurable` hook says when to
+/// look again (route it through `uv_async_send`, and call `commit()`, which
+/// takes in what the store's threads did). As with Redis's
+/// appendfsync: under every policy an answered value survives a crash of
+/// the daemon (it was written to the kernel); under `.always` also a crash
+/// of the machine (fsynced); under `.everysec` the machine's crash loses
+/// about the last second, under `.no` what the kernel had not written back.
+///
+/// While the sync thread seals a full segment (fsync, then the next file),
+/// commits keep their records in memory and their tickets wait: the loop
+/// never writes a segment before its predecessor is whole on disk. Under
+/// `.everysec` and `.no` the segment is first synced while the loop goes
+/// on writing it, so that the seal itself has little left to sync.
 ///
 /// When a value leaves the store (at-least-once): `remove` is called once
 /// the value's bytes were handed to the receiver's socket (its write
@@ -38,7 +49,7 @@ public final class ChanStore {
     public let options: ChanStoreOptions
     private let shared: Shared
     private let lockFD: Int32
-    private var writer: BackgroundThread?
+    private var syncer: BackgroundThread?
     private var compactor: BackgroundThread?
     private var recovered: [RecoveredChannel]
 
@@ -57,13 +68,31 @@ public final class ChanStore {
     private var nextChannel: UInt32
     private var liveBytes: Int
 
+    private let onDurable: @Sendable () -> Void
     private var pending = RecordEncoder()
+    /// Bytes of `pending` that a ticket already covers (they wait for a seal).
+    private var ticketedBytes = 0
     private var lastTicket: CommitTicket = 0
+    /// The newest ticket whose records this thread has written.
+    private var writtenTicket: CommitTicket = 0
+    /// The sync thread's `syncedTicket` as of the last commit: what this
+    /// thread sees changes only in `commit()`, so that a reply found
+    /// waiting is still waiting when it is put aside.
+    private var syncedSeen: CommitTicket = 0
+    /// The active segment's descriptor, which this thread writes (the sync
+    /// thread syncs it); -1 while a seal is under way.
+    private var fd: Int32
+    private var fdPath: String
+    private var failureOfWrite: StoreError?
+    private var liveValues = 0
     private var activeSegment: UInt64
     private var activeBytes: Int
     private var sealed: [(seq: UInt64, bytes: Int)]
     private var snapshotBytes: Int
     private var compactionInFlight = false
+    /// The active segment is full (or due for compaction, when true) and the
+    /// sync thread is syncing it ahead of its seal; nil when not.
+    private var presyncCompacts: Bool?
     /// After a failed compaction, the file size at which to try again.
     private var compactionRetryBytes = 0
     private var compactions = 0
@@ -74,7 +103,7 @@ public final class ChanStore {
     /// line naming the file and offset; any other damage throws a
     /// `StoreError` naming the file and offset.
     ///
-    /// `onDurable` runs on the writer thread each time `durableTicket`
+    /// `onDurable` runs on the sync thread each time `durableTicket`
     /// advances, and once if writing fails (`failure`); it must only signal
     /// the owning thread (e.g. `uv_async_send`). `log` may
     /// be called from any of the store's threads.
@@ -83,6 +112,10 @@ public final class ChanStore {
                 onDurable: @escaping @Sendable () -> Void = {}) throws {
         self.directory = directory
         self.options = options
+        self.onDurable = onDurable
+        // Past a file size limit (RLIMIT_FSIZE) a write then fails with EFBIG,
+        // a write failure like a full disk, instead of killing the process.
+        signal(SIGXFSZ, SIG_IGN)
         shared = try Shared()
         try Files.ensureDirectory(directory)
         lockFD = try Files.lockDirectory(directory)
@@ -92,6 +125,7 @@ public final class ChanStore {
             var names: [String: UInt32] = [:]
             var total = FileFormat.countersSize
             var out: [RecoveredChannel] = []
+            var liveCount = 0
             for id in r.state.channels.keys.sorted() {
                 let ch = r.state.channels[id]!
                 let values = ch.liveValues
@@ -102,6 +136,7 @@ public final class ChanStore {
                     sizes.append(v.id, size: FileFormat.valueOverhead + v.payload.count)
                     bytes += FileFormat.valueOverhead + v.payload.count
                 }
+                liveCount += values.count
                 live[id] = LiveChannel(name: ch.name, capacity: ch.capacity, preference: ch.preference,
                                        closed: ch.closed, values: sizes, bytes: bytes)
                 names[ch.name] = id
@@ -114,6 +149,7 @@ public final class ChanStore {
             channels = live
             byName = names
             liveBytes = total
+            liveValues = liveCount
             recovered = out
             nextValue = r.state.nextValue
             nextChannel = r.state.nextChannel
@@ -121,12 +157,14 @@ public final class ChanStore {
             snapshotBytes = r.snapshotBytes
             activeSegment = r.activeSegment
             activeBytes = FileFormat.headerSize
+            fdPath = directory + "/" + Files.name(.segment, r.activeSegment)
             let fd = try Files.createWithHeader(directory, Files.name(.segment, r.activeSegment))
-            let w = Writer(shared: shared, directory: directory, policy: options.fsync,
+            self.fd = fd
+            let w = Syncer(shared: shared, directory: directory, policy: options.fsync,
                            segment: r.activeSegment, fd: fd, onDurable: onDurable)
             let c = Compactor(shared: shared, directory: directory, snapshot: r.snapshot,
                               firstSegment: r.segments.first?.seq ?? r.activeSegment, log: log)
-            writer = BackgroundThread { w.run() }
+            syncer = BackgroundThread { w.run() }
             compactor = BackgroundThread { c.run() }
         } catch {
             close(lockFD)
@@ -202,6 +240,7 @@ public final class ChanStore {
         guard let ch = channels.removeValue(forKey: id) else { return }
         byName[ch.name] = nil
         liveBytes -= ch.bytes
+        liveValues -= ch.values.count
         encode { $0.stateChange(.deleted, id) }
     }
 
@@ -211,7 +250,7 @@ public final class ChanStore {
     public static let maxPayloadBytes = 1 << 30
 
     /// Records a value stored in a durable channel; returns its number. It
-    /// is on disk after the next `commit()` completes (see `durableTicket`).
+    /// is written by the next `commit()` (see `durableTicket`).
     public func append(_ channel: StoreChannelID, payload: UnsafeRawBufferPointer, isException: Bool) -> StoreValueID {
         let id = channel.raw
         precondition(channels[id] != nil, "\(channel) is not a durable channel")
@@ -222,6 +261,7 @@ public final class ChanStore {
         channels[id]!.values.append(value, size: size)
         channels[id]!.bytes += size
         liveBytes += size
+        liveValues += 1
         encode { $0.value(id, id: value, isException: isException, payload: payload) }
         return value
     }
@@ -239,89 +279,119 @@ public final class ChanStore {
         guard let size = channels[id]?.values.remove(value) else { return false }
         channels[id]!.bytes -= size
         liveBytes -= size
+        liveValues -= 1
         encode { $0.removed(id, id: value) }
         return true
     }
 
     // MARK: Commit and sync
 
-    /// Hands everything recorded since the last commit to the writer as one
-    /// group and returns its ticket (the previous one when nothing was
-    /// recorded). Call once per loop iteration. The ticket completes (see
-    /// `durableTicket`) once the writer has written the group, and under
-    /// `.always` fsynced it, together with every group queued meanwhile.
-    /// Also seals segments and starts compaction.
+    /// Gives everything recorded since the last commit a ticket and writes
+    /// it to the active segment (one write(2)); returns the ticket (the
+    /// previous one when nothing was recorded). Call before the replies
+    /// made since the last commit are handed to sockets. Under `.always`
+    /// the sync thread is woken to fsync it. While a seal is under way the
+    /// records stay in memory and are written by the first commit after it.
+    /// Also starts sealing a full segment, and compaction.
     @discardableResult
     public func commit() -> CommitTicket {
-        shared.freeGivenBack()
+        syncedSeen = shared.syncedTicket.load(ordering: .acquiring)
         collectCompaction()
-        var rotateTo: UInt64?
-        var compactThrough: UInt64?
-        if activeBytes >= options.segmentBytes {
-            rotateTo = activeSegment + 1
+        if pending.bytes.count > ticketedBytes {
+            lastTicket += 1
+            ticketedBytes = pending.bytes.count
         }
-        if !compactionInFlight && shouldCompact() {
-            rotateTo = activeSegment + 1
-            compactThrough = activeSegment
-            compactionInFlight = true
+        guard !shared.failed.load(ordering: .acquiring) else { return lastTicket }
+        if fd < 0 {
+            guard adoptSealedSegment() else { return lastTicket }
         }
-        if pending.bytes.isEmpty && rotateTo == nil { return lastTicket }
-        lastTicket += 1
-        let batch = Batch(bytes: pending.bytes, ticket: lastTicket, rotateTo: rotateTo, compactThrough: compactThrough)
-        pending.bytes = []
-        pending.bytes.reserveCapacity(min(batch.bytes.count, 1 << 20))
-        if let next = rotateTo {
-            sealed.append((activeSegment, activeBytes))
-            activeSegment = next
-            activeBytes = FileFormat.headerSize
+        if !pending.bytes.isEmpty {
+            do {
+                try Files.writeAll(fd, pending.bytes, path: fdPath)
+            } catch let error as StoreError {
+                // Nothing more is written: this ticket and later ones never complete.
+                failureOfWrite = error
+                shared.fail(error)
+                onDurable()
+                return lastTicket
+            } catch {
+                fatalError("unexpected error \(error)")
+            }
+            pending.bytes.removeAll(keepingCapacity: pending.bytes.capacity <= 1 << 20)
+            ticketedBytes = 0
+            writtenTicket = lastTicket
+            shared.writtenTicket.store(lastTicket, ordering: .releasing)
+            if options.fsync == .always { shared.wake() }
         }
-        if !shared.failed.load(ordering: .relaxed) { shared.push(batch) }
+        if let compact = presyncCompacts {
+            let compactNow = compact || (!compactionInFlight && shouldCompact())
+            if shared.presyncedUpTo.load(ordering: .acquiring) >= activeSegment {
+                startSeal(compacting: compactNow)
+            } else {
+                presyncCompacts = compactNow
+            }
+        } else {
+            let compact = !compactionInFlight && shouldCompact()
+            if compact || activeBytes >= options.segmentBytes {
+                if options.fsync == .always { startSeal(compacting: compact) } else { startPresync(compacting: compact) }
+            }
+        }
         return lastTicket
     }
 
     /// The ticket the next `commit()` returns for what is recorded so far: a
     /// reply promising what was just recorded waits for it.
     public var loggedTicket: CommitTicket {
-        pending.bytes.isEmpty ? lastTicket : lastTicket + 1
+        pending.bytes.count > ticketedBytes ? lastTicket + 1 : lastTicket
     }
 
     /// The newest ticket whose records are as durable as the policy makes
     /// them: written to the kernel (they survive a crash of the process),
     /// and under `.always` also fsynced (they survive a crash of the
     /// machine). Tickets complete in order; none completes after `failure`.
+    /// It changes only in `commit()`: call it when `onDurable` signals.
     public var durableTicket: CommitTicket {
-        shared.durableTicket.load(ordering: .acquiring)
+        options.fsync == .always ? syncedSeen : writtenTicket
     }
 
-    /// Set when the writer could not write or sync: the store writes no
-    /// more, and tickets after the failure never complete (answer ERR).
+    /// Set when the store could not write or sync: it writes no more, and
+    /// tickets after the failure never complete (no reply waiting for one
+    /// is written).
     public var failure: StoreError? {
+        if let failureOfWrite { return failureOfWrite }
         guard shared.failed.load(ordering: .acquiring) else { return nil }
         return shared.monitor.locked { shared.failureError }
     }
 
     public var stats: ChanStoreStats {
         collectCompaction()
-        let queued = shared.queuedBytes.load(ordering: .relaxed)
-        let fsyncs = shared.fsyncs.load(ordering: .relaxed)
         return ChanStoreStats(
-            diskBytes: diskBytes,
-            liveBytes: liveBytes, unwrittenBytes: queued + pending.bytes.count,
-            segments: sealed.count + 1, fsyncs: fsyncs, compactions: compactions, compacting: compactionInFlight,
-            longestCompactionNanos: longestCompaction)
+            diskBytes: diskBytes, liveBytes: liveBytes, unwrittenBytes: pending.bytes.count,
+            segments: sealed.count + 1, channels: channels.count, values: liveValues,
+            fsyncs: shared.fsyncs.load(ordering: .relaxed),
+            lastFsyncNanos: shared.lastFsyncNanos.load(ordering: .relaxed),
+            longestFsyncNanos: shared.longestFsyncNanos.load(ordering: .relaxed),
+            compactions: compactions, compacting: compactionInFlight || presyncCompacts == true,
+            longestCompactionNanos: longestCompaction, failed: failure != nil)
     }
 
-    /// Commits what is pending, waits until the writer has written and
-    /// synced it and the threads have ended, then releases the directory.
-    /// A compaction under way is finished first. Blocks: call at daemon exit.
+    /// Writes what is pending (after a seal under way), waits until the
+    /// sync thread has synced it and the threads have ended, then releases
+    /// the directory. A compaction under way is finished first. Blocks:
+    /// call at daemon exit.
     public func shutdown() {
-        guard let writer, let compactor else { return }
+        guard let syncer, let compactor else { return }
         commit()
+        while fd < 0 && !shared.failed.load(ordering: .acquiring) {
+            if shared.sealedUpTo.load(ordering: .acquiring) >= activeSegment { commit() } else { usleep(1000) }
+        }
         shared.stopping.store(true, ordering: .releasing)
         shared.wake()
-        writer.join()
+        syncer.join()
         compactor.join()
-        self.writer = nil
+        if fd >= 0 { close(fd) }
+        fd = -1
+        self.syncer = nil
         self.compactor = nil
         close(lockFD)
     }
@@ -332,6 +402,38 @@ public final class ChanStore {
         let before = pending.bytes.count
         body(&pending)
         activeBytes += pending.bytes.count - before
+    }
+
+    /// Asks the sync thread to sync the active segment while this thread
+    /// goes on writing it, so that the seal after it syncs only what was
+    /// written meanwhile: the replies held during a seal wait for that, not
+    /// for up to a second (`everysec`) or a whole segment (`no`).
+    private func startPresync(compacting: Bool) {
+        presyncCompacts = compacting
+        shared.presyncRequest.store(activeSegment, ordering: .releasing)
+        shared.wake()
+    }
+
+    /// Hands the active segment to the sync thread to be sealed (synced and
+    /// closed) and the next one created; until then commits write nothing.
+    private func startSeal(compacting: Bool) {
+        presyncCompacts = nil
+        sealed.append((activeSegment, activeBytes))
+        activeSegment += 1
+        activeBytes = FileFormat.headerSize
+        fd = -1
+        if compacting { compactionInFlight = true }
+        shared.compactAfterSeal.store(compacting, ordering: .relaxed)
+        shared.sealRequest.store(activeSegment, ordering: .releasing)
+        shared.wake()
+    }
+
+    /// The sync thread's new segment once the seal is done; false while it is not.
+    private func adoptSealedSegment() -> Bool {
+        guard shared.sealedUpTo.load(ordering: .acquiring) >= activeSegment else { return false }
+        fd = shared.nextFD.load(ordering: .relaxed)
+        fdPath = directory + "/" + Files.name(.segment, activeSegment)
+        return true
     }
 
     private var diskBytes: Int { snapshotBytes + sealed.reduce(0) { $0 + $1.bytes } + activeBytes }

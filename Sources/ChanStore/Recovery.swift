@@ -36,11 +36,14 @@ enum Recovery {
             r.snapshot = newest
             r.snapshotBytes = bytes.count
         }
-        var expected = r.snapshot.map { $0 + 1 } ?? segments.first
+        // Segments start at 1, and only a snapshot replaces the first ones
+        // (compaction removes segments only after its snapshot is in place):
+        // a lost first segment, or a lost snapshot, stops the start.
+        var expected = (r.snapshot ?? 0) + 1
         for (i, seq) in segments.enumerated() {
             let path = directory + "/" + Files.name(.segment, seq)
             if seq != expected {
-                throw StoreError("\(path): segment \(Files.name(.segment, expected ?? 0)) before it is missing")
+                throw StoreError("\(path): \(Files.name(.segment, expected)) before it is missing")
             }
             expected = seq + 1
             let bytes = try Files.readAll(path)

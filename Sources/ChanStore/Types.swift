@@ -1,14 +1,16 @@
-/// When the writer calls fsync, with Redis's `appendfsync` meanings. Under
-/// every policy a ticket completes once its records are written (a crash of
-/// the process loses nothing answered).
+/// When the sync thread calls fsync, with Redis's `appendfsync` meanings.
+/// Under every policy the loop thread writes (write(2)) a commit's records
+/// before its ticket completes, so a crash of the process loses nothing
+/// answered.
 public enum FsyncPolicy: String, Sendable, CaseIterable {
-    /// After every group of commits (one fsync for all the commits queued
-    /// meanwhile: group commit); a ticket completes only after its fsync.
+    /// After every write, one fsync for all the commits written meanwhile
+    /// (group commit); a ticket completes only after its fsync.
     case always
-    /// Once a second in the background: a crash of the machine loses about
-    /// the last second.
+    /// Once a second in the background; a ticket completes once written. A
+    /// crash of the machine loses about the last second.
     case everysec
-    /// Never on its own: the kernel writes back when it chooses.
+    /// Never on its own (only when a segment is sealed, and at shutdown):
+    /// the kernel writes back when it chooses.
     case no
 }
 
@@ -42,7 +44,7 @@ public struct StoreChannelID: Hashable, Sendable, CustomStringConvertible {
 /// order, also across restarts.
 public typealias StoreValueID = UInt64
 
-/// A group of records handed to the writer by one `commit()`.
+/// The records of one `commit()`, written together: a reply promising one of them waits for it.
 public typealias CommitTicket = UInt64
 
 public struct RecoveredValue: Sendable, Equatable {
@@ -65,17 +67,26 @@ public struct RecoveredChannel: Sendable, Equatable {
 }
 
 public struct ChanStoreStats: Sendable {
-    /// Bytes of every store file (snapshot and segments, written or still queued).
+    /// Bytes of every store file (snapshot and segments, written or still in memory).
     public let diskBytes: Int
     /// Bytes a snapshot of the live state would take.
     public let liveBytes: Int
-    /// Records encoded or queued but not yet written by the writer.
+    /// Records encoded but not yet written (the current iteration's, or waiting for a seal).
     public let unwrittenBytes: Int
+    /// Segment files, the active one included.
     public let segments: Int
+    /// Durable channels, and the values they hold (delivered ones not yet removed included).
+    public let channels: Int
+    public let values: Int
+    /// fsyncs of segments by the sync thread (after writes, and at seals).
     public let fsyncs: Int
+    public let lastFsyncNanos: UInt64
+    public let longestFsyncNanos: UInt64
     public let compactions: Int
-    /// A compaction is under way.
+    /// A compaction is under way (or its segment is being synced ahead of it).
     public let compacting: Bool
     /// The longest compaction, on the compactor thread (not a pause of the caller).
     public let longestCompactionNanos: UInt64
+    /// Writing or syncing failed: no more is written.
+    public let failed: Bool
 }

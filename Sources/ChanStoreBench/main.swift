@@ -136,6 +136,7 @@ func run(_ policy: FsyncPolicy, clients: Int, options base: ChanStoreOptions = C
         var durable = store.durableTicket
         if idle == 0 && inFlight.first.map({ $0.ticket > durable }) == true {
             signal.wait()
+            store.commit()  // takes in the sync thread's progress (and writes what waited for a seal)
             durable = store.durableTicket
         }
         while let f = inFlight.first, f.ticket <= durable {

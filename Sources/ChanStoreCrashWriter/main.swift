@@ -1,13 +1,14 @@
 import ChanStore
 import Glibc
 
-// ChanStoreCrashWriter <dir> <report-file> <first-seq> [<file-size-limit>]
+// ChanStoreCrashWriter <dir> <report-file> <first-seq> <fsync policy> [<file-size-limit>]
 //
-// Opens the store under `--fsync always` (small segments, so that it also
-// compacts), then until killed (or a million values): appends 1-8 values to
-// channel "jobs", removes a few of the oldest as a consumer would, commits,
-// waits for the sync, and only then appends "S <first> <last>" to the
-// report file. A removal is reported ("R <seq>") before its commit.
+// Opens the store under the policy (small segments, so that it also seals
+// and compacts), then until killed (or a million values): appends 1-8
+// values to channel "jobs", removes a few of the oldest as a consumer
+// would, commits, waits for the ticket (the sync under `always`, the
+// write under `everysec` and `no`), and only then appends
+// "S <first> <last>" to the report file. A removal is reported ("R <seq>") before its commit.
 // Payloads are `Crash.payload(seq)`. With a file size limit (RLIMIT_FSIZE),
 // writing fails at that size: it reports "F <error>" once the store says so
 // and exits 3. Exits 0 at the end, 1 on any other error.
@@ -19,12 +20,12 @@ func fail(_ text: String) -> Never {
 }
 
 let args = CommandLine.arguments
-guard args.count == 4 || args.count == 5, let firstSeq = Int(args[3]) else {
-    fail("usage: <dir> <report-file> <first-seq> [<file-size-limit>]")
+guard args.count == 5 || args.count == 6, let firstSeq = Int(args[3]), let policy = FsyncPolicy(rawValue: args[4]) else {
+    fail("usage: <dir> <report-file> <first-seq> <always|everysec|no> [<file-size-limit>]")
 }
 let report = open(args[2], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
 if report < 0 { fail("cannot open \(args[2])") }
-/// The writer thread's signal that tickets completed: one byte each time, read by the main thread.
+/// The sync thread's signal that tickets completed (or a seal finished): one byte each time, read by the main thread.
 var syncPipe: [Int32] = [0, 0]
 if pipe(&syncPipe) != 0 { fail("pipe failed") }
 let syncRead = syncPipe[0], syncWrite = syncPipe[1]
@@ -34,8 +35,8 @@ func say(_ line: String) {
     if write(report, &bytes, bytes.count) != bytes.count { fail("cannot write the report") }
 }
 
-if args.count == 5 {
-    guard let limit = UInt(args[4]) else { fail("bad file size limit \(args[4])") }
+if args.count == 6 {
+    guard let limit = UInt(args[5]) else { fail("bad file size limit \(args[5])") }
     signal(SIGXFSZ, SIG_IGN)
     var rl = rlimit(rlim_cur: limit, rlim_max: limit)
     if setrlimit(Int32(RLIMIT_FSIZE.rawValue), &rl) != 0 { fail("setrlimit failed") }
@@ -43,7 +44,7 @@ if args.count == 5 {
 
 let store: ChanStore
 do {
-    store = try ChanStore(directory: args[1], options: ChanStoreOptions(fsync: .always, segmentBytes: 16 << 10,
+    store = try ChanStore(directory: args[1], options: ChanStoreOptions(fsync: policy, segmentBytes: 16 << 10,
                                                                          compactionMinDeadBytes: 32 << 10),
                           onDurable: {
                               var one: UInt8 = 1
@@ -84,6 +85,7 @@ while seq < firstSeq + 1_000_000 {
         }
         var signal: UInt8 = 0
         _ = read(syncRead, &signal, 1)
+        store.commit()  // after a seal: writes the records that waited for it
     }
     say("S \(first) \(seq - 1)")
 }

@@ -186,4 +186,114 @@ final class DurabilityTests: XCTestCase {
         XCTAssertEqual(process.terminationStatus, 1)
         XCTAssertTrue(message.contains("chand: \(segment): damaged record at offset "), message)
     }
+
+    /// Under `everysec` the OK of a durable SEND is written once the value
+    /// is in the file (write(2)), as Redis answers after writing its AOF:
+    /// a kill -9 right after the last OK loses none of them.
+    func testKillNineUnderEverysecLosesNoValueAnsweredOK() throws {
+        var daemon = try start("everysec")
+        var c = try daemon.connect()
+        c.say("MAKE q CAP 1000 DURABLE")
+        XCTAssertEqual(c.reply(), "OK")
+        c.send((1...500).map { "SEND q v\($0)\r\n" }.joined())
+        for _ in 1...500 { XCTAssertEqual(c.reply(), "OK") }
+        _ = killNine(daemon)
+
+        daemon = try start("everysec")
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        c = try daemon.connect()
+        c.send((1...501).map { _ in "RECV q NOWAIT\r\n" }.joined())
+        for n in 1...500 { XCTAssertEqual(c.reply(), "MSG q \("v\(n)".utf8.count)|v\(n)") }
+        XCTAssertEqual(c.reply(), "TIMEOUT")
+    }
+
+    private func info(_ c: Wire) -> [String: Int] {
+        c.say("INFO")
+        let words = (c.reply() ?? "").split(separator: " ").dropFirst()
+        return Dictionary(uniqueKeysWithValues: words.compactMap { word -> (String, Int)? in
+            let kv = word.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, let n = Int(kv[1]) else { return nil }
+            return (String(kv[0]), n)
+        })
+    }
+
+    /// INFO lists the store's figures: zero without a data directory (as
+    /// Redis lists its persistence fields with AOF off), the store's state with one.
+    func testInfoShowsTheStoreFigures() throws {
+        let memory = try Daemon()
+        let m = try memory.connect()
+        let none = info(m)
+        for key in ["store_enabled", "store_channels", "store_values", "store_disk_bytes", "store_live_bytes", "store_segments",
+                    "store_fsyncs", "store_fsync_last_us", "store_fsync_max_us", "store_compactions", "store_compaction_max_us",
+                    "store_failed"] {
+            XCTAssertEqual(none[key], 0, key)
+        }
+        XCTAssertEqual(memory.stop().status, 0)
+
+        let daemon = try start("always")
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let c = try daemon.connect()
+        c.say("MAKE q CAP 10 DURABLE", "MAKE r CAP 10 DURABLE", "MAKE m CAP 10", "SEND q a", "SEND q b", "SEND r c", "SEND m d", "RECV q")
+        for expected in ["OK", "OK", "OK", "OK", "OK", "OK", "OK", "MSG q 1|a"] { XCTAssertEqual(c.reply(), expected) }
+        let store = info(c)
+        XCTAssertEqual(store["store_enabled"], 1)
+        XCTAssertEqual(store["store_channels"], 2)
+        XCTAssertEqual(store["store_values"], 2, "b and c; a left once its MSG was written, d is in memory")
+        XCTAssertEqual(store["store_segments"], 1)
+        XCTAssertEqual(store["store_failed"], 0)
+        XCTAssertEqual(store["store_compactions"], 0)
+        XCTAssertGreaterThan(store["store_fsyncs"] ?? 0, 0, "always: the OKs waited for fsyncs")
+        XCTAssertGreaterThanOrEqual(store["store_fsync_max_us"] ?? -1, store["store_fsync_last_us"] ?? 0)
+        XCTAssertGreaterThan(store["store_live_bytes"] ?? 0, 0)
+        XCTAssertGreaterThan(store["store_disk_bytes"] ?? 0, store["store_live_bytes"] ?? 0, "the log also holds a's value and removal")
+    }
+
+    /// The store's file cannot grow (a file size limit, as a full disk): the
+    /// SEND whose record could not be written is never answered OK, the
+    /// daemon says so and carries on with in-memory channels, and after a
+    /// restart every value answered OK is there.
+    func testAFailedWriteAnswersNoOK() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // ulimit -f counts 512-byte blocks: the segment may hold 4,096 bytes.
+        process.arguments = ["-c", "ulimit -f 8 && exec \"$0\" \"$@\"", Daemon.binary.path,
+                             "--port", "0", "--data-dir", directory, "--fsync", "everysec"]
+        let stdout = Pipe(), stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        let line = String(decoding: stdout.fileHandleForReading.availableData, as: UTF8.self)
+        let port = try XCTUnwrap(Int(line.split(separator: ":").last?.prefix { $0.isNumber } ?? ""), line)
+        let c = try Wire(port: port), other = try Wire(port: port)
+        c.say("MAKE q CAP 1000 DURABLE")
+        XCTAssertEqual(c.reply(), "OK")
+        let value = { (n: Int) in "v" + String(repeating: "0", count: 60 - String(n).count) + String(n) }
+        // One SEND at a time, until one is not answered.
+        c.setTimeout(1)
+        var answered = 0
+        while answered < 100 {
+            c.say("SEND q \(value(answered + 1))")
+            guard let reply = c.reply() else { break }
+            XCTAssertEqual(reply, "OK")
+            answered += 1
+        }
+        XCTAssertGreaterThan(answered, 10)
+        XCTAssertLessThan(answered, 100, "4,096 bytes cannot hold 100 values")
+        guard answered > 0 else { return }
+        other.say("INFO", "MAKE m CAP 1", "SEND m x", "RECV m")
+        XCTAssertEqual(other.reply()?.contains(" store_failed=1 "), true)
+        for expected in ["OK", "OK", "MSG m 1|x"] { XCTAssertEqual(other.reply(), expected) }
+        process.terminate()
+        process.waitUntilExit()
+        let log = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(log.contains("the data directory cannot be written, durable changes are no longer answered: ")
+                      && log.contains("write failed: File too large"), log)
+
+        let daemon = try start("everysec")
+        defer { XCTAssertEqual(daemon.stop().status, 0) }
+        let d = try daemon.connect()
+        d.send((0...answered).map { _ in "RECV q NOWAIT\r\n" }.joined())
+        for n in 1...answered { XCTAssertEqual(d.reply(), "MSG q 61|\(value(n))") }
+        XCTAssertEqual(d.reply(), "TIMEOUT", "nothing that was not answered OK")
+    }
 }

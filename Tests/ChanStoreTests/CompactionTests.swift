@@ -75,5 +75,13 @@ final class CompactionTests: XCTestCase {
         let next = store.makeDurable("new", capacity: 1, preference: 0)
         XCTAssertGreaterThan(next.raw, 2, "channel numbers are not reused after compaction")
         XCTAssertGreaterThan(store.append(next, payload: [], isException: false), 2001, "nor value numbers")
+        store.shutdown()
+
+        // Without its snapshot, the segments after it do not make a store.
+        let snapshot = dir.storeFiles.first { $0.hasPrefix("snap-") }!
+        try FileManager.default.removeItem(atPath: dir.file(snapshot))
+        XCTAssertThrowsError(try ChanStore(directory: dir.path)) { error in
+            XCTAssertTrue("\(error)".contains(": \(Files.name(.segment, 1)) before it is missing"), "\(error)")
+        }
     }
 }

@@ -2,9 +2,11 @@
 import Foundation
 import XCTest
 
-/// A child process writes under `fsync always` and is killed with SIGKILL
-/// at random moments; after each kill the store must hold every value the
-/// child saw synced and did not remove, in order, and nothing it never wrote.
+/// A child process writes under each fsync policy and is killed with
+/// SIGKILL at random moments; after each kill the store must hold every
+/// value whose ticket the child saw complete (synced under `always`,
+/// written under `everysec`) and did not remove, in order, and nothing it
+/// never wrote.
 final class CrashTests: XCTestCase {
     static var writer: String {
         var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -23,6 +25,14 @@ final class CrashTests: XCTestCase {
     }
 
     func testKillNineAtRandomMomentsLosesNoSyncedValue() throws {
+        try killAtRandomMoments(.always)
+    }
+
+    func testKillNineUnderEverysecLosesNoWrittenValue() throws {
+        try killAtRandomMoments(.everysec)
+    }
+
+    func killAtRandomMoments(_ policy: FsyncPolicy) throws {
         let rounds = Int(ProcessInfo.processInfo.environment["CHANSTORE_CRASH_ROUNDS"] ?? "") ?? 25
         let dir = TempDir()
         let report = dir.path + ".report"
@@ -37,7 +47,7 @@ final class CrashTests: XCTestCase {
             written.append(first...(first + 9_999_999))
             let child = Process()
             child.executableURL = URL(fileURLWithPath: Self.writer)
-            child.arguments = [dir.path, report, String(first)]
+            child.arguments = [dir.path, report, String(first), policy.rawValue]
             try child.run()
             usleep(UInt32.random(in: 20_000...300_000))
             kill(child.processIdentifier, SIGKILL)
@@ -67,17 +77,27 @@ final class CrashTests: XCTestCase {
             XCTAssertEqual(missing.sorted().prefix(10), [], "round \(round): synced values lost")
             checked += synced.subtracting(removed).count
         }
-        print("crash: \(rounds) kills, \(synced.count) values reported synced, \(removed.count) removed, "
+        print("crash (\(policy.rawValue)): \(rounds) kills, \(synced.count) values reported synced, \(removed.count) removed, "
             + "\(checked) presence checks, a snapshot present after \(compacted) kills")
     }
 
     func testFailedWriteStopsTicketsAndLosesNoSyncedValue() throws {
+        try failWrite(.always)
+    }
+
+    /// Under `everysec` the loop thread's own write(2) fails: the ticket of
+    /// that commit never completes.
+    func testFailedWriteUnderEverysecStopsTicketsAndLosesNoWrittenValue() throws {
+        try failWrite(.everysec)
+    }
+
+    func failWrite(_ policy: FsyncPolicy) throws {
         let dir = TempDir()
         let report = dir.path + ".report"
         defer { unlink(report) }
         let child = Process()
         child.executableURL = URL(fileURLWithPath: Self.writer)
-        child.arguments = [dir.path, report, "1", "6000"]
+        child.arguments = [dir.path, report, "1", policy.rawValue, "6000"]
         try child.run()
         child.waitUntilExit()
         XCTAssertEqual(child.terminationStatus, 3, "the writer must see the store's failure")

@@ -105,6 +105,7 @@ final class DamageTests: XCTestCase {
                 _ = store.append(ch, payload: value(i, size: 40), isException: false)
                 store.commit()
             }
+            commitUntil(store, segments: 2)
         }
         let first = dir.read(segment)
         dir.write(segment, Array(first.dropLast(3)))

@@ -124,7 +124,7 @@ final class RoundTripTests: XCTestCase {
             let ch = store.makeDurable("c", capacity: 1000, preference: 0)
             for i in 1...100 {
                 _ = store.append(ch, payload: value(i, size: 50), isException: false)
-                store.commit()
+                commitWritten(store)
             }
         }
         XCTAssertGreaterThan(dir.storeFiles.count, 4)
@@ -136,6 +136,24 @@ final class RoundTripTests: XCTestCase {
         try FileManager.default.removeItem(atPath: dir.file(missing))
         XCTAssertThrowsError(try ChanStore(directory: dir.path)) { error in
             XCTAssertTrue("\(error)".contains("\(missing) before it is missing"), "\(error)")
+        }
+    }
+
+    /// Without a snapshot the segments start at 1: a store whose first
+    /// segment is lost does not silently start from the second.
+    func testALostFirstSegmentStopsTheStart() throws {
+        let dir = TempDir()
+        do {
+            let store = try ChanStore(directory: dir.path, options: ChanStoreOptions(segmentBytes: 200, compactionMinDeadBytes: 1 << 30))
+            let ch = store.makeDurable("c", capacity: 10, preference: 0)
+            _ = store.append(ch, payload: value(1, size: 200), isException: false)
+            commitUntil(store, segments: 2)
+            store.shutdown()
+        }
+        XCTAssertEqual(dir.storeFiles, [Files.name(.segment, 1), Files.name(.segment, 2)])
+        try FileManager.default.removeItem(atPath: dir.file(Files.name(.segment, 1)))
+        XCTAssertThrowsError(try ChanStore(directory: dir.path)) { error in
+            XCTAssertEqual("\(error)", "\(dir.file(Files.name(.segment, 2))): \(Files.name(.segment, 1)) before it is missing")
         }
     }
 }

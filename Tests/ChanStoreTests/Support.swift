@@ -78,8 +78,35 @@ struct Shape: Equatable, CustomStringConvertible {
 
 func shapes(_ store: ChanStore) -> [Shape] { store.takeRecovered().map(Shape.init) }
 
-/// Waits (at most 20 s) until no compaction is under way.
+/// Waits (at most 20 s) until no compaction is under way, committing as
+/// the daemon's loop does when the store's threads signal.
 func waitForCompaction(_ store: ChanStore, file: StaticString = #filePath, line: UInt = #line) {
-    for _ in 0..<2000 where store.stats.compacting { usleep(10_000) }
+    for _ in 0..<2000 where store.stats.compacting {
+        usleep(10_000)
+        store.commit()
+    }
     XCTAssertFalse(store.stats.compacting, "compaction still running after 20 s", file: file, line: line)
+}
+
+/// Commits and waits (at most 20 s) until the commit is written: while a
+/// segment is being sealed, a commit's records wait in memory.
+func commitWritten(_ store: ChanStore, file: StaticString = #filePath, line: UInt = #line) {
+    let ticket = store.commit()
+    for _ in 0..<20_000 where store.durableTicket < ticket {
+        usleep(1000)
+        store.commit()
+    }
+    XCTAssertGreaterThanOrEqual(store.durableTicket, ticket, "not written after 20 s", file: file, line: line)
+}
+
+/// Commits until the store has at least `count` segments and what it holds
+/// is written (at most 20 s): a full segment is sealed once the sync thread
+/// has synced it ahead (under `everysec` and `no`).
+func commitUntil(_ store: ChanStore, segments count: Int, file: StaticString = #filePath, line: UInt = #line) {
+    for _ in 0..<20_000 where store.stats.segments < count {
+        store.commit()
+        usleep(1000)
+    }
+    XCTAssertGreaterThanOrEqual(store.stats.segments, count, "not sealed after 20 s", file: file, line: line)
+    commitWritten(store, file: file, line: line)
 }
