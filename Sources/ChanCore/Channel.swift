@@ -25,7 +25,7 @@ public final class Channel {
     var waitsForMemory = false
     /// Its position in the table (`ChannelTable.scan`); -1 once forgotten
     /// or deleted.
-    var slot = -1
+    @usableFromInline var slot = -1
     /// On the table's list of closed channels, and when that saw it closed.
     var isClosedCandidate = false
     var closedSince: UInt64?

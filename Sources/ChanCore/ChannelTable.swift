@@ -58,6 +58,18 @@ public final class ChannelTable {
         return ch
     }
 
+    /// As `channel(named:)`, with the caller's last answer in `last`: while
+    /// that channel is still in the table and has this name, it is the
+    /// answer, so a client repeating its channel costs a comparison of names
+    /// (equal at once when the parser hands back the same String), not a
+    /// hash and a dictionary probe.
+    @inlinable
+    public func channel(named name: String, last: inout Channel?) -> Channel? {
+        if let ch = last, ch.slot >= 0, ch.name == name { return ch }
+        last = channel(named: name)
+        return last
+    }
+
     /// The channels of the names `name(0)` to `name(count - 1)` (a SELECT's
     /// cases), created as by `channel(named:)`, all or none, into `found`
     /// (its storage kept, so that a caller reusing one array allocates

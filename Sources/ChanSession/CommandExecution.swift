@@ -62,7 +62,7 @@ extension Session {
     /// The named channel, created on first use; nil (and ERR LIMIT written)
     /// when the server holds its maximum number of channels.
     private func channel(_ name: String) -> Channel? {
-        if let ch = engine.channel(named: name) { return ch }
+        if let ch = engine.table.channel(named: name, last: &lastChannel) { return ch }
         error(.limit, "too many channels (max \(server.config.maxChannels))")
         return nil
     }

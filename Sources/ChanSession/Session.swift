@@ -67,6 +67,9 @@ public final class Session {
     var waiting: Waiting?
     /// Reused by every SELECT (see `select(_:wait:hold:)`).
     var selectStorage = SelectStorage()
+    /// The channel of the last single SEND, THROW, RECV or CLOSE, tried
+    /// first by the next (see `ChannelTable.channel(named:last:)`).
+    var lastChannel: Channel?
     /// The waiting command was a receive with ACK: a value it gets is held (rule 22).
     var waitingHolds = false
     /// Requests read past a blocked one while looking for `ACK`/`NACK`, which

@@ -44,4 +44,24 @@ final class ChannelLookupTests: XCTestCase {
         XCTAssertTrue(w.engine.table.channels(count: 2, named: { ["b", "a"][$0] }, into: &found))
         XCTAssertTrue(found[0] === b && found[1] !== a && found[1] === w.engine.existingChannel(named: "a"))
     }
+
+    /// A single SEND's or RECV's lookup with the caller's last answer: kept
+    /// while that channel is in the table under this name; a deleted one, or
+    /// one swept as idle, is looked up (and made) again.
+    func testTheLastSingleLookupIsKeptWhileItsChannelLasts() {
+        let w = World()
+        var last: Channel?
+        let a = w.engine.table.channel(named: "a", last: &last)!
+        XCTAssertTrue(last === a && a === w.engine.existingChannel(named: "a"))
+        XCTAssertTrue(w.engine.table.channel(named: "a", last: &last) === a)
+        let b = w.engine.table.channel(named: "b", last: &last)!
+        XCTAssertTrue(b !== a && last === b, "another name: looked up, and kept instead")
+        _ = w.engine.delete(named: "b")
+        let b2 = w.engine.table.channel(named: "b", last: &last)!
+        XCTAssertTrue(b2 !== b && b2 === w.engine.existingChannel(named: "b"), "deleted: made again")
+        w.engine.table.sweepIdleChannels()
+        XCTAssertNil(w.engine.existingChannel(named: "b"))
+        let b3 = w.engine.table.channel(named: "b", last: &last)!
+        XCTAssertTrue(b3 !== b2 && b3 === w.engine.existingChannel(named: "b"), "swept: made again")
+    }
 }
