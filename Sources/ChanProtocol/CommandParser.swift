@@ -120,6 +120,7 @@ public struct CommandParser {
             case .line:
                 if let lf = findLineFeed(in: buffer) {
                     if !select.isOpen {
+                        if let command = takeTagLine(through: lf, in: buffer) { return command }
                         if let command = takeLine(through: lf, in: buffer) { return command }
                     } else if let command = takeCaseLines(from: lf, in: buffer) {
                         return command
@@ -211,6 +212,39 @@ public struct CommandParser {
         select.cases.append(.receive(channel: channel))
         consume(to: lf + 1)
         return true
+    }
+
+    /// Consumes the line ending at `lf` and returns its command if it is `ACK <tag>` or `NACK <tag>` in the
+    /// plainest spelling (one space after the verb, then 1 to 18 digits up to the line end, not all zeros).
+    /// Any other line is left, unconsumed, for `takeLine` and the full grammar, which gives it the same
+    /// meaning: other spellings, a bad or overlong tag, extra tokens.
+    @inline(__always)
+    private mutating func takeTagLine(through lf: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Command? {
+        let end = lf > start && buffer[lf - 1] == Wire.cr ? lf - 1 : lf
+        guard end - start >= 5, end - start <= limits.maxLine else { return nil }  // at least `ACK 1`
+        let base = buffer.baseAddress!
+        let verb = UInt32(littleEndian: UnsafeRawPointer(base + start).loadUnaligned(as: UInt32.self))
+        let isAcknowledge: Bool
+        var i: Int
+        if verb & Wire.ackSpaceMask == Wire.ackSpaceWord {
+            (isAcknowledge, i) = (true, start + 4)
+        } else if verb & Wire.uppercaseMask32 == Wire.nackWord && base[start + 4] == Wire.space {
+            (isAcknowledge, i) = (false, start + 5)
+        } else {
+            return nil
+        }
+        // At most 18 digits: no overflow; longer tags take the full grammar.
+        guard i < end, end - i <= 18 else { return nil }
+        var tag = 0
+        while i < end {
+            let digit = base[i] &- Wire.digits.lowerBound
+            guard digit < 10 else { return nil }
+            tag = tag &* 10 &+ Int(digit)
+            i += 1
+        }
+        guard tag > 0 else { return nil }
+        consume(to: lf + 1)
+        return isAcknowledge ? .acknowledge(tag: tag) : .giveBack(tag: tag)
     }
 
     /// The command (or, inside a SELECT, the case) a counted payload completes.

@@ -46,6 +46,12 @@ enum Wire {
     static let uppercaseMask32: UInt32 = 0xDFDF_DFDF
     /// `RECV` (bytes 0x52 0x45 0x43 0x56).
     static let recvWord: UInt32 = 0x5643_4552
+    /// `NACK` (bytes 0x4E 0x41 0x43 0x4B).
+    static let nackWord: UInt32 = 0x4B43_414E
+    /// `ACK ` with its space (bytes 0x41 0x43 0x4B 0x20), matched under `ackSpaceMask`: the letters' 0x20
+    /// bits cleared, the space's kept.
+    static let ackSpaceWord: UInt32 = 0x204B_4341
+    static let ackSpaceMask: UInt32 = 0xFFDF_DFDF
 
     // Request keywords.
     static let timeout = Array("TIMEOUT".utf8)  // also the TIMEOUT reply
