@@ -92,24 +92,21 @@ public enum ReplyEncoder {
         out.append(contentsOf: Wire.crlf)
     }
 
-    /// Writes a non-negative integer as ASCII digits, without an intermediate String, and in place (reversing
-    /// a slice of `out` instead would copy its storage, one allocation per reply).
+    /// Writes a non-negative integer as ASCII digits, without an intermediate String: written backwards into
+    /// a buffer on the stack, then appended.
     private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
         precondition(value >= 0, "counts and indices are never negative")
-        var digits = 1
-        var power = 10
-        while digits < 19 && value >= power {
-            digits += 1
-            power &*= 10
-        }
-        let first = out.count
-        out.append(contentsOf: repeatElement(Wire.digits.lowerBound, count: digits))
-        out.withUnsafeMutableBufferPointer { out in
+        guard value >= 10 else { return out.append(Wire.digits.lowerBound + UInt8(truncatingIfNeeded: value)) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in  // Int.max has 19
             var rest = value
-            for i in stride(from: first + digits - 1, through: first, by: -1) {
-                out[i] = Wire.digits.lowerBound + UInt8(rest % 10)
+            var first = digits.count
+            repeat {
+                first -= 1
+                digits[first] = Wire.digits.lowerBound + UInt8(truncatingIfNeeded: rest % 10)
                 rest /= 10
-            }
+            } while rest > 0
+            // Byte by byte: a generic `append(contentsOf:)` of the digits costs about 95 instructions a call.
+            for digit in digits[first...] { out.append(digit) }
         }
     }
 }

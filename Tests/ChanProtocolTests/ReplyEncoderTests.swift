@@ -40,6 +40,14 @@ import Testing
         }
     }
 
+    @Test func numbersAreTheirDecimalText() {
+        var powers = (0..<19).map { (0..<$0).reduce(1) { p, _ in p * 10 } }
+        powers += powers.map { $0 - 1 } + powers.map { $0 + 1 } + [Int.max]
+        for n in Array(0...1_000) + powers {
+            #expect(encoded { ReplyEncoder.selected(n, into: &$0) } == "SELECTED \(n) ")
+        }
+    }
+
     @Test func selectedPrefixesTheCaseReply() {
         #expect(encoded {
             ReplyEncoder.selected(1, into: &$0)
