@@ -27,16 +27,25 @@ public enum ReplyEncoder {
     /// then the n payload bytes and a CRLF.
     public static func message(channel: String, payload: [UInt8], isException: Bool, tag: Int = 0,
                                into out: inout [UInt8]) {
-        appendShort(isException ? Wire.exc : Wire.msg, to: &out)
-        out.append(Wire.space)
-        appendName(channel, to: &out)
-        out.append(Wire.space)
-        appendDecimal(payload.count, to: &out)
-        if tag > 0 {
-            out.append(Wire.space)
-            appendDecimal(tag, to: &out)
+        // The header line is written on the stack and appended with one copy. Its room: the keyword, the
+        // name, two numbers of up to 19 digits, the spaces and the CRLF (on the heap past 1 KiB, which a valid
+        // name never reaches).
+        let room = 3 + channel.utf8.count + 2 * 19 + 3 + 2
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: room) { header in
+            var line = HeaderLine(header.baseAddress!)
+            line.add(isException ? Wire.exc : Wire.msg)
+            line.add(Wire.space)
+            for byte in channel.utf8 { line.add(byte) }
+            line.add(Wire.space)
+            line.addDecimal(payload.count)
+            if tag > 0 {
+                line.add(Wire.space)
+                line.addDecimal(tag)
+            }
+            line.add(Wire.cr)
+            line.add(Wire.lf)
+            out.append(contentsOf: UnsafeBufferPointer(start: header.baseAddress!, count: line.count))
         }
-        appendLineEnd(to: &out)
         out.append(contentsOf: payload)
         appendLineEnd(to: &out)
     }
@@ -129,5 +138,40 @@ public enum ReplyEncoder {
             // Byte by byte: a generic `append(contentsOf:)` of the digits costs about 95 instructions a call.
             for digit in digits[first...] { out.append(digit) }
         }
+    }
+}
+
+/// A reply line written into memory the caller sized for it.
+private struct HeaderLine {
+    let base: UnsafeMutablePointer<UInt8>
+    private(set) var count = 0
+
+    init(_ base: UnsafeMutablePointer<UInt8>) {
+        self.base = base
+    }
+
+    mutating func add(_ byte: UInt8) {
+        base[count] = byte
+        count += 1
+    }
+
+    mutating func add(_ token: [UInt8]) {
+        for byte in token { add(byte) }
+    }
+
+    /// A non-negative integer as ASCII digits.
+    mutating func addDecimal(_ value: Int) {
+        var digits = 1
+        var power = 10
+        while digits < 19 && value >= power {
+            digits += 1
+            power &*= 10
+        }
+        var rest = value
+        for i in stride(from: count + digits - 1, through: count, by: -1) {
+            base[i] = Wire.digits.lowerBound + UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
+        count += digits
     }
 }

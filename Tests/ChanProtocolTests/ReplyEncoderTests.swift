@@ -40,6 +40,15 @@ import Testing
         }
     }
 
+    /// The header line is built in a buffer sized by the name: the longest valid name, and one past 1 KiB.
+    @Test func messageHeadersOfLongNames() {
+        for length in [255, 2_000] {
+            let name = String(repeating: "n", count: length)
+            #expect(encoded { ReplyEncoder.message(channel: name, payload: bytes("hi"), isException: true, tag: Int.max, into: &$0) }
+                == "EXC \(name) 2 9223372036854775807\r\nhi\r\n")
+        }
+    }
+
     @Test func numbersAreTheirDecimalText() {
         var powers = (0..<19).map { (0..<$0).reduce(1) { p, _ in p * 10 } }
         powers += powers.map { $0 - 1 } + powers.map { $0 + 1 } + [Int.max]
