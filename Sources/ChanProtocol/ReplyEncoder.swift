@@ -60,10 +60,14 @@ public enum ReplyEncoder {
 
     /// `SELECTED <index> ` — only the prefix: append the chosen case's own reply right after it.
     public static func selected(_ index: Int, into out: inout [UInt8]) {
-        appendShort(Wire.selected, to: &out)
-        out.append(Wire.space)
-        appendDecimal(index, to: &out)
-        out.append(Wire.space)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Wire.selected.count + 19 + 2) { prefix in
+            var line = HeaderLine(prefix.baseAddress!)
+            line.add(Wire.selected)
+            line.add(Wire.space)
+            line.addDecimal(index)
+            line.add(Wire.space)
+            out.append(contentsOf: UnsafeBufferPointer(start: prefix.baseAddress!, count: line.count))
+        }
     }
 
     /// `ERR <CODE> <text>`
@@ -121,27 +125,10 @@ public enum ReplyEncoder {
         out.append(Wire.cr)
         out.append(Wire.lf)
     }
-
-    /// Writes a non-negative integer as ASCII digits, without an intermediate String: written backwards into
-    /// a buffer on the stack, then appended.
-    private static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
-        precondition(value >= 0, "counts and indices are never negative")
-        guard value >= 10 else { return out.append(Wire.digits.lowerBound + UInt8(truncatingIfNeeded: value)) }
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in  // Int.max has 19
-            var rest = value
-            var first = digits.count
-            repeat {
-                first -= 1
-                digits[first] = Wire.digits.lowerBound + UInt8(truncatingIfNeeded: rest % 10)
-                rest /= 10
-            } while rest > 0
-            // Byte by byte: a generic `append(contentsOf:)` of the digits costs about 95 instructions a call.
-            for digit in digits[first...] { out.append(digit) }
-        }
-    }
 }
 
-/// A reply line written into memory the caller sized for it.
+/// The start of a reply written into memory the caller sized for it (on the stack), to be appended to the
+/// output with one copy: each byte appended to the output alone would check its uniqueness and capacity.
 private struct HeaderLine {
     let base: UnsafeMutablePointer<UInt8>
     private(set) var count = 0
@@ -159,8 +146,9 @@ private struct HeaderLine {
         for byte in token { add(byte) }
     }
 
-    /// A non-negative integer as ASCII digits.
+    /// A non-negative integer as ASCII digits, without an intermediate String.
     mutating func addDecimal(_ value: Int) {
+        precondition(value >= 0, "counts and indices are never negative")
         var digits = 1
         var power = 10
         while digits < 19 && value >= power {
