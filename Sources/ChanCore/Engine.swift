@@ -57,6 +57,8 @@ public final class Engine {
     var heldSenders: Unmanaged<Tasklet>?
     /// Held values acknowledged or given back, for the next ones (see `makeHeld`).
     var spareHeld: [HeldValue] = []
+    /// Delivered payloads' storage, for the next values parsed (see `PayloadPool`).
+    public let payloads = PayloadPool()
     var tearingDown = false
 
     /// Told what happens to durable channels (see `DurabilityObserver`).

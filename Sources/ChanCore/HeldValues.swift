@@ -32,9 +32,11 @@ final class HeldValue {
     }
 
     /// Into the pool: the channel and the payload are not kept alive by it.
-    func clear() {
+    /// An acknowledged value's payload storage goes to `payloads`; one given
+    /// back is in its channel again, so it is only dropped here.
+    func clear(payloadsTo payloads: PayloadPool?) {
         heldChannel = nil
-        message.payload = []
+        if let payloads { payloads.giveBack(&message.payload) } else { message.payload = [] }
         sender = nil
         senderCase = 0
     }
@@ -90,9 +92,9 @@ extension Engine {
 
     /// `h` is neither held nor waited for any more: into the pool, unless
     /// something else still refers to it.
-    private func recycle(_ h: inout HeldValue) {
+    private func recycle(_ h: inout HeldValue, acknowledged: Bool = false) {
         guard spareHeld.count < Engine.spareHeldLimit, isKnownUniquelyReferenced(&h) else { return }
-        h.clear()
+        h.clear(payloadsTo: acknowledged ? payloads : nil)
         spareHeld.append(h)
     }
 
@@ -108,7 +110,7 @@ extension Engine {
             stopWaiting(s)
             finish(s.takeUnretainedValue(), .sent(case: h.senderCase), first: false)
         }
-        recycle(&h)
+        recycle(&h, acknowledged: true)
         if !memoryWaiters.isEmpty { admitWaitingSenders() }
         return true
     }

@@ -28,6 +28,10 @@ public struct ProtocolLimits: Sendable {
 /// (on the wire in STAT: -1, 0, 1). The engine's own type, so that no conversion sits between them.
 public typealias Preference = ChanCore.Preference
 
+/// Where a parser takes its counted payloads' arrays from (the engine's, so that delivered values' storage
+/// comes back to it).
+public typealias PayloadPool = ChanCore.PayloadPool
+
 /// How long a RECV or SELECT may block.
 public enum WaitLimit: Equatable, Sendable {
     /// No TIMEOUT given.

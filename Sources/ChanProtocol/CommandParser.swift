@@ -26,6 +26,8 @@ public struct CommandParser {
     /// Empty storage for the next SELECTs' cases, given back by `recycle`: one array per SELECT that ran
     /// while others had been parsed after it (a client pipelining SELECTs), at most `keptSpares`.
     var spareCases: [[CaseRequest]] = []
+    /// Where a counted payload's array comes from: the storage of values delivered before, when it has some.
+    let payloads: PayloadPool
 
     /// A fully consumed buffer keeps its storage up to this size; a larger one (after a big payload) is freed,
     /// so that thousands of idle connections do not each hold the high-water mark of their past.
@@ -74,8 +76,11 @@ public struct CommandParser {
         var isOpen: Bool { remaining > 0 }
     }
 
-    public init(limits: ProtocolLimits = .init()) {
+    /// `payloads`: shared with the engine that delivers the values, which gives their storage back to it
+    /// (nil: a pool of the parser's own).
+    public init(limits: ProtocolLimits = .init(), payloads: PayloadPool? = nil) {
         self.limits = limits
+        self.payloads = payloads ?? PayloadPool()
     }
 
     /// Bytes received but not yet consumed by `next()`.
@@ -148,7 +153,8 @@ public struct CommandParser {
                 let lineEndLength = buffer[end] == Wire.cr ? 2 : 1
                 guard end + lineEndLength <= buffer.count else { return nil }
                 guard buffer[end + lineEndLength - 1] == Wire.lf else { return fail(.unterminatedPayload) }
-                let payload = send == nil ? [] : Array(buffer[start..<end])  // the one copy the message keeps
+                // The one copy the message keeps.
+                let payload = send == nil ? [] : payloads.payload(copying: UnsafeBufferPointer(rebasing: buffer[start..<end]))
                 consume(to: end + lineEndLength)
                 state = .line
                 if let command = finishPayload(payload, for: send) { return command }

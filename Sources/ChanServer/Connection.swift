@@ -91,8 +91,10 @@ final class Connection {
         + "or with --protected-mode no to serve every client without authentication"
 
     /// The woken tasklet's completion, from the loop's runnable drain.
-    func resume(_ completion: Completion) {
-        perform(session.resume(completion))
+    /// Consuming: the session gives a delivered payload's storage back to the engine's pool, which reuses it only
+    /// if nothing else refers to it.
+    func resume(_ completion: consuming Completion) {
+        perform(session.resume(consume completion))
     }
 
     /// The peer closed its side while the socket was not being read.

@@ -131,10 +131,10 @@ extension Session {
         }
     }
 
-    private func handle(_ outcome: Outcome, _ waiting: Waiting, holds: Bool) {
-        switch outcome {
+    private func handle(_ outcome: consuming Outcome, _ waiting: Waiting, holds: Bool) {
+        switch consume outcome {
         case .completed(let completion):
-            reply(completion, waiting, holds: holds)
+            reply(consume completion, waiting, holds: holds)
         case .yielded:
             self.waiting = waiting
             waitingHolds = holds
@@ -147,7 +147,9 @@ extension Session {
 
     /// Writes the reply of a completed SEND, THROW, RECV or SELECT; `holds`:
     /// it was asked with ACK, so a value it received carries its tag.
-    func reply(_ completion: Completion, _ waiting: Waiting, holds: Bool) {
+    /// A value received without ACK is written, then its payload's storage
+    /// goes back to the engine's pool for the next SEND's payload.
+    func reply(_ completion: consuming Completion, _ waiting: Waiting, holds: Bool) {
         if case .select = waiting, completion != .timedOut {
             ReplyEncoder.selected(completion.caseIndex, into: &output)
         }
@@ -158,17 +160,18 @@ extension Session {
             case .select(let cases): cases[i]
             }
         }
-        switch completion {
+        switch consume completion {
         case .sent(let i):
             okDurable(channel(i).isDurable)
         case .received(let i, let m) where holds:
             // Held: not lost if the connection dies, it comes back (rule 23).
             ReplyEncoder.message(channel: channel(i).name, payload: m.payload, isException: m.isException,
                                  tag: tasklet.lastHeldTag, into: &output)
-        case .received(let i, let m):
+        case .received(let i, var m):
             if channel(i).isDurable, let d = server.durable!.takeDelivery(by: tasklet) { durableInOutput.append(d) }
             ReplyEncoder.message(channel: channel(i).name, payload: m.payload, isException: m.isException, into: &output)
             messagesInOutput += 1
+            engine.payloads.giveBack(&m.payload)
         case .sendFailedClosed(let i):
             error(.closed, "channel \(channel(i).name) is closed")
         case .receivedClosed(let i):

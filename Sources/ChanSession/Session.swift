@@ -114,7 +114,7 @@ public final class Session {
     public init(server: ServerState, context: AnyObject?) {
         self.server = server
         tasklet = server.engine.makeTasklet()
-        parser = CommandParser(limits: server.config.limits)
+        parser = CommandParser(limits: server.config.limits, payloads: server.engine.payloads)
         tasklet.context = context
     }
 
@@ -190,7 +190,9 @@ public final class Session {
 
     /// The engine woke the tasklet with `completion` (the loop's runnable
     /// drain): answer the waiting command, then carry on.
-    public func resume(_ completion: Completion) -> Actions {
+    /// Consuming: a delivered value's payload is then its storage's last
+    /// reference once written, and goes back to the engine's pool.
+    public func resume(_ completion: consuming Completion) -> Actions {
         if blockedSince != 0 {
             switch completion {
             case .sent, .received:
@@ -202,7 +204,7 @@ public final class Session {
         }
         if let waiting {
             self.waiting = nil
-            reply(completion, waiting, holds: waitingHolds)
+            reply(consume completion, waiting, holds: waitingHolds)
             waitingHolds = false
         }
         return progress()

@@ -231,6 +231,26 @@ final class AckTests: DaemonTestCase {
         XCTAssertEqual(p.reply(), "OK")
     }
 
+    /// Delivered values' storage is reused for later counted payloads; a
+    /// value held unacknowledged while many of its size pass, then given
+    /// back, comes again with its own bytes.
+    func testAValueHeldWhileManyPassKeepsItsBytes() throws {
+        let sender = try daemon.connect(), holder = try daemon.connect()
+        let producer = try daemon.connect(), consumer = try daemon.connect()
+        sender.send("SEND a {17}\r\nheld-000000-bytes\r\n")
+        holder.say("RECV a ACK")
+        XCTAssertEqual(holder.reply(), "MSG a 17 1|held-000000-bytes")
+        let values = (0..<200).map { "v\($0 + 100_000)-passing" }
+        consumer.send(String(repeating: "RECV b\r\n", count: values.count))
+        producer.send(values.map { "SEND b {15}\r\n\($0)\r\n" }.joined())
+        for v in values { XCTAssertEqual(consumer.reply(), "MSG b 15|\(v)") }
+        holder.say("NACK 1", "RECV a ACK")
+        XCTAssertEqual(holder.reply(), "MSG a 17 2|held-000000-bytes")
+        holder.say("ACK 2")
+        XCTAssertEqual(sender.reply(), "OK")
+        for _ in values { XCTAssertEqual(producer.reply(), "OK") }
+    }
+
     // MARK: A pipelined consumer
 
     /// Several RECV ... ACK pipelined; each ACK is written while a later RECV
