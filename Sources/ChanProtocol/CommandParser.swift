@@ -103,7 +103,7 @@ public struct CommandParser {
     public mutating func recycle(_ cases: consuming [CaseRequest]) {
         guard cases.capacity <= Self.keptCases, spareCases.count < Self.keptSpares else { return }
         var cases = cases
-        cases.removeAll(keepingCapacity: true)  // now: a SEND case's payload is not kept till the next SELECT
+        cases.removeAll(keepingCapacity: true)  // here, so that a SEND case's payload is not kept till the next SELECT
         spareCases.append(cases)
     }
 

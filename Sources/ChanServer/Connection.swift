@@ -134,13 +134,9 @@ final class Connection {
         // The handle holds a reference to its connection (see `init`): the
         // callbacks borrow it rather than retaining it for every read.
         uv_read_start(UV.stream(handle), { h, _, buf in
-            Unmanaged<Connection>.fromOpaque(h!.pointee.data)._withUnsafeGuaranteedRef {
-                buf!.pointee = UV.buffer($0.server.readBuffer)
-            }
+            UV.withObject(h!.pointee.data, as: Connection.self) { buf!.pointee = UV.buffer($0.server.readBuffer) }
         }, { stream, nread, buf in
-            Unmanaged<Connection>.fromOpaque(stream!.pointee.data)._withUnsafeGuaranteedRef {
-                $0.didRead(nread, buf!.pointee)
-            }
+            UV.withObject(stream!.pointee.data, as: Connection.self) { $0.didRead(nread, buf!.pointee) }
         })
     }
 

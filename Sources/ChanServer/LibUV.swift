@@ -30,6 +30,14 @@ enum UV {
         Unmanaged<T>.fromOpaque(data!).takeUnretainedValue()
     }
 
+    /// Runs `body` with the object stored with `context`, borrowed: no
+    /// retain and release around it, for hot callbacks whose handle keeps
+    /// the object alive.
+    @inline(__always)
+    static func withObject<T: AnyObject, R>(_ data: UnsafeMutableRawPointer?, as: T.Type = T.self, _ body: (T) -> R) -> R {
+        Unmanaged<T>.fromOpaque(data!)._withUnsafeGuaranteedRef(body)
+    }
+
     /// Releases the reference `context(_:retained: true)` stored.
     static func release<T: AnyObject>(_ data: UnsafeMutableRawPointer?, as: T.Type = T.self) -> T {
         Unmanaged<T>.fromOpaque(data!).takeRetainedValue()

@@ -380,8 +380,7 @@ public final class Server {
             // A connection is kept alive by its handle until its close
             // callback: borrowed here rather than retained per resume and flush.
             while let t = engine.nextRunnable() {
-                Unmanaged<Connection>.fromOpaque(Unmanaged.passUnretained(t.context!).toOpaque())
-                    ._withUnsafeGuaranteedRef { $0.resume(t.takeCompletion()!) }
+                UV.withObject(UV.context(t.context!), as: Connection.self) { $0.resume(t.takeCompletion()!) }
             }
             commitDurable()
             swap(&batch, &needFlush)
